@@ -1,0 +1,58 @@
+"""Appointment orders (预约挂号订单)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_appbuilder import Model
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import TimestampMixin
+from app.models.patients import Patient
+from app.models.schedules import Department, Doctor, Schedule, ScheduleSlice
+
+
+class AppointmentOrder(TimestampMixin, Model):
+    """A booking of one slice for one patient; its status moves only through services/states.py."""
+
+    __tablename__ = "appointment_order"
+    __table_args__ = (
+        Index("ix_appointment_owner_created", "owner_id", "created_at"),
+        Index("ix_appointment_status_created", "status", "created_at"),
+        Index("ix_appointment_channel_created", "channel", "created_at"),
+        Index("ix_appointment_schedule_status", "schedule_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_no: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("channel_user.id"), nullable=False)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), nullable=False, index=True)
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedule.id"), nullable=False)
+    slice_id: Mapped[int] = mapped_column(ForeignKey("schedule_slice.id"), nullable=False)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), nullable=False)
+    doctor_id: Mapped[int] = mapped_column(ForeignKey("doctor.id"), nullable=False)
+    clinic_date: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    half_day: Mapped[str] = mapped_column(String(8), nullable=False)
+    start_time: Mapped[str] = mapped_column(String(5), nullable=False)
+    end_time: Mapped[str] = mapped_column(String(5), nullable=False)
+    fee_fen: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(24), nullable=False, default="locked")
+    his_lock_id: Mapped[str | None] = mapped_column(String(64))
+    his_visit_no: Mapped[str | None] = mapped_column(String(64))
+    queue_no: Mapped[str | None] = mapped_column(String(16))
+    location: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    paid_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(String(255))
+    registration_kind: Mapped[str] = mapped_column(String(16), default="advance", nullable=False)  # same_day | advance
+    rebooked_from_id: Mapped[int | None] = mapped_column(ForeignKey("appointment_order.id"))
+
+    patient: Mapped[Patient] = relationship()
+    schedule: Mapped[Schedule] = relationship()
+    slice: Mapped[ScheduleSlice] = relationship()
+    department: Mapped[Department] = relationship()
+    doctor: Mapped[Doctor] = relationship()

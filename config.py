@@ -1,0 +1,171 @@
+"""Configuration: embedded defaults (a laptop demo), production (environment) and tests.
+
+Config       runs the whole platform with no environment: SQLite under instance/, Huey on SQLite,
+             the HIS simulator and the sandbox payment channels.
+ProductionConfig reads everything from the environment and refuses to start on a missing or
+             development-default secret (see ``ProductionConfig.problems``).
+TestConfig   an isolated database per test run; Huey runs tasks inline.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask_appbuilder.security.manager import AUTH_DB
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
+
+# Development defaults: safe for a laptop, refused in production.
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"
+DEV_HIS_SECRET = "dev-his-secret"
+DEV_HIS_EVENT_SECRET = "dev-his-event-secret"
+DEV_WECHAT_TOKEN = "dev-wechat-token"
+
+
+def _sqlite(name: str) -> str:
+    return f"sqlite:///{INSTANCE_DIR / name}"
+
+
+class Config:
+    """Embedded default: everything local, demo data, zh_CN."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = DEV_SECRET_KEY
+    SQLALCHEMY_DATABASE_URI = _sqlite("platform.db")
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+
+    # Huey: "sqlite:///path" or "redis://..."; tasks/__init__ builds the queue from it.
+    HUEY_URL = _sqlite("huey.db")
+    HUEY_IMMEDIATE = False
+
+    # Flask-AppBuilder back-office
+    APP_NAME = "妇幼保健院移动挂号缴费平台"
+    APP_ICON = ""
+    AUTH_TYPE = AUTH_DB
+    AUTH_ROLE_ADMIN = "Admin"
+    AUTH_ROLE_PUBLIC = "Public"
+    FAB_CREATE_DB = False  # the schema comes from Alembic migrations only
+    FAB_UPDATE_PERMS = False  # permissions are synced by `flask roles sync` after migrations
+    FAB_SECURITY_MANAGER_CLASS = "app.admin.security.HospitalSecurityManager"
+    FAB_ADD_SECURITY_API = False
+    FAB_API_SWAGGER_UI = False
+    FAB_PASSWORD_COMPLEXITY_ENABLED = False
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_FOLDER = "translations"
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
+    LANGUAGES = {
+        "zh_CN": {"flag": "cn", "name": "简体中文"},
+        "en": {"flag": "gb", "name": "English"},
+    }
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = 7 * 24 * 3600
+
+    # Demo data and accounts (refused in production)
+    DEMO_MODE = True
+
+    # HIS adapter
+    HIS_MODE = "simulator"  # or "http"
+    HIS_SIMULATOR_URL = _sqlite("his_simulator.db")
+    HIS_BASE_URL = "http://127.0.0.1:5100/his/v1"
+    HIS_APP_ID = "mch-platform"
+    HIS_SECRET = DEV_HIS_SECRET
+    HIS_TIMEOUT = 8.0
+    # HIS -> platform signed API (stop-clinic events, refunds started by the HIS)
+    HIS_EVENT_APP_ID = "his"
+    HIS_EVENT_SECRET = DEV_HIS_EVENT_SECRET
+
+    # Payment channels
+    PAYMENT_MODE = "sandbox"  # or "live"
+    SANDBOX_BASE_URL = "http://127.0.0.1:5000/sandbox"
+    SANDBOX_STATE_URL = _sqlite("sandbox_channels.db")
+    SANDBOX_KEYS_DIR = str(INSTANCE_DIR / "sandbox_keys")
+    PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    PAYMENT_TIMEOUT_MINUTES = 15
+    WECHAT_APPID = "wx_sandbox_appid"
+    WECHAT_APPSECRET = "dev-wechat-appsecret"
+    WECHAT_TOKEN = DEV_WECHAT_TOKEN
+    WECHAT_MCHID = "1900000109"
+    ALIPAY_APPID = "2021000000000000"
+
+    # Preflight checks run when the server starts (database, migrations, HIS)
+    PREFLIGHT_ON_START = False
+
+    # Names of environment-provided secrets that production requires, with the dev default
+    # each must not equal.
+    REQUIRED_SECRETS: dict[str, str | None] = {
+        "SECRET_KEY": DEV_SECRET_KEY,
+        "DATABASE_URL": None,
+        "REDIS_URL": None,
+        "HIS_SECRET": DEV_HIS_SECRET,
+        "HIS_EVENT_SECRET": DEV_HIS_EVENT_SECRET,
+        "WECHAT_APPSECRET": "dev-wechat-appsecret",
+        "WECHAT_TOKEN": DEV_WECHAT_TOKEN,
+        "WECHAT_PAY_APIV3_KEY": None,
+        "ALIPAY_PRIVATE_KEY": None,
+    }
+
+
+class ProductionConfig(Config):
+    """Production: every setting from the environment; see ``problems`` for the refusals."""
+
+    ENV_NAME = "production"
+    DEMO_MODE = False
+    PAYMENT_MODE = "live"
+    HIS_MODE = "http"
+    PREFLIGHT_ON_START = True
+    SESSION_COOKIE_SECURE = True
+
+    def __init__(self, environ: os._Environ | dict | None = None) -> None:
+        env = os.environ if environ is None else environ
+        self.SECRET_KEY = env.get("SECRET_KEY", "")
+        self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL", "")
+        self.HUEY_URL = env.get("REDIS_URL", "")
+        self.HIS_BASE_URL = env.get("HIS_BASE_URL", "")
+        self.HIS_APP_ID = env.get("HIS_APP_ID", Config.HIS_APP_ID)
+        self.HIS_SECRET = env.get("HIS_SECRET", "")
+        self.HIS_EVENT_SECRET = env.get("HIS_EVENT_SECRET", "")
+        self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "")
+        for key in (
+            "WECHAT_APPID", "WECHAT_APPSECRET", "WECHAT_TOKEN", "WECHAT_MCHID",
+            "WECHAT_PAY_PRIVATE_KEY", "WECHAT_PAY_CERT_SERIAL", "WECHAT_PAY_APIV3_KEY",
+            "WECHAT_PAY_PUBLIC_KEY", "WECHAT_PAY_PUBLIC_KEY_ID",
+            "ALIPAY_APPID", "ALIPAY_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY",
+        ):
+            setattr(self, key, env.get(key, ""))
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_recycle": 3600}
+
+    def problems(self) -> list[str]:
+        """Every reason this configuration must not start, each naming its variable."""
+        found = []
+        for name, dev_default in self.REQUIRED_SECRETS.items():
+            value = getattr(self, "HUEY_URL" if name == "REDIS_URL" else (
+                "SQLALCHEMY_DATABASE_URI" if name == "DATABASE_URL" else name), "")
+            if not value:
+                found.append(f"{name} is not set: export {name}=... before starting in production")
+            elif dev_default is not None and value == dev_default:
+                found.append(f"{name} is still the development default: set a real secret")
+        if self.SECRET_KEY and len(self.SECRET_KEY) < 32:
+            found.append("SECRET_KEY is too short: use at least 32 random characters")
+        if not self.HIS_BASE_URL:
+            found.append("HIS_BASE_URL is not set: the hospital's HIS integration endpoint")
+        if not self.PUBLIC_BASE_URL.startswith("https://"):
+            found.append("PUBLIC_BASE_URL must be the https:// address patients reach")
+        return found
+
+
+class TestConfig(Config):
+    """Tests: a throw-away database, inline tasks, no CSRF on forms posted by the test client."""
+
+    ENV_NAME = "test"
+    TESTING = True
+    WTF_CSRF_ENABLED = False
+    HUEY_IMMEDIATE = True
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", _sqlite("test-platform.db"))
+    HUEY_URL = "memory://"
+    DEMO_MODE = True
