@@ -1,0 +1,65 @@
+"""`flask his ...`: seed the simulated hospital, serve it over HTTP, stop a clinic session."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+his_cli = AppGroup("his", help="The simulated hospital information system (HIS).")
+
+
+def _simulator_url() -> str:
+    from .simulator import DEFAULT_SIMULATOR_URL
+
+    return str(current_app.config.get("HIS_SIMULATOR_URL") or DEFAULT_SIMULATOR_URL)
+
+
+@his_cli.command("seed")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Seed as if today were this date (default: today in UTC+8).")  # fmt: skip
+def seed_command(today: object) -> None:
+    """Seed the simulator database (idempotent: a re-run changes nothing)."""
+    from .simulator import seed
+
+    day = today.date() if today is not None else None  # type: ignore[attr-defined]
+    added = seed(_simulator_url(), day)
+    summary = ", ".join(f"{k}={v}" for k, v in added.items() if v) or "nothing to add"
+    click.echo(f"HIS simulator seeded: {summary}")
+
+
+@his_cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5100, show_default=True, type=int)
+def serve_command(host: str, port: int) -> None:
+    """Serve the simulator over the signed HTTP contract (docs/his-api.md)."""
+    from werkzeug.serving import run_simple
+
+    from .server import create_his_server
+
+    app_id = current_app.config.get("HIS_APP_ID")
+    secret = current_app.config.get("HIS_SECRET")
+    if not app_id or not secret:
+        raise click.ClickException("set HIS_APP_ID and HIS_SECRET in the configuration first")
+    server = create_his_server(_simulator_url(), app_id, secret)
+    click.echo(f"HIS simulator on http://{host}:{port}/his/v1 (app id {app_id})")
+    run_simple(host, port, server, threaded=True, use_reloader=False)
+
+
+@his_cli.command("stop-clinic")
+@click.argument("schedule_id")
+@click.option("--reason", required=True, help="Why the session is stopped, e.g. 医生外出会诊.")
+def stop_clinic_command(schedule_id: str, reason: str) -> None:
+    """Stop one clinic session (停诊) in the simulator."""
+    from .errors import HisError
+    from .simulator import SimulatorHis
+
+    his = SimulatorHis(_simulator_url())
+    try:
+        session = his.stop_schedule(schedule_id, reason)
+    except HisError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    finally:
+        his.close()
+    click.echo(f"{session.schedule_id} {session.clinic_date} {session.half_day}: stopped "
+               f"({session.stop_reason})")  # fmt: skip

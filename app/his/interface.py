@@ -1,0 +1,417 @@
+"""The one interface through which the platform talks to the hospital information system (HIS).
+
+Every implementation (the stateful simulator, the HTTP adapter) returns the frozen dataclasses
+below: plain data, dates as ``datetime.date``/``datetime.datetime`` (hospital local time, naive),
+money always as ``int`` fen.  Failures are the typed exceptions of :mod:`app.his.errors`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+HalfDay = Literal["am", "pm"]
+ScheduleStatus = Literal["open", "stopped"]
+AreaKind = Literal["clinic", "lab", "exam", "pharmacy"]
+ReportKind = Literal["lab", "exam"]
+ReportStatus = Literal["pending", "ready"]
+
+LOCK_MINUTES = 15
+"""How long a slot lock holds a slice before the HIS releases it."""
+
+
+@dataclass(frozen=True)
+class HisHealth:
+    ok: bool
+    name: str
+    version: str
+    server_time: dt.datetime
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str
+    name: str
+    parent_code: str | None
+    location: str
+    description: str
+    bookable: bool
+
+
+@dataclass(frozen=True)
+class Doctor:
+    code: str
+    name: str
+    department_code: str
+    title: str
+    fee_fen: int
+    specialty: str
+
+
+@dataclass(frozen=True)
+class TimeSlice:
+    slice_id: str
+    start: str
+    end: str
+    capacity: int
+    remaining: int
+
+
+@dataclass(frozen=True)
+class ClinicSession:
+    schedule_id: str
+    doctor_code: str
+    department_code: str
+    clinic_date: dt.date
+    half_day: HalfDay
+    fee_fen: int
+    status: ScheduleStatus
+    stop_reason: str | None
+    slices: tuple[TimeSlice, ...]
+
+
+@dataclass(frozen=True)
+class SlotLock:
+    lock_id: str
+    slice_id: str
+    order_no: str
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Registration:
+    lock_id: str
+    order_no: str
+    visit_no: str
+    queue_no: str
+    location: str
+    guidance: str
+
+
+@dataclass(frozen=True)
+class Patient:
+    patient_id: str
+    card_no: str
+    name: str
+    gender: Literal["M", "F"]
+    birth_date: dt.date
+    phone: str
+
+
+@dataclass(frozen=True)
+class HospitalCard:
+    card_no: str
+    patient_id: str
+    name: str
+    created: bool
+    """True when this call opened the card (建档), False when the ID number already had one."""
+
+
+@dataclass(frozen=True)
+class BillItem:
+    name: str
+    category: str
+    spec: str
+    quantity: int
+    unit_price_fen: int
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class Bill:
+    bill_no: str
+    card_no: str
+    department_name: str
+    doctor_name: str
+    created_at: dt.datetime
+    amount_fen: int
+    items: tuple[BillItem, ...]
+
+
+@dataclass(frozen=True)
+class Settlement:
+    bill_no: str
+    receipt_no: str
+    amount_fen: int
+    settled_at: dt.datetime
+    guidance: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BillRefund:
+    bill_no: str
+    refund_no: str
+    amount_fen: int
+    refunded_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class QueueTicket:
+    queue_no: str
+    area_code: str
+    area_name: str
+    department_name: str
+    doctor_name: str
+    current_no: str
+    ahead_count: int
+    status: Literal["waiting", "called", "done", "missed"]
+
+
+@dataclass(frozen=True)
+class QueueArea:
+    area_code: str
+    area_name: str
+    kind: AreaKind
+    waiting: int
+    current_no: str
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    report_id: str
+    kind: ReportKind
+    title: str
+    department_name: str
+    status: ReportStatus
+    requested_at: dt.datetime
+    ready_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class LabResult:
+    name: str
+    result: str
+    unit: str
+    reference: str
+    flag: Literal["", "H", "L"]
+
+
+@dataclass(frozen=True)
+class Report:
+    report_id: str
+    card_no: str
+    patient_name: str
+    kind: ReportKind
+    title: str
+    department_name: str
+    status: ReportStatus
+    requested_at: dt.datetime
+    ready_at: dt.datetime | None
+    items: tuple[LabResult, ...] = ()
+    findings: str = ""
+    conclusion: str = ""
+
+
+@dataclass(frozen=True)
+class InpatientStay:
+    inpatient_no: str
+    card_no: str
+    name: str
+    ward: str
+    bed: str
+    admitted_at: dt.datetime
+    discharged_at: dt.datetime | None
+    status: Literal["in_hospital", "discharged"]
+    deposit_total_fen: int
+    total_cost_fen: int
+    balance_fen: int
+
+
+@dataclass(frozen=True)
+class DepositRecord:
+    deposit_no: str
+    inpatient_no: str
+    amount_fen: int
+    paid_at: dt.datetime
+    trade_no: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class CostItem:
+    name: str
+    category: str
+    quantity: int
+    unit_price_fen: int
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class DailyCosts:
+    inpatient_no: str
+    day: dt.date
+    items: tuple[CostItem, ...]
+    total_fen: int
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    inpatient_no: str
+    total_fen: int
+    by_category: Mapping[str, int] = field(default_factory=dict)
+    deposit_fen: int = 0
+    balance_fen: int = 0
+
+
+class HisGateway(ABC):
+    """Everything the platform asks the hospital. Implementations hold no Flask state."""
+
+    # --- system -------------------------------------------------------------------------------
+    @abstractmethod
+    def health(self) -> HisHealth:
+        """Return the HIS status; raises HisUnavailable when it cannot be reached."""
+
+    # --- departments, doctors, schedules ------------------------------------------------------
+    @abstractmethod
+    def list_departments(self) -> tuple[Department, ...]:
+        """Every department, parents before children, ordered by code."""
+
+    @abstractmethod
+    def list_doctors(self, department_code: str | None = None) -> tuple[Doctor, ...]:
+        """Doctors (of one department when given; a parent code includes its children)."""
+
+    @abstractmethod
+    def list_schedules(
+        self,
+        date_from: dt.date,
+        date_to: dt.date,
+        department_code: str | None = None,
+        doctor_code: str | None = None,
+    ) -> tuple[ClinicSession, ...]:
+        """Clinic sessions with date_from <= clinic_date <= date_to, with live remaining counts."""
+
+    # --- registration -------------------------------------------------------------------------
+    @abstractmethod
+    def lock_slot(self, slice_id: str, card_no: str, order_no: str) -> SlotLock:
+        """Hold one place in a slice for LOCK_MINUTES; never oversells.
+
+        Idempotent on order_no (the same live lock is returned). Raises SlotFull, ScheduleStopped,
+        NotFound (slice or card), InvalidRequest (session already over).
+        """
+
+    @abstractmethod
+    def confirm_registration(
+        self, lock_id: str, order_no: str, paid_fen: int, trade_no: str, channel: str
+    ) -> Registration:
+        """Turn a paid lock into a registration; idempotent for the same lock and order.
+
+        Raises LockExpired (expired or cancelled), AmountMismatch (paid_fen != fee), NotFound,
+        InvalidRequest (order_no does not own the lock).
+        """
+
+    @abstractmethod
+    def cancel_registration(self, lock_id: str, order_no: str, reason: str) -> None:
+        """Release a lock or cancel a registration (退号) and free its place; idempotent."""
+
+    # --- cards --------------------------------------------------------------------------------
+    @abstractmethod
+    def verify_card(self, card_no: str, name: str, id_number: str) -> Patient:
+        """Return the card's patient if name and ID number match; CardMismatch / NotFound."""
+
+    @abstractmethod
+    def register_card(
+        self,
+        name: str,
+        id_number: str,
+        phone: str,
+        gender: str | None = None,
+        birth_date: dt.date | None = None,
+    ) -> HospitalCard:
+        """Open a card (建档), or return the existing card of this ID number.
+
+        Raises InvalidRequest for an invalid ID number and CardMismatch when the ID number's card
+        is in another name.
+        """
+
+    # --- outpatient bills ---------------------------------------------------------------------
+    @abstractmethod
+    def pending_bills(self, card_no: str) -> tuple[Bill, ...]:
+        """Unpaid outpatient bills of a card, oldest first; NotFound for an unknown card."""
+
+    @abstractmethod
+    def settle_bill(self, bill_no: str, amount_fen: int, trade_no: str, channel: str) -> Settlement:
+        """Mark a bill paid and say where to go next; idempotent on the same trade_no.
+
+        Raises AmountMismatch, AlreadySettled (paid under another trade or refunded), NotFound.
+        """
+
+    @abstractmethod
+    def refund_bill(self, bill_no: str, amount_fen: int, refund_no: str) -> BillRefund:
+        """Refund (part of) a settled bill; idempotent on refund_no.
+
+        Raises InvalidRequest (bill not paid), AmountMismatch (more than what is left), NotFound.
+        """
+
+    # --- queues -------------------------------------------------------------------------------
+    @abstractmethod
+    def queue_status(self, card_no: str) -> tuple[QueueTicket, ...]:
+        """Today's queue tickets of a card (clinic, lab, exam, pharmacy)."""
+
+    @abstractmethod
+    def queue_counts(self, kind: str | None = None) -> tuple[QueueArea, ...]:
+        """Waiting counts and the number being called, per area (optionally of one kind)."""
+
+    # --- reports ------------------------------------------------------------------------------
+    @abstractmethod
+    def list_reports(self, card_no: str) -> tuple[ReportSummary, ...]:
+        """Lab and exam reports of a card, newest first."""
+
+    @abstractmethod
+    def get_report(self, report_id: str, card_no: str) -> Report:
+        """One report; NotFound when it does not exist or is not this card's.
+
+        A pending report comes without items, findings or conclusion.
+        """
+
+    # --- inpatients ---------------------------------------------------------------------------
+    @abstractmethod
+    def inpatient_stay(self, card_no: str) -> InpatientStay | None:
+        """The current (else the latest) stay of a card, or None when it never stayed."""
+
+    @abstractmethod
+    def deposit_records(self, inpatient_no: str) -> tuple[DepositRecord, ...]:
+        """Deposits paid for a stay (预交金), oldest first."""
+
+    @abstractmethod
+    def pay_deposit(
+        self, inpatient_no: str, amount_fen: int, trade_no: str, channel: str
+    ) -> DepositRecord:
+        """Add a deposit to a current stay; idempotent on trade_no.
+
+        Raises InvalidRequest (discharged, amount <= 0), AmountMismatch (same trade_no, other
+        amount), NotFound.
+        """
+
+    @abstractmethod
+    def daily_costs(self, inpatient_no: str, day: dt.date) -> DailyCosts:
+        """The daily list (一日清单) of a stay for one day (empty items when nothing was billed)."""
+
+    @abstractmethod
+    def total_cost(self, inpatient_no: str) -> CostSummary:
+        """Costs of the whole stay by category, deposits, and balance (deposits - costs)."""
+
+    # --- what a real HIS does on its own (simulator controls for demos and tests) -------------
+    @abstractmethod
+    def stop_schedule(self, schedule_id: str, reason: str) -> ClinicSession:
+        """Stop a clinic session (停诊); new locks are refused with ScheduleStopped. Idempotent."""
+
+    @abstractmethod
+    def add_bill(
+        self,
+        card_no: str,
+        items: Sequence[BillItem],
+        department_code: str | None = None,
+        doctor_code: str | None = None,
+    ) -> Bill:
+        """Create a pending bill as a doctor would; amount_fen of each item = quantity * price."""
+
+    @abstractmethod
+    def mark_report_ready(self, report_id: str) -> ReportSummary:
+        """Publish a pending report (idempotent)."""
+
+    @abstractmethod
+    def advance_queue(self, area_code: str) -> QueueArea:
+        """Finish the ticket being served in an area and call the next waiting one."""

@@ -1,0 +1,89 @@
+"""The simulator seed: deterministic, idempotent, believable, valid ID numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Session
+
+from app.his.simulator import generate_patients, seed
+from app.his.simulator.models import HisBase, PatientRow, ScheduleRow
+from app.services.idcard import birth_date_of, gender_of, is_valid_id_number
+
+
+def _counts(url: str) -> dict[str, int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                    for t in HisBase.metadata.sorted_tables}  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def _dump(url: str, table: str) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1"))]
+    finally:
+        engine.dispose()
+
+
+def test_reseeding_changes_nothing(sim_url: str, seed_today: dt.date) -> None:
+    before = _counts(sim_url)
+    added = seed(sim_url, seed_today)
+    assert all(v == 0 for v in added.values()), added
+    assert _counts(sim_url) == before
+    assert before["his_patients"] == 200 and before["his_doctors"] >= 55
+
+
+def test_a_later_day_only_adds_missing_days(sim_url: str, seed_today: dt.date) -> None:
+    later = seed_today + dt.timedelta(days=3)
+    patients_before = _dump(sim_url, "his_patients")
+    added = seed(sim_url, later)
+    assert added["sessions"] > 0 and "patients" not in added
+    assert _dump(sim_url, "his_patients") == patients_before
+    engine = create_engine(sim_url)
+    with Session(engine) as s:
+        days = set(s.scalars(select(ScheduleRow.clinic_date).distinct()))
+    engine.dispose()
+    assert {later + dt.timedelta(days=k) for k in range(14)} <= days
+    assert seed(sim_url, later)["sessions"] == 0
+
+
+def test_seed_is_deterministic(
+    hospital_template: Path, tmp_path: Path, seed_today: dt.date
+) -> None:
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    seed(fresh, seed_today)
+    template = f"sqlite:///{hospital_template}"
+    for table in ("his_departments", "his_doctors", "his_patients", "his_slices",
+                  "his_bills", "his_bill_items", "his_reports", "his_cost_items"):  # fmt: skip
+        assert _dump(fresh, table) == _dump(template, table), table
+
+
+def test_every_seeded_patient_has_a_valid_id_number(sim_url: str) -> None:
+    engine = create_engine(sim_url)
+    with Session(engine) as s:
+        rows = s.scalars(select(PatientRow)).all()
+    engine.dispose()
+    assert len(rows) == 200
+    assert len({r.id_number for r in rows}) == len({r.card_no for r in rows}) == 200
+    for r in rows:
+        assert is_valid_id_number(r.id_number), r.id_number
+        assert r.id_number[:6] in {"441702", "441704", "441721", "441781"}
+        assert birth_date_of(r.id_number) == r.birth_date and gender_of(r.id_number) == r.gender
+        assert len(r.phone) == 11 and r.phone.startswith("1")
+        assert 2 <= len(r.name) <= 4
+    assert [p.card_no for p in generate_patients()] == sorted(r.card_no for r in rows)
+
+
+def test_seed_creates_the_instance_folder(tmp_path: Path, hospital_template: Path) -> None:
+    target = tmp_path / "nested" / "instance" / "his.db"
+    target.parent.mkdir(parents=True)
+    shutil.copy(hospital_template, target)
+    assert seed(f"sqlite:///{target}", None)["sessions"] >= 0
