@@ -1,0 +1,91 @@
+"""Application factory: extensions -> security -> back-office views -> H5 blueprint -> API -> tasks."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+
+from app.extensions import appbuilder, csrf, db, migrate
+from app.logging_setup import configure_logging
+
+log = logging.getLogger(__name__)
+
+
+def load_config(name: str | None = None) -> object:
+    """The config object for ``name`` (development | production | test), default from APP_ENV."""
+    import config as config_module
+
+    name = name or os.environ.get("APP_ENV", "development")
+    if name == "production":
+        return config_module.ProductionConfig()
+    if name == "test":
+        return config_module.TestConfig
+    return config_module.Config
+
+
+class ConfigurationRefused(SystemExit):
+    """Raised at start-up with one line telling the operator what to fix."""
+
+
+def create_app(config: object | str | None = None, **overrides) -> Flask:
+    """Build the platform. Production refuses to build on an unsafe configuration."""
+    if config is None or isinstance(config, str):
+        config = load_config(config)
+    problems = getattr(config, "problems", None)
+    if callable(problems):
+        found = problems()
+        if found:
+            raise ConfigurationRefused("配置错误 / configuration refused: " + "; ".join(found))
+
+    app = Flask(__name__, instance_path=os.environ.get("INSTANCE_DIR") or None,
+                instance_relative_config=False)
+    app.config.from_object(config)
+    app.config.update(overrides)
+    os.makedirs(app.instance_path, exist_ok=True)
+    configure_logging(app)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_commands(app)
+    register_tasks(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from app import models  # noqa: F401  (registers every table on the metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
+                     render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    with app.app_context():
+        appbuilder.init_app(app, db.session)
+        from app.admin import register_admin_views
+
+        register_admin_views(appbuilder)
+        appbuilder.post_init()
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.api import register_api
+    from h5 import h5_blueprint
+
+    app.register_blueprint(h5_blueprint, url_prefix="/h5")
+    register_api(app)
+
+
+def register_commands(app: Flask) -> None:
+    from app.cli import register_cli
+
+    register_cli(app)
+
+
+def register_tasks(app: Flask) -> None:
+    from app.tasks import bind_app, huey
+
+    if app.config.get("HUEY_IMMEDIATE"):
+        huey.immediate = True
+    bind_app(app)
+    app.extensions["huey"] = huey

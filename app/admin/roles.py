@@ -1,0 +1,44 @@
+"""The hospital's staff roles and what each may see and press, as one readable table.
+
+Each entry is (view-or-menu name regex, permission regex) matched against every permission that
+Flask-AppBuilder registered; `flask roles sync` writes the result into the database roles, where
+an administrator can still fine-tune them in 安全 > 角色列表.
+"""
+
+from __future__ import annotations
+
+ADMIN = "Admin"
+FINANCE = "Finance"
+OPERATIONS = "Operations"
+SERVICE_DESK = "Service desk"
+
+_BASICS = [
+    (r"UserInfoEditView|ResetMyPasswordView|UserDBModelView",
+     r"can_this_form_get|can_this_form_post|can_userinfo|resetmypassword"),
+    (r"LocaleView|UtilView", r".*"),
+]
+
+ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
+    # Admin receives every permission from Flask-AppBuilder itself (AUTH_ROLE_ADMIN).
+    FINANCE: _BASICS + [
+        (r"PaymentOrderView|RefundView|AppointmentOrderView|StatisticsView|ReconciliationRunView|"
+         r"ReconciliationItemView|ExportJobView|AnalyticsView", r".*"),
+        (r"预约订单|缴费订单|退费记录|交易统计|对账|报表下载|数据分析|订单管理|财务", r"menu_access"),
+    ],
+    OPERATIONS: _BASICS + [
+        (r"AuditLogView|HealthView|InspectionView|NotificationView|SystemSettingView|"
+         r"ServiceInstructionView|DepartmentView|DoctorView|ScheduleView|ReconciliationRunView|"
+         r"ExportJobView|AnalyticsView|StatisticsView", r".*"),
+        (r"AppointmentOrderView|PaymentOrderView|RefundView", r"can_list|can_show"),
+        (r"审计日志|健康检查|巡检报告|消息发送|系统设置|服务说明|科室|医生|排班|运维|对账|报表下载|"
+         r"数据分析|交易统计|订单管理|预约订单|缴费订单|退费记录|基础数据", r"menu_access"),
+    ],
+    SERVICE_DESK: _BASICS + [
+        (r"AppointmentOrderView|PaymentOrderView|PatientView|NotificationView", r"can_list|can_show"),
+        (r"AppointmentOrderView", r"can_cancel_order"),
+        (r"DepartmentView|DoctorView|ScheduleView|ServiceInstructionView", r"can_list|can_show"),
+        (r"订单管理|预约订单|缴费订单|就诊人|消息发送|基础数据|科室|医生|排班|服务说明", r"menu_access"),
+    ],
+}
+
+STAFF_ROLES = (ADMIN, FINANCE, OPERATIONS, SERVICE_DESK)

@@ -1,0 +1,35 @@
+"""Money and personal-data formatting shared by pages, exports, messages and logs."""
+
+from __future__ import annotations
+
+
+def yuan(fen: int | None) -> str:
+    """Integer fen as yuan with two decimals, without floating point: 12345 -> "123.45"."""
+    if fen is None:
+        return ""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(int(fen)), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def mask_name(name: str | None) -> str:
+    """张三 -> 张*, 欧阳娜娜 -> 欧**娜: enough to recognise, not to identify."""
+    if not name:
+        return ""
+    if len(name) <= 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def mask_phone(phone: str | None) -> str:
+    """13812345678 -> 138****5678."""
+    if not phone:
+        return ""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+
+
+def mask_id_number(id_number: str | None) -> str:
+    """441781199001011234 -> 4417**********1234."""
+    if not id_number:
+        return ""
+    return id_number[:4] + "*" * (len(id_number) - 8) + id_number[-4:] if len(id_number) > 8 else "****"

@@ -1,0 +1,77 @@
+"""Translation catalogues: msgids are the hospital's Chinese; English lives in translations/en.
+
+  python scripts/i18n.py update        extract, update both catalogues, zh_CN msgstr = msgid
+  python scripts/i18n.py check         list msgids without an English translation (exit 1 if any)
+  python scripts/i18n.py apply F.json  write {"中文": "English"} pairs into the English catalogue
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parents[1]
+TR = ROOT / "translations"
+BABEL = str(Path(sys.executable).parent / "pybabel")
+
+
+def _po(locale: str) -> Path:
+    return TR / locale / "LC_MESSAGES" / "messages.po"
+
+
+def _load(path: Path):
+    with path.open("rb") as fh:
+        return read_po(fh, locale=path.parts[-3])
+
+
+def _save(catalog, path: Path) -> None:
+    with path.open("wb") as fh:
+        write_po(fh, catalog, width=0, no_location=True, sort_output=True, omit_header=False)
+
+
+def update() -> None:
+    pot = TR / "messages.pot"
+    subprocess.run([BABEL, "extract", "-F", str(ROOT / "babel.cfg"), "-k", "_l", "-k", "lazy_gettext",
+                    "--no-location", "--sort-output", "-o", str(pot), "app", "h5"], cwd=ROOT, check=True,
+                   capture_output=True)
+    for locale in ("en", "zh_CN"):
+        cmd = "update" if _po(locale).exists() else "init"
+        args = [BABEL, cmd, "-i", str(pot), "-d", str(TR), "-l", locale]
+        if cmd == "update":
+            args += ["--no-fuzzy-matching", "--ignore-obsolete"]
+        subprocess.run(args, cwd=ROOT, check=True, capture_output=True)
+    zh = _load(_po("zh_CN"))
+    for message in zh:
+        if message.id and not message.string:
+            message.string = message.id
+    _save(zh, _po("zh_CN"))
+
+
+def missing() -> list[str]:
+    return [m.id for m in _load(_po("en")) if m.id and not m.string]
+
+
+def apply(path: str) -> None:
+    pairs = json.loads(Path(path).read_text(encoding="utf-8"))
+    en = _load(_po("en"))
+    for message in en:
+        if message.id in pairs:
+            message.string = pairs[message.id]
+            message.flags.discard("fuzzy")
+    _save(en, _po("en"))
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else "check"
+    if command == "update":
+        update()
+    elif command == "apply":
+        apply(sys.argv[2])
+    gaps = missing()
+    for gap in gaps:
+        print("missing English:", gap)
+    sys.exit(1 if command == "check" and gaps else 0)
