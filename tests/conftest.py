@@ -1,0 +1,139 @@
+"""Fixtures: app -> database (built by the real migrations) -> clean tables per test.
+
+TEST_DATABASE_URL selects the database (default: a SQLite file per run); CI also runs the suite
+against MariaDB. TEST_REDIS_URL, when set, lets the queue tests use Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_TMP = Path(tempfile.mkdtemp(prefix="hospital-tests-"))
+os.environ.setdefault("INSTANCE_DIR", str(_TMP / "instance"))
+os.environ["HUEY_URL"] = "memory://"
+if not os.environ.get("TEST_DATABASE_URL"):
+    os.environ["TEST_DATABASE_URL"] = f"sqlite:///{_TMP / 'platform.db'}"
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+# Compiled catalogues are build output; build them so a bare `pytest` sees the translations too.
+subprocess.run([str(Path(sys.executable).parent / "pybabel"), "compile", "-d",
+                str(Path(__file__).resolve().parents[1] / "translations")], check=True, capture_output=True)
+from sqlalchemy import MetaData, inspect, text  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+
+SECURITY_TABLES = {"ab_user", "ab_role", "ab_permission", "ab_view_menu", "ab_permission_view",
+                   "ab_permission_view_role", "ab_user_role", "ab_register_user", "ab_group",
+                   "ab_group_role", "ab_user_group", "ab_api_key", "alembic_version"}
+
+
+def drop_everything(engine) -> None:
+    """Empty the test database (MariaDB's `test` may hold a previous run's tables)."""
+    meta = MetaData()
+    meta.reflect(bind=engine)
+    with engine.begin() as conn:
+        if engine.dialect.name == "mysql":
+            conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+        for table in reversed(meta.sorted_tables):
+            conn.execute(text(f"DROP TABLE IF EXISTS {engine.dialect.identifier_preparer.quote(table.name)}"))
+        if engine.dialect.name == "mysql":
+            conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+
+
+@pytest.fixture(scope="session")
+def his_template(tmp_path_factory) -> Path:
+    """The seeded HIS simulator database, built once; tests get a copy."""
+    from app.his.simulator import seed
+
+    path = tmp_path_factory.mktemp("his") / "his_template.db"
+    seed(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def app(his_template):
+    his_db = _TMP / "his_simulator.db"
+    shutil.copy(his_template, his_db)
+    application = create_app("test", HIS_SIMULATOR_URL=f"sqlite:///{his_db}")
+    with application.app_context():
+        drop_everything(db.engine)
+        from flask_migrate import upgrade
+
+        upgrade()
+        application.appbuilder.sm.sync_hospital_roles()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _domain_tables():
+    from flask_appbuilder import Model
+
+    return [t for t in reversed(Model.metadata.sorted_tables) if t.name not in SECURITY_TABLES]
+
+
+def _empty_domain_tables(app) -> None:
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            if db.engine.dialect.name == "mysql":
+                conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+            for table in _domain_tables():
+                conn.execute(table.delete())
+            if db.engine.dialect.name == "mysql":
+                conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+
+
+@pytest.fixture()
+def clean_db(app):
+    """Each test starts with empty domain tables (staff accounts and roles stay).
+
+    No app context is held during the test: like production, every request gets its own.
+    """
+    _empty_domain_tables(app)
+    yield db
+    _empty_domain_tables(app)
+
+
+@pytest.fixture()
+def ctx(app, clean_db):
+    """An app context held for the whole test, for service-level tests."""
+    with app.app_context():
+        yield db
+        db.session.rollback()
+        db.session.remove()
+
+
+@pytest.fixture()
+def his(app, his_template, tmp_path):
+    """A fresh copy of the seeded HIS for this test, wired into the app."""
+    path = tmp_path / "his.db"
+    shutil.copy(his_template, path)
+    old = app.config["HIS_SIMULATOR_URL"]
+    app.config["HIS_SIMULATOR_URL"] = f"sqlite:///{path}"
+    app.extensions.pop("his_gateway", None)
+    from app.services.his_access import his_gateway
+
+    with app.app_context():
+        gateway = his_gateway()
+    yield gateway
+    app.config["HIS_SIMULATOR_URL"] = old
+    app.extensions.pop("his_gateway", None)
+
+
+@pytest.fixture()
+def client(app, clean_db):
+    return app.test_client()
+
+
+def table_names(engine) -> set[str]:
+    return set(inspect(engine).get_table_names())

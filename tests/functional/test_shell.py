@@ -1,0 +1,86 @@
+"""H5 home, the language switch and the back-office login."""
+
+from __future__ import annotations
+
+import pytest
+
+SERVICES = ["预约挂号", "门诊缴费", "排队叫号", "报告查询", "住院服务", "个人中心"]
+
+
+def test_h5_home_lists_every_patient_service_in_chinese(client):
+    page = client.get("/h5/").get_data(as_text=True)
+    for title in SERVICES:
+        assert title in page
+    assert 'name="viewport"' in page and "weui.min.css" in page
+
+
+def test_english_switch_translates_and_returns_to_the_page(client):
+    response = client.get("/h5/lang/en?next=/h5/")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/h5/")
+    page = client.get("/h5/").get_data(as_text=True)
+    assert "Registration" in page and "Outpatient payment" in page and "预约挂号" not in page
+    client.get("/h5/lang/zh_CN")
+    assert "预约挂号" in client.get("/h5/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x"])
+def test_language_switch_is_not_an_open_redirect(client, target):
+    response = client.get("/h5/lang/en", query_string={"next": target})
+    assert response.headers["Location"].endswith("/h5/")
+
+
+def test_vendored_assets_are_served_locally(client):
+    assert client.get("/h5/static/weui/weui.min.css").status_code == 200
+    page = client.get("/h5/").get_data(as_text=True)
+    assert "cdn" not in page.lower()
+
+
+@pytest.fixture()
+def demo_staff(app, clean_db):
+    from app.services.demo import DEMO_ACCOUNTS, seed_demo
+
+    with app.app_context():
+        seed_demo()
+    return DEMO_ACCOUNTS
+
+
+def test_backoffice_login_for_every_demo_role(app, client, demo_staff):
+    assert "/login" in client.get("/auditlogview/list/").headers.get("Location", "")
+    for username, password, _role, _ in demo_staff:
+        page = client.post("/login/", data={"username": username, "password": password},
+                           follow_redirects=True).get_data(as_text=True)
+        assert "Logout" in page or "注销" in page or "退出" in page, (username, page[:300])
+        client.get("/logout/")
+
+
+def test_wrong_password_is_refused(client, demo_staff):
+    page = client.post("/login/", data={"username": "admin", "password": "nope"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "auditlogview" not in page.lower()
+
+
+def test_audit_log_is_for_operations_not_service_desk(app, client, demo_staff):
+    client.post("/login/", data={"username": "ops", "password": "ops123"})
+    assert client.get("/auditlogview/list/").status_code == 200
+    client.get("/logout/")
+    client.post("/login/", data={"username": "service", "password": "service123"})
+    assert client.get("/auditlogview/list/").status_code in (302, 403)
+
+
+def test_login_is_audited(app, client, demo_staff):
+    from app.models import AuditLog
+
+    client.post("/login/", data={"username": "finance", "password": "finance123"})
+    with app.app_context():
+        rows = AuditLog.query.filter_by(action="staff.login").all() if hasattr(AuditLog, "query") else None
+        from app.extensions import db
+
+        rows = db.session.query(AuditLog).filter_by(action="staff.login", actor_name="finance").all()
+    assert len(rows) == 1
+
+
+def test_health_endpoints(client, his):
+    assert client.get("/api/health/live").get_json() == {"status": "ok"}
+    ready = client.get("/api/health/ready")
+    assert ready.status_code == 200, ready.get_json()
+    assert ready.get_json()["checks"]["migrations"]["ok"]
