@@ -1,0 +1,5 @@
+"""Alipay channel."""
+
+from app.channels.alipay.pay import AlipayChannel
+
+__all__ = ["AlipayChannel"]
