@@ -65,6 +65,7 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = 7 * 24 * 3600
+    H5_SESSION_IDLE_MINUTES = 30  # a patient idle this long signs in again (silently inside WeChat)
 
     # Demo data and accounts (refused in production)
     DEMO_MODE = True

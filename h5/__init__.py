@@ -7,5 +7,5 @@ from flask import Blueprint
 h5_blueprint = Blueprint("h5", __name__, template_folder="templates", static_folder="static",
                          static_url_path="/static")
 
-from h5 import context  # noqa: E402,F401
+from h5 import context, errors  # noqa: E402,F401
 from h5.routes import home  # noqa: E402,F401

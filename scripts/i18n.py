@@ -3,6 +3,9 @@
   python scripts/i18n.py update        extract, update both catalogues, zh_CN msgstr = msgid
   python scripts/i18n.py check         list msgids without an English translation (exit 1 if any)
   python scripts/i18n.py apply F.json  write {"中文": "English"} pairs into the English catalogue
+  python scripts/i18n.py build         update, then apply every translations/en_batches/*.json, then check
+
+Each piece of work adds its English in its own batch file (no merge conflicts in the .po files).
 """
 
 from __future__ import annotations
@@ -71,7 +74,11 @@ if __name__ == "__main__":
         update()
     elif command == "apply":
         apply(sys.argv[2])
+    elif command == "build":
+        update()
+        for batch in sorted((TR / "en_batches").glob("*.json")):
+            apply(str(batch))
     gaps = missing()
     for gap in gaps:
         print("missing English:", gap)
-    sys.exit(1 if command == "check" and gaps else 0)
+    sys.exit(1 if command in ("check", "build") and gaps else 0)

@@ -1,0 +1,72 @@
+"""Who the patient is: the channel user in the session, and the decorator that requires one.
+
+Identity comes only from the channel's authorisation (WeChat OAuth / Alipay auth code, or the
+sandbox authorisation page in demo mode): see h5/routes/auth.py. The session holds the channel
+user's id and when it was last active; it expires after inactivity (H5_SESSION_IDLE_MINUTES).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+
+from flask import current_app, g, redirect, request, session, url_for
+
+from app.extensions import db
+from app.models import ChannelUser
+from app.models.base import utcnow
+
+SESSION_KEY = "channel_user_id"
+ACTIVE_KEY = "channel_user_seen"
+
+
+def detect_channel(user_agent: str | None) -> str | None:
+    """'wechat' inside WeChat, 'alipay' inside Alipay, None in any other browser."""
+    ua = (user_agent or "").lower()
+    if "micromessenger" in ua:
+        return "wechat"
+    if "alipayclient" in ua:
+        return "alipay"
+    return None
+
+
+def login_user(user: ChannelUser) -> None:
+    session.clear()  # a fresh session on login: no fixation
+    session[SESSION_KEY] = user.id
+    session[ACTIVE_KEY] = utcnow().isoformat()
+    session.permanent = True
+
+
+def logout_user() -> None:
+    session.pop(SESSION_KEY, None)
+    session.pop(ACTIVE_KEY, None)
+
+
+def current_user() -> ChannelUser | None:
+    """The signed-in channel user, or None when absent or idle for too long."""
+    if "channel_user" in g:
+        return g.channel_user
+    user = None
+    uid = session.get(SESSION_KEY)
+    seen = session.get(ACTIVE_KEY)
+    idle = dt.timedelta(minutes=int(current_app.config.get("H5_SESSION_IDLE_MINUTES", 30)))
+    if uid and seen and utcnow() - dt.datetime.fromisoformat(seen) <= idle:
+        user = db.session.get(ChannelUser, uid)
+        session[ACTIVE_KEY] = utcnow().isoformat()
+    elif uid:
+        logout_user()
+    g.channel_user = user
+    return user
+
+
+def login_required(view: Callable) -> Callable:
+    """Send a visitor without a (fresh) session to the channel's authorisation, then back here."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if current_user() is None:
+            return redirect(url_for("h5.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapper
