@@ -10,6 +10,35 @@ from flask.cli import AppGroup
 
 roles_cli = AppGroup("roles", help="Staff roles (Admin, Finance, Operations, Service desk).")
 demo_cli = AppGroup("demo", help="Demo data and demo accounts (embedded mode only).")
+payments_cli = AppGroup("payments", help="Payments: reconciliation, sweeps.")
+
+
+@payments_cli.command("reconcile")
+@click.option("--date", "bill_date", required=True, help="Beijing calendar day, YYYY-MM-DD")
+@click.option("--channel", type=click.Choice(["wechat", "alipay", "all"]), default="all")
+def payments_reconcile(bill_date: str, channel: str) -> None:
+    """Reconcile one day's channel bill(s) against our payments, refunds and the HIS."""
+    import datetime as dt
+
+    from app.services.reconciliation import reconcile
+
+    day = dt.date.fromisoformat(bill_date)
+    failed = False
+    for name in (["wechat", "alipay"] if channel == "all" else [channel]):
+        run = reconcile(name, day)
+        click.echo(f"{name} {day}: {run.status}, channel {run.channel_count} rows, local {run.local_count}, "
+                   f"differences {run.mismatch_count}{' (' + run.error + ')' if run.error else ''}")
+        failed |= run.status != "done"
+    if failed:
+        sys.exit(1)
+
+
+@payments_cli.command("sweep")
+def payments_sweep() -> None:
+    """Close expired orders, confirm due payments, finish refunds (what the periodic tasks do)."""
+    from app.services.payments import close_expired, sweep_confirmations, sweep_refunds
+
+    click.echo(f"closed {close_expired()}, confirmed {sweep_confirmations()}, refunds {sweep_refunds()}")
 
 
 @roles_cli.command("sync")
@@ -57,5 +86,6 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(roles_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(payments_cli)
     app.cli.add_command(preflight)
     app.cli.add_command(his_cli)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -33,29 +31,6 @@ def _ensure_chromium() -> None:
         pytest.fail("Debian's chromium is missing and apt-get is unavailable: install chromium")
     subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True)
     subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "chromium", "fonts-noto-cjk"], check=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def live_server(app):
-    """The app on a real socket (threads, like `flask run`), its URLs pointing at itself."""
-    from werkzeug.serving import make_server
-
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    old = {k: app.config[k] for k in ("PUBLIC_BASE_URL", "SANDBOX_BASE_URL")}
-    app.config.update(PUBLIC_BASE_URL=base, SANDBOX_BASE_URL=f"{base}/sandbox")
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield base
-    server.shutdown()
-    app.config.update(old)
 
 
 @pytest.fixture()

@@ -1,0 +1,151 @@
+"""Reconciliation (对账): each channel's daily bill against our payments, refunds and the HIS.
+
+Kinds of difference (ReconciliationItem.kind):
+  channel_only     长款: the channel has money we have no paid order for
+  local_only       短款: we think it was paid (or refunded), the channel's bill does not show it
+  amount_mismatch  both have it, amounts differ
+  state_mismatch   the channel has the payment, our order is not in a paid state
+  his_unconfirmed  paid and kept (not refunded), but the HIS never confirmed it
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import delete, select
+
+from app.channels import ChannelError
+from app.extensions import db
+from app.models import PaymentOrder, ReconciliationItem, ReconciliationRun, Refund
+from app.models.base import utcnow
+from app.services import audit
+from app.services.errors import DomainError, NotFound
+
+log = logging.getLogger("reconciliation")
+
+PAID_STATES = ("paid", "confirmed", "confirm_failed", "refunding", "refunded", "partially_refunded")
+
+
+def _utc_window(bill_date: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The Beijing calendar day as naive UTC bounds (the channels bill by Beijing day)."""
+    start = dt.datetime.combine(bill_date, dt.time()) - dt.timedelta(hours=8)
+    return start, start + dt.timedelta(days=1)
+
+
+def reconcile(channel: str, bill_date: dt.date) -> ReconciliationRun:
+    """Compare one channel's bill for one day with our records and store every difference.
+
+    Re-running a day replaces that day's findings (resolved findings are kept as history).
+    """
+    from app.services.payments import channels
+
+    run = db.session.scalar(select(ReconciliationRun).where(ReconciliationRun.channel == channel,
+                                                            ReconciliationRun.bill_date == bill_date))
+    if run is None:
+        run = ReconciliationRun(channel=channel, bill_date=bill_date)
+        db.session.add(run)
+    run.status, run.progress, run.error = "running", 5, None
+    db.session.flush()
+    db.session.execute(delete(ReconciliationItem).where(ReconciliationItem.run_id == run.id,
+                                                        ReconciliationItem.resolved_at.is_(None)))
+    db.session.commit()
+    try:
+        rows = channels()[channel].download_bill(bill_date)
+    except ChannelError as exc:
+        run.status, run.error, run.finished_at = "failed", f"{exc.code}: {exc.message}"[:255], utcnow()
+        db.session.commit()
+        log.error("reconciliation %s %s: bill download failed: %s", channel, bill_date, exc)
+        return run
+    run.progress = 40
+    start, end = _utc_window(bill_date)
+    payments = {p.order_no: p for p in db.session.scalars(select(PaymentOrder).where(
+        PaymentOrder.channel == channel, PaymentOrder.paid_at >= start, PaymentOrder.paid_at < end))}
+    refunds = {r.refund_no: r for r in db.session.scalars(
+        select(Refund).join(PaymentOrder, Refund.payment_id == PaymentOrder.id).where(
+            PaymentOrder.channel == channel, Refund.status == "success",
+            Refund.succeeded_at >= start, Refund.succeeded_at < end))}
+    items: list[ReconciliationItem] = []
+    seen_pay: set[str] = set()
+    seen_refund: set[str] = set()
+    channel_total = 0
+    for row in rows:
+        if row.kind == "payment":
+            channel_total += row.amount_fen
+            seen_pay.add(row.order_no)
+            local = payments.get(row.order_no) or db.session.scalar(
+                select(PaymentOrder).where(PaymentOrder.order_no == row.order_no))
+            if local is None:
+                items.append(_item("channel_only", row.order_no, row.trade_no, None, row.amount_fen,
+                                   "渠道有收款，本地无订单"))
+            elif local.status not in PAID_STATES:
+                items.append(_item("state_mismatch", row.order_no, row.trade_no, local.amount_fen, row.amount_fen,
+                                   f"渠道已收款，本地订单状态为 {local.status}"))
+            elif local.amount_fen != row.amount_fen:
+                items.append(_item("amount_mismatch", row.order_no, row.trade_no, local.amount_fen, row.amount_fen,
+                                   "金额不一致"))
+        else:
+            channel_total -= row.amount_fen
+            seen_refund.add(row.refund_no or "")
+            local_refund = refunds.get(row.refund_no or "") or db.session.scalar(
+                select(Refund).where(Refund.refund_no == row.refund_no))
+            if local_refund is None:
+                items.append(_item("channel_only", row.order_no, row.trade_no, None, -row.amount_fen,
+                                   f"渠道有退款 {row.refund_no}，本地无记录"))
+            elif local_refund.status != "success":
+                items.append(_item("state_mismatch", row.order_no, row.trade_no, -local_refund.amount_fen,
+                                   -row.amount_fen, f"渠道已退款 {row.refund_no}，本地状态为 {local_refund.status}"))
+            elif local_refund.amount_fen != row.amount_fen:
+                items.append(_item("amount_mismatch", row.order_no, row.trade_no, -local_refund.amount_fen,
+                                   -row.amount_fen, f"退款 {row.refund_no} 金额不一致"))
+    run.progress = 70
+    local_total = 0
+    for order_no, payment in payments.items():
+        local_total += payment.amount_fen
+        if order_no not in seen_pay:
+            items.append(_item("local_only", order_no, payment.channel_trade_no, payment.amount_fen, None,
+                               "本地已收款，渠道账单无此笔"))
+        elif payment.status == "confirm_failed" and payment.refunded_fen < payment.amount_fen:
+            items.append(_item("his_unconfirmed", order_no, payment.channel_trade_no, payment.amount_fen,
+                               payment.amount_fen, "已收款但医院系统未确认，且未全额退款"))
+    for refund_no, refund in refunds.items():
+        local_total -= refund.amount_fen
+        if refund_no not in seen_refund:
+            items.append(_item("local_only", refund.payment.order_no, refund.payment.channel_trade_no,
+                               -refund.amount_fen, None, f"本地退款 {refund_no} 成功，渠道账单无此笔"))
+    for item in items:
+        item.run_id = run.id
+        db.session.add(item)
+    run.channel_count = len(rows)
+    run.channel_total_fen = channel_total
+    run.local_count = len(payments) + len(refunds)
+    run.local_total_fen = local_total
+    run.mismatch_count = len(items)
+    run.status, run.progress, run.finished_at = "done", 100, utcnow()
+    db.session.commit()
+    log.info("reconciliation %s %s: %s channel rows, %s local, %s differences", channel, bill_date, len(rows),
+             run.local_count, len(items))
+    return run
+
+
+def _item(kind: str, order_no: str | None, trade_no: str | None, local: int | None, remote: int | None,
+          note: str) -> ReconciliationItem:
+    return ReconciliationItem(kind=kind, order_no=order_no, channel_trade_no=trade_no, local_amount_fen=local,
+                              channel_amount_fen=remote, note=note)
+
+
+def resolve_item(item_id: int, comment: str, staff: str) -> ReconciliationItem:
+    """Finance marks a difference as handled; the comment is required and audited."""
+    comment = (comment or "").strip()
+    if not comment:
+        raise DomainError("请填写处理说明")
+    item = db.session.get(ReconciliationItem, item_id)
+    if item is None:
+        raise NotFound("差异记录不存在")
+    if item.resolved_at is None:
+        item.resolved_at, item.resolved_by = utcnow(), staff
+        item.note = f"{item.note or ''} | 处理：{comment}"[:255]
+        audit.record("reconciliation.resolve", actor_type="staff", actor_name=staff, target_type="reconciliation_item",
+                     target_id=item.id, detail=f"{item.kind} {item.order_no}: {comment}")
+    db.session.commit()
+    return item

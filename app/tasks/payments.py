@@ -1,0 +1,62 @@
+"""Payment tasks: thin wrappers over app.services.payments, plus the sweeps that finish lost work."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import current_app
+from huey import crontab
+
+from app.tasks import app_context_task, huey
+
+
+@huey.task()
+@app_context_task
+def confirm_payment_task(order_no: str) -> str:
+    from app.services.payments import confirm_payment
+
+    return confirm_payment(order_no)
+
+
+@huey.task()
+@app_context_task
+def process_refund_task(refund_no: str) -> str:
+    from app.services.payments import process_refund
+
+    return process_refund(refund_no)
+
+
+@huey.periodic_task(crontab(minute="*"))
+@app_context_task
+def close_expired_payments() -> int:
+    """Every minute: unpaid orders past their deadline are closed here and at the channel."""
+    from app.services.payments import close_expired
+
+    return close_expired()
+
+
+@huey.periodic_task(crontab(minute="*"))
+@app_context_task
+def sweep_payments() -> tuple[int, int]:
+    """Every minute: confirmations due (retries with backoff) and refunds a lost task left."""
+    from app.services.payments import sweep_confirmations, sweep_refunds
+
+    return sweep_confirmations(), sweep_refunds()
+
+
+@huey.periodic_task(crontab(minute="*"))
+@app_context_task
+def sandbox_redeliver_notifications() -> int:
+    """Sandbox only: retry unanswered notifications on the channels' real schedules."""
+    sandbox = current_app.extensions.get("payment_sandbox")
+    return len(sandbox.deliver_due()) if sandbox is not None else 0
+
+
+@huey.periodic_task(crontab(hour="10", minute="5"))
+@app_context_task
+def reconcile_yesterday() -> list[int]:
+    """Daily: reconcile yesterday (Beijing) for every channel, once the channels' bills are ready."""
+    from app.services.reconciliation import reconcile
+
+    yesterday = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date() - dt.timedelta(days=1)
+    return [reconcile(channel, yesterday).id for channel in ("wechat", "alipay")]

@@ -1,0 +1,44 @@
+"""Test data builders (plain functions: each returns a flushed model row; the test commits)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import time
+
+from app.extensions import db
+from app.models import ChannelUser, Patient
+from app.models.base import utcnow
+
+_seq = itertools.count(1)
+
+
+def channel_user(channel: str = "wechat", **values) -> ChannelUser:
+    n = next(_seq)
+    user = ChannelUser(channel=channel, channel_uid=values.pop("channel_uid", f"{channel}-uid-{n}-{time.time_ns()}"),
+                       nickname=values.pop("nickname", f"患者{n}"), **values)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def patient(owner: ChannelUser, **values) -> Patient:
+    n = next(_seq)
+    row = Patient(owner_id=owner.id, name=values.pop("name", "张晓梅"),
+                  id_number=values.pop("id_number", "441781199003151227"), phone=values.pop("phone", "13800138000"),
+                  gender=values.pop("gender", "female"), birth_date=values.pop("birth_date", dt.date(1990, 3, 15)),
+                  relation=values.pop("relation", "self"), card_no=values.pop("card_no", f"TC{n:08d}"),
+                  is_default=values.pop("is_default", True), channel=owner.channel, bound_at=utcnow(), **values)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.1):
+    """Poll until ``predicate()`` is truthy (asynchronous channel notifications); returns its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)

@@ -1,0 +1,61 @@
+"""Finance sees reconciliation differences and resolves them with an audited comment."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import AuditLog, ReconciliationItem, ReconciliationRun
+
+
+@pytest.fixture()
+def difference(app, clean_db):
+    from app.services.demo import seed_demo
+
+    with app.app_context():
+        seed_demo()
+        run = ReconciliationRun(channel="wechat", bill_date=dt.date(2026, 11, 20), status="done", mismatch_count=1)
+        db.session.add(run)
+        db.session.flush()
+        item = ReconciliationItem(run_id=run.id, kind="channel_only", order_no="MZ123", channel_trade_no="T1",
+                                  channel_amount_fen=2350, note="渠道有收款，本地无订单")
+        db.session.add(item)
+        db.session.commit()
+        return item.id
+
+
+def _login(client, username, password):
+    client.post("/login/", data={"username": username, "password": password})
+
+
+def test_finance_lists_and_resolves_with_a_comment(app, client, difference):
+    _login(client, "finance", "finance123")
+    page = client.get("/reconciliationitemview/list/").get_data(as_text=True)
+    assert "MZ123" in page and "23.50" in page
+    client.post(f"/reconciliationitemview/resolve/{difference}", data={"comment": ""})
+    with app.app_context():
+        assert db.session.get(ReconciliationItem, difference).resolved_at is None
+    client.post(f"/reconciliationitemview/resolve/{difference}", data={"comment": "已与微信核实，补录订单"})
+    with app.app_context():
+        item = db.session.get(ReconciliationItem, difference)
+        assert item.resolved_by == "finance" and "补录订单" in item.note
+        log = db.session.scalar(select(AuditLog).where(AuditLog.action == "reconciliation.resolve"))
+        assert log.actor_name == "finance" and "补录订单" in log.detail
+
+
+def test_service_desk_cannot_resolve_or_list(app, client, difference):
+    _login(client, "service", "service123")
+    assert client.get("/reconciliationitemview/list/").status_code in (302, 403)
+    client.post(f"/reconciliationitemview/resolve/{difference}", data={"comment": "x"})
+    with app.app_context():
+        assert db.session.get(ReconciliationItem, difference).resolved_at is None
+
+
+def test_reconcile_command_for_any_date(app, live_server, clean_db):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["payments", "reconcile", "--date", "2026-11-01"])
+    assert result.exit_code == 0, result.output
+    assert "wechat 2026-11-01: done" in result.output and "alipay 2026-11-01: done" in result.output
