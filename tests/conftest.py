@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
 import tempfile
 from pathlib import Path
 
@@ -44,6 +46,11 @@ def drop_everything(engine) -> None:
             conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
         for table in reversed(meta.sorted_tables):
             conn.execute(text(f"DROP TABLE IF EXISTS {engine.dialect.identifier_preparer.quote(table.name)}"))
+        if engine.dialect.supports_sequences:
+            from sqlalchemy import inspect as sa_inspect
+
+            for name in sa_inspect(conn).get_sequence_names():
+                conn.execute(text(f"DROP SEQUENCE IF EXISTS {engine.dialect.identifier_preparer.quote(name)}"))
         if engine.dialect.name == "mysql":
             conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
 
@@ -137,3 +144,35 @@ def client(app, clean_db):
 
 def table_names(engine) -> set[str]:
     return set(inspect(engine).get_table_names())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app on a real socket (threads, like `flask run`), its public and sandbox URLs pointing at
+    itself, so channel adapters, the sandbox gateways and notifications travel over real HTTP."""
+    from werkzeug.serving import make_server
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    old = {k: app.config[k] for k in ("PUBLIC_BASE_URL", "SANDBOX_BASE_URL")}
+    app.config.update(PUBLIC_BASE_URL=base, SANDBOX_BASE_URL=f"{base}/sandbox")
+    app.extensions.pop("payment_channels", None)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base
+    server.shutdown()
+    app.config.update(old)
+    app.extensions.pop("payment_channels", None)
+
+
+@pytest.fixture()
+def sandbox(app, live_server):
+    """The payment sandbox engine (the 'patient' can confirm payments through it)."""
+    return app.extensions["payment_sandbox"]
