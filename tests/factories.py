@@ -42,3 +42,23 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.1):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def session_for(user: ChannelUser) -> dict:
+    """The session a channel login leaves behind (see h5/auth.login_user)."""
+    from h5.auth import ACTIVE_KEY, SESSION_KEY
+
+    return {SESSION_KEY: user.id, ACTIVE_KEY: utcnow().isoformat(), "_permanent": True}
+
+
+def login(client, user: ChannelUser) -> None:
+    """Sign a test client in as ``user`` (what the channel's OAuth does, without the channel)."""
+    with client.session_transaction() as session:
+        session.update(session_for(user))
+
+
+def login_browser(context, app, base_url: str, user: ChannelUser) -> None:
+    """Give a Playwright browser context the signed session cookie of ``user``."""
+    serializer = app.session_interface.get_signing_serializer(app)
+    context.add_cookies([{"name": app.config.get("SESSION_COOKIE_NAME", "session"),
+                          "value": serializer.dumps(session_for(user)), "url": base_url}])
