@@ -7,13 +7,18 @@ from flask import Flask
 
 def register_api(app: Flask) -> None:
     from app.api.health import health_bp
+    from app.api.his_api import his_api_bp
+
+    # Endpoint modules attach their routes to his_api_bp on import, before it is registered:
+    # from app.api import his_events, his_refunds
     from app.api.notify import notify_bp
     from app.extensions import csrf
 
-    for blueprint in (health_bp, notify_bp):
+    for blueprint in (health_bp, notify_bp, his_api_bp):
         csrf.exempt(blueprint)
     app.register_blueprint(health_bp, url_prefix="/api")
     app.register_blueprint(notify_bp)
+    app.register_blueprint(his_api_bp)
     if app.config.get("PAYMENT_MODE") == "sandbox":
         # The sandbox gateways and cashier, served by the app itself in demo and test mode only.
         from app.channels.sandbox import register_sandbox

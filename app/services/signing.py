@@ -69,6 +69,17 @@ def verify(headers, method: str, path: str, body: bytes, app_id: str, secret: st
         raise SignatureRejected("replayed nonce") from None
 
 
+def accept_signed_call(headers, method: str, path: str, body: bytes, app_id: str, secret: str) -> None:
+    """Verify an inbound call and spend its nonce now (committed even if the handler later refuses
+    the content, so the same signed request can never be replayed). Raises SignatureRejected."""
+    try:
+        verify(headers, method, path, body, app_id, secret)
+    except SignatureRejected:
+        db.session.rollback()
+        raise
+    db.session.commit()
+
+
 def prune_nonces() -> int:
     """Delete nonces older than twice the window; returns how many."""
     cutoff = utcnow() - dt.timedelta(seconds=2 * WINDOW_SECONDS)
