@@ -29,6 +29,8 @@ browser-deps:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
+run: export PUBLIC_BASE_URL = http://$(HOST):$(PORT)
+run: export SANDBOX_BASE_URL = http://$(HOST):$(PORT)/sandbox
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo seed

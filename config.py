@@ -33,7 +33,8 @@ class Config:
 
     ENV_NAME = "development"
     SECRET_KEY = DEV_SECRET_KEY
-    SQLALCHEMY_DATABASE_URI = _sqlite("platform.db")
+    # The embedded default may be pointed elsewhere (a demo on another port, a benchmark on MariaDB).
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or _sqlite("platform.db")
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
 
@@ -67,6 +68,14 @@ class Config:
     PERMANENT_SESSION_LIFETIME = 7 * 24 * 3600
     H5_SESSION_IDLE_MINUTES = 30  # a patient idle this long signs in again (silently inside WeChat)
 
+    # Hardening: brute-force limit on the staff login (Flask-AppBuilder + Flask-Limiter); production
+    # keeps the counters in Redis so every app process sees the same limit.
+    AUTH_RATE_LIMITED = True
+    AUTH_RATE_LIMIT = "10 per 5 minute"
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    MAX_CONTENT_LENGTH = 4 * 1024 * 1024
+
     # Demo data and accounts (refused in production)
     DEMO_MODE = True
 
@@ -83,10 +92,10 @@ class Config:
 
     # Payment channels
     PAYMENT_MODE = "sandbox"  # or "live"
-    SANDBOX_BASE_URL = "http://127.0.0.1:5000/sandbox"
+    SANDBOX_BASE_URL = os.environ.get("SANDBOX_BASE_URL", "http://127.0.0.1:5000/sandbox")
     SANDBOX_STATE_URL = _sqlite("sandbox_channels.db")
     SANDBOX_KEYS_DIR = str(INSTANCE_DIR / "sandbox_keys")
-    PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
     PAYMENT_TIMEOUT_MINUTES = 15
     WECHAT_APPID = "wx_sandbox_appid"
     WECHAT_APPSECRET = "dev-wechat-appsecret"
@@ -127,6 +136,7 @@ class ProductionConfig(Config):
         self.SECRET_KEY = env.get("SECRET_KEY", "")
         self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL", "")
         self.HUEY_URL = env.get("REDIS_URL", "")
+        self.RATELIMIT_STORAGE_URI = self.HUEY_URL or "memory://"
         self.HIS_BASE_URL = env.get("HIS_BASE_URL", "")
         self.HIS_APP_ID = env.get("HIS_APP_ID", Config.HIS_APP_ID)
         self.HIS_SECRET = env.get("HIS_SECRET", "")
@@ -170,3 +180,4 @@ class TestConfig(Config):
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", _sqlite("test-platform.db"))
     HUEY_URL = "memory://"
     DEMO_MODE = True
+    RATELIMIT_ENABLED = False  # one test client logs in many times

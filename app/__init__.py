@@ -47,6 +47,9 @@ def create_app(config: object | str | None = None, **overrides) -> Flask:
     configure_logging(app)
 
     register_extensions(app)
+    from app.security_headers import register_security_headers
+
+    register_security_headers(app)
     register_blueprints(app)
     register_commands(app)
     register_tasks(app)
