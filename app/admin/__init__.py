@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 def register_admin_views(appbuilder: AppBuilder) -> None:
     """Register every back-office view. Menu names are stable Chinese keys; labels are translated."""
+    from app.admin.analytics import AnalyticsView
     from app.admin.operations import AuditLogView
     from app.admin.reconciliation import ReconciliationItemView, ReconciliationRunView
 
@@ -17,3 +18,5 @@ def register_admin_views(appbuilder: AppBuilder) -> None:
                         category="财务", category_label=_l("财务"), category_icon="fa-jpy")
     appbuilder.add_view(ReconciliationItemView, "对账差异", label=_l("对账差异"), icon="fa-exclamation-triangle",
                         category="财务")
+    appbuilder.add_view(AnalyticsView, "数据分析", label=_l("数据分析"), icon="fa-line-chart",
+                        category="统计分析", category_label=_l("统计分析"), category_icon="fa-bar-chart")

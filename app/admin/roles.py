@@ -23,14 +23,14 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     FINANCE: _BASICS + [
         (r"PaymentOrderView|RefundView|AppointmentOrderView|StatisticsView|ReconciliationRunView|"
          r"ReconciliationItemView|ExportJobView|AnalyticsView", r".*"),
-        (r"预约订单|缴费订单|退费记录|交易统计|对账记录|对账差异|报表下载|数据分析|订单管理|财务", r"menu_access"),
+        (r"预约订单|缴费订单|退费记录|交易统计|对账记录|对账差异|报表下载|数据分析|统计分析|订单管理|财务", r"menu_access"),
     ],
     OPERATIONS: _BASICS + [
         (r"AuditLogView|HealthView|InspectionView|NotificationView|SystemSettingView|"
          r"ServiceInstructionView|DepartmentView|DoctorView|ScheduleView|ReconciliationRunView|"
          r"ExportJobView|AnalyticsView|StatisticsView", r".*"),
         (r"AppointmentOrderView|PaymentOrderView|RefundView", r"can_list|can_show"),
-        (r"审计日志|健康检查|巡检报告|消息发送|系统设置|服务说明|科室|医生|排班|运维|对账记录|报表下载|"
+        (r"审计日志|健康检查|巡检报告|消息发送|系统设置|服务说明|科室|医生|排班|运维|对账记录|报表下载|统计分析|"
          r"数据分析|交易统计|订单管理|预约订单|缴费订单|退费记录|基础数据", r"menu_access"),
     ],
     SERVICE_DESK: _BASICS + [

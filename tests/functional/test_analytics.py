@@ -1,0 +1,82 @@
+"""Analytics: per channel and Beijing day, in SQL on either database; the page is for finance and ops."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from app.extensions import db
+from app.models import FollowEvent, PaymentOrder, Refund
+from app.services import analytics
+from tests import factories
+
+DAY = dt.date(2026, 11, 10)
+
+
+def _utc(day: dt.date, hour: int) -> dt.datetime:
+    """A Beijing wall-clock hour on ``day`` as naive UTC."""
+    return dt.datetime.combine(day, dt.time(hour)) - dt.timedelta(hours=8)
+
+
+@pytest.fixture()
+def history(ctx):
+    wx = factories.channel_user("wechat")
+    ali = factories.channel_user("alipay")
+    p_wx = factories.patient(wx)
+    p_wx.bound_at = _utc(DAY, 7)  # 07:00 Beijing is still DAY although it is the day before in UTC
+    p_ali = factories.patient(ali)
+    p_ali.bound_at = _utc(DAY, 10)
+    p_ali.unbound_at = _utc(DAY + dt.timedelta(days=1), 9)
+    db.session.add_all([
+        FollowEvent(channel="wechat", channel_uid="a", event="subscribe", at=_utc(DAY, 0)),
+        FollowEvent(channel="wechat", channel_uid="b", event="subscribe", at=_utc(DAY, 23)),
+        FollowEvent(channel="wechat", channel_uid="a", event="unsubscribe", at=_utc(DAY, 12)),
+        FollowEvent(channel="alipay", channel_uid="c", event="subscribe", at=_utc(DAY, 9)),
+    ])
+    for i, (owner, patient, kind, amount, status) in enumerate([
+        (wx, p_wx, "outpatient", 12345, "confirmed"), (wx, p_wx, "deposit", 100000, "confirmed"),
+        (ali, p_ali, "outpatient", 5000, "refunded"), (ali, p_ali, "outpatient", 7000, "closed"),
+    ]):
+        order = PaymentOrder(order_no=f"MZA{i:019d}", kind=kind, owner_id=owner.id, patient_id=patient.id,
+                             channel=owner.channel, amount_fen=amount, description="x", status=status,
+                             paid_at=_utc(DAY, 15) if status != "closed" else None)
+        db.session.add(order)
+        db.session.flush()
+        if status == "refunded":
+            db.session.add(Refund(refund_no=f"TKA{i:019d}", payment_id=order.id, amount_fen=amount, reason="r",
+                                  status="success", requested_by="t", succeeded_at=_utc(DAY, 16)))
+    db.session.commit()
+
+
+def test_metrics_by_channel_and_beijing_day(history):
+    data = analytics.compute(DAY, DAY + dt.timedelta(days=1))
+    assert data.days == ["2026-11-10", "2026-11-11"]
+    assert data.daily("follow", "wechat") == [2, 0] and data.daily("unfollow", "wechat") == [1, 0]
+    assert data.daily("follow", "alipay") == [1, 0]
+    assert data.daily("bind") == [2, 0] and data.daily("unbind") == [0, 1]
+    assert data.daily("amount_outpatient_fen") == [17345, 0]  # the closed order never paid
+    assert data.daily("count_outpatient", "alipay") == [1, 0]
+    assert data.daily("amount_deposit_fen", "wechat") == [100000, 0]
+    assert data.daily("refund_fen", "alipay") == [5000, 0]
+    summary = data.summary()
+    assert summary["follow"] == {"wechat": 2, "alipay": 1, "all": 3}
+
+
+def test_one_channel_only(history):
+    data = analytics.compute(DAY, DAY, "alipay")
+    assert data.summary()["follow"]["all"] == 1 and data.summary()["amount_deposit_fen"]["all"] == 0
+
+
+def test_analytics_page_for_finance_not_service_desk(app, client, history):
+    from app.services.demo import seed_demo
+
+    with app.app_context():
+        seed_demo()
+    client.post("/login/", data={"username": "finance", "password": "finance123"})
+    page = client.get("/analytics/?start=2026-11-10&end=2026-11-11").get_data(as_text=True)
+    assert "echarts.min.js" in page and "cdn" not in page.lower()
+    assert "1000.00" in page  # deposit total in the summary table
+    client.get("/logout/")
+    client.post("/login/", data={"username": "service", "password": "service123"})
+    assert client.get("/analytics/").status_code in (302, 403)
