@@ -23,7 +23,8 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     FINANCE: _BASICS + [
         (r"PaymentOrderView|RefundView|AppointmentOrderView|StatisticsView|ReconciliationRunView|"
          r"ReconciliationItemView|ExportJobView|AnalyticsView", r".*"),
-        (r"预约订单|缴费订单|退费记录|交易统计|对账记录|对账差异|报表下载|数据分析|统计分析|订单管理|财务", r"menu_access"),
+        (r"预约订单|缴费订单|退费记录|交易统计|对账记录|对账差异|报表下载|数据分析|统计分析|订单管理|财务",
+         r"menu_access"),
     ],
     OPERATIONS: _BASICS + [
         (r"AuditLogView|HealthView|InspectionView|NotificationView|SystemSettingView|"
