@@ -81,6 +81,18 @@ def preflight(skip_his: bool) -> None:
     click.echo("preflight ok")
 
 
+@click.command("inspect")
+@click.option("--days", default=90, show_default=True, help="period to inspect (a quarter by default)")
+def inspect_command(days: int) -> None:
+    """Print the 巡检报告 (inspection report) as Markdown; exit 1 when something needs attention."""
+    from app.services.inspection import build_report
+
+    report = build_report(days)
+    click.echo(report.to_markdown())
+    if report.problems:
+        sys.exit(1)
+
+
 def register_cli(app: Flask) -> None:
     from app.his.cli import his_cli
 
@@ -88,4 +100,5 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(payments_cli)
     app.cli.add_command(preflight)
+    app.cli.add_command(inspect_command)
     app.cli.add_command(his_cli)

@@ -27,7 +27,7 @@ def _database() -> Check:
     try:
         db.session.execute(text("SELECT 1"))
         return Check("database", True, "reachable")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure here means the same to the operator
         db.session.rollback()
         url = db.engine.url.render_as_string(hide_password=True)
         return Check("database", False, f"cannot connect to {url} ({type(exc).__name__}): "
@@ -46,7 +46,7 @@ def _migrations() -> Check:
     try:
         with db.engine.connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure here means the same to the operator
         return Check("migrations", False, f"cannot read the schema version ({type(exc).__name__})")
     if current != heads:
         return Check("migrations", False, f"database at {sorted(current) or 'empty'}, code needs "
@@ -60,7 +60,7 @@ def _his() -> Check:
     try:
         his_gateway().health()
         return Check("his", True, f"reachable ({current_app.config['HIS_MODE']})")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure here means the same to the operator
         where = current_app.config["HIS_BASE_URL"] if current_app.config["HIS_MODE"] == "http" else "simulator"
         return Check("his", False, f"HIS not reachable at {where} ({type(exc).__name__}: {exc}); "
                                    "check HIS_BASE_URL and the hospital's integration endpoint")
@@ -72,7 +72,7 @@ def _huey() -> Check:
     try:
         huey.pending_count()
         return Check("queue", True, type(huey).__name__)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure here means the same to the operator
         return Check("queue", False, f"task queue unreachable ({type(exc).__name__}): start Redis or fix REDIS_URL")
 
 

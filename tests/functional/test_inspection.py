@@ -1,0 +1,63 @@
+"""巡检报告: healthy system reads 正常; each seeded problem becomes a finding with advice."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from app.extensions import db
+from app.models import ChannelNotification, PaymentOrder, ReconciliationItem, ReconciliationRun
+from app.models.base import utcnow
+from app.services.inspection import build_report
+from tests import factories
+
+
+def test_healthy_system_has_no_problems(app, ctx, his):
+    report = build_report(90)
+    assert report.problems == [], [(f.check, f.detail) for f in report.problems]
+    assert "结论: 正常" in report.to_markdown()
+
+
+def test_problems_are_found_with_advice(app, ctx, his):
+    owner = factories.channel_user()
+    patient = factories.patient(owner)
+    db.session.add(PaymentOrder(order_no="MZ-STUCK-000000000001", kind="outpatient", owner_id=owner.id,
+                                patient_id=patient.id, channel="wechat", amount_fen=100, description="x",
+                                status="paid", paid_at=utcnow() - dt.timedelta(hours=3)))
+    db.session.add(ChannelNotification(channel="wechat", kind="unknown", notify_id="r1", outcome="rejected:SIGN"))
+    run = ReconciliationRun(channel="alipay", bill_date=dt.date(2026, 11, 1), status="done")
+    db.session.add(run)
+    db.session.flush()
+    db.session.add(ReconciliationItem(run_id=run.id, kind="local_only", order_no="MZ1"))
+    db.session.commit()
+    report = build_report(90)
+    problems = {f.check: f for f in report.problems}
+    assert "已付款未向医院确认超过 1 小时" in problems and problems["已付款未向医院确认超过 1 小时"].advice
+    assert "被拒绝的支付通知（验签失败、金额不符、未知订单）" in problems
+    assert "未处理的对账差异" in problems
+    assert "发现 3 项需处理" in report.to_markdown()
+
+
+def test_operations_reads_and_downloads_the_report_finance_cannot(app, client, his):
+    from app.models import AuditLog
+    from app.services.demo import seed_demo
+
+    with app.app_context():
+        seed_demo()
+    client.post("/login/", data={"username": "ops", "password": "ops123"})
+    assert "巡检报告" in client.get("/inspection/?days=30").get_data(as_text=True)
+    download = client.get("/inspection/download?days=30")
+    assert download.status_code == 200 and download.get_data(as_text=True).startswith("# 巡检报告")
+    with app.app_context():
+        assert db.session.query(AuditLog).filter_by(action="inspection.download", actor_name="ops").count() == 1
+    client.get("/logout/")
+    client.post("/login/", data={"username": "finance", "password": "finance123"})
+    assert client.get("/inspection/").status_code in (302, 403)
+
+
+def test_inspect_command_exits_nonzero_on_problems(app, ctx, his):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["inspect", "--days", "7"]).exit_code == 0
+    db.session.add(ChannelNotification(channel="alipay", kind="unknown", notify_id="r2", outcome="rejected:SIGN"))
+    db.session.commit()
+    result = runner.invoke(args=["inspect", "--days", "7"])
+    assert result.exit_code == 1 and "异常" in result.output
