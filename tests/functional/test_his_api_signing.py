@@ -5,61 +5,56 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
+from flask import jsonify
 
+from app.api.his_api import signed_by_his
 from app.services.signing import signed_headers
 
 
-@pytest.fixture(scope="module")
-def probe_path(app):
-    # A route only this test module mounts; real endpoints (events, refunds) use the same decorator.
-    from flask import Blueprint, jsonify
+PATH = "/api/his/v1/_probe"
 
-    from app.api.his_api import signed_by_his
 
-    bp = Blueprint("his_api_probe", __name__)
+@signed_by_his
+def probe():
+    return jsonify(ok=True)
 
-    @bp.post("/api/his/v1/_probe")
-    @signed_by_his
-    def probe():
-        return jsonify(ok=True)
 
-    if "his_api_probe" not in app.blueprints:
-        app.register_blueprint(bp)
-    return "/api/his/v1/_probe"
+def _call(app, body: bytes, headers: dict):
+    """Call the decorated probe in a request context (real endpoints use the same decorator)."""
+    with app.test_request_context(PATH, method="POST", data=body, headers=headers):
+        response = app.make_response(probe())
+        return response.status_code, response.get_json()
 
 
 def _post(client, app, path, payload, **sign):
     body = json.dumps(payload).encode()
     headers = signed_headers(app.config["HIS_EVENT_APP_ID"], sign.pop("secret", app.config["HIS_EVENT_SECRET"]),
                              "POST", path, body, **sign)
-    return client.post(path, data=body, headers=headers), headers, body
+    return _call(app, body, headers), headers, body
 
 
-def test_valid_signature_passes(app, client, probe_path):
-    response, _, _ = _post(client, app, probe_path, {"a": 1})
-    assert response.status_code == 200
+def test_valid_signature_passes(app, clean_db):
+    (status, _), _, _ = _post(None, app, PATH, {"a": 1})
+    assert status == 200
 
 
-def test_replayed_nonce_is_refused(app, client, probe_path):
-    response, headers, body = _post(client, app, probe_path, {"a": 1})
-    assert response.status_code == 200
-    replay = client.post(probe_path, data=body, headers=headers)
-    assert replay.status_code == 401 and replay.get_json()["message"] == "replayed nonce"
+def test_replayed_nonce_is_refused(app, clean_db):
+    (status, _), headers, body = _post(None, app, PATH, {"a": 1})
+    assert status == 200
+    assert _call(app, body, headers) == (401, {"code": "unauthorized", "message": "replayed nonce"})
 
 
-def test_expired_timestamp_is_refused(app, client, probe_path):
-    response, _, _ = _post(client, app, probe_path, {"a": 1}, timestamp=int(time.time()) - 301)
-    assert response.status_code == 401 and "window" in response.get_json()["message"]
+def test_expired_timestamp_is_refused(app, clean_db):
+    (status, body), _, _ = _post(None, app, PATH, {"a": 1}, timestamp=int(time.time()) - 301)
+    assert status == 401 and "window" in body["message"]
 
 
-def test_forged_signature_is_refused(app, client, probe_path):
-    response, _, _ = _post(client, app, probe_path, {"a": 1}, secret="not-the-secret")
-    assert response.status_code == 401 and response.get_json()["message"] == "bad signature"
+def test_forged_signature_is_refused(app, clean_db):
+    (status, body), _, _ = _post(None, app, PATH, {"a": 1}, secret="not-the-secret")
+    assert status == 401 and body["message"] == "bad signature"
 
 
-def test_tampered_body_is_refused(app, client, probe_path):
+def test_tampered_body_is_refused(app, clean_db):
     body = json.dumps({"amount_fen": 1}).encode()
-    headers = signed_headers(app.config["HIS_EVENT_APP_ID"], app.config["HIS_EVENT_SECRET"], "POST", probe_path, body)
-    response = client.post(probe_path, data=json.dumps({"amount_fen": 100000}).encode(), headers=headers)
-    assert response.status_code == 401
+    headers = signed_headers(app.config["HIS_EVENT_APP_ID"], app.config["HIS_EVENT_SECRET"], "POST", PATH, body)
+    assert _call(app, json.dumps({"amount_fen": 100000}).encode(), headers)[0] == 401

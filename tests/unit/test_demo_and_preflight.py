@@ -50,14 +50,21 @@ def test_preflight_names_a_missing_migration(app, ctx):
             conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": old})
 
 
-def test_preflight_names_an_unreachable_database():
-    from app import create_app
-    from app.services.preflight import run_checks
+def test_unreachable_database_stops_the_start_with_one_clear_line(tmp_path):
+    """`flask preflight` (run by `make run`) in a fresh process against a database that is not there."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    broken = create_app("test", SQLALCHEMY_DATABASE_URI="mysql+pymysql://nobody@127.0.0.1:1/none")
-    with broken.app_context():
-        (check,) = run_checks()
-    assert not check.ok and "cannot connect" in check.detail and "DATABASE_URL" in check.detail
+    env = dict(os.environ, APP_ENV="test", INSTANCE_DIR=str(tmp_path), HUEY_URL="memory://",
+               TEST_DATABASE_URL="mysql+pymysql://nobody@127.0.0.1:1/none")
+    result = subprocess.run([str(Path(sys.executable).parent / "flask"), "--app", "run", "preflight"],
+                            capture_output=True, text=True, env=env, timeout=120,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 1
+    problems = [line for line in result.stderr.splitlines() if line.startswith("启动检查失败")]
+    assert len(problems) == 1 and "cannot connect" in problems[0] and "DATABASE_URL" in problems[0], result.stderr
 
 
 def test_preflight_names_an_unreachable_his(app, ctx):
