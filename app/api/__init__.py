@@ -11,3 +11,8 @@ def register_api(app: Flask) -> None:
 
     csrf.exempt(health_bp)
     app.register_blueprint(health_bp, url_prefix="/api")
+
+    from app.api.channel_events import channel_events_bp
+
+    csrf.exempt(channel_events_bp)
+    app.register_blueprint(channel_events_bp)
