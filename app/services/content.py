@@ -20,7 +20,7 @@ from app.services.uow import unit_of_work
 
 ALLOWED_TAGS = ["p", "br", "strong", "b", "em", "i", "u", "ul", "ol", "li", "h3", "h4", "span", "a",
                 "table", "thead", "tbody", "tr", "th", "td", "blockquote", "hr"]
-ALLOWED_ATTRS = {"a": ["href", "title"], "span": ["style"], "td": ["colspan", "rowspan"]}
+ALLOWED_ATTRS = {"a": ["href", "title"], "td": ["colspan", "rowspan"]}
 
 
 def render_rich_text(body: str) -> Markup:

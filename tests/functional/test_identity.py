@@ -213,7 +213,7 @@ def test_edit_default_and_remove_contacts(app, client, his):
     assert client.post("/h5/patients/new", data=bind_form(seeded("child"), relation="child")).status_code == 302
 
 
-def test_another_accounts_contact_ids_return_404(app, his):
+def test_another_accounts_contact_ids_return_404(app, clean_db, his):
     owner, intruder = app.test_client(), app.test_client()
     sandbox_sign_in(owner, nickname="甲")
     owner.post("/h5/patients/new", data=bind_form(seeded("mother")))

@@ -8,6 +8,7 @@ from typing import Any
 
 from alipay.exceptions import AliPayException, AliPayValidationError
 
+from app.channels.alipay.errors import alipay_error
 from app.channels.messages import PushMessage, PushReceipt, PushRefused
 
 
@@ -37,8 +38,8 @@ class AlipayLifeSender:
         except AliPayValidationError as exc:
             raise PushRefused("bad_signature", "response signature did not verify", request=request) from exc
         except AliPayException as exc:
-            raw = str(exc.message)
-            code = "PUB.MSG_SD_NOFOLLOW" if "NOFOLLOW" in raw else str(exc.code or "refused")
+            raw = alipay_error(exc)[1]
+            code = "PUB.MSG_SD_NOFOLLOW" if "NOFOLLOW" in raw else str(alipay_error(exc)[0] or "refused")
             if code != "PUB.MSG_SD_NOFOLLOW":
                 try:
                     body = json.loads(raw)

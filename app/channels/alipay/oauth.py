@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from alipay import AliPay
 from alipay.exceptions import AliPayException, AliPayValidationError
 
+from app.channels.alipay.errors import alipay_error
 from app.channels.identity import ChannelIdentity, OAuthRefused
 
 AUTHORIZE_URL = "https://openauth.alipay.com/oauth2/publicAppAuthorize.htm"
@@ -57,6 +58,6 @@ class AlipayOAuth:
         except AliPayValidationError as exc:
             raise OAuthRefused("bad_signature", "response signature did not verify") from exc
         except AliPayException as exc:
-            raise OAuthRefused(str(exc.code or "refused"), str(exc.message)[:200]) from exc
+            raise OAuthRefused(str(alipay_error(exc)[0] or "refused"), alipay_error(exc)[1][:200]) from exc
         except OSError as exc:
             raise OAuthRefused("unavailable", str(exc)) from exc

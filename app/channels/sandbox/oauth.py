@@ -41,6 +41,7 @@ class SandboxOAuth:
         except BadSignature as exc:
             raise OAuthRefused("40029" if self.channel == "wechat" else "isv.code-invalid",
                                "invalid code") from exc
+        # As on WeChat, the unionid comes only with the userinfo scope. The nickname a demo user was
+        # given on the consent page comes back with either scope, so demo accounts stay recognisable.
         userinfo = scope == "userinfo"
-        return ChannelIdentity(self.channel, data["u"], data.get("x") if userinfo else None,
-                               data.get("n") if userinfo else None)
+        return ChannelIdentity(self.channel, data["u"], data.get("x") if userinfo else None, data.get("n"))
