@@ -100,6 +100,7 @@ class Config:
     MESSAGE_MODE = "sandbox"
     SANDBOX_PUSH_FAILURES: dict[str, str] = {}  # channel uid -> error code the sandbox answers with
     WECHAT_ENCODING_AES_KEY = ""  # 服务号 safe mode (消息加解密); empty = plain-text pushes
+    SANDBOX_DEMO_CARDS = True  # the binding page lists simulator cards worth binding (sandbox + simulator)
 
     # Preflight checks run when the server starts (database, migrations, HIS)
     PREFLIGHT_ON_START = False
@@ -180,3 +181,4 @@ class TestConfig(Config):
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", _sqlite("test-platform.db"))
     HUEY_URL = "memory://"
     DEMO_MODE = True
+    SANDBOX_DEMO_CARDS = False  # tests that want the demo card list switch it on

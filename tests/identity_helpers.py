@@ -43,3 +43,18 @@ def bind_form(p, relation: str = "self", with_card: bool = True, **extra) -> dic
             "card_no": p.card_no if with_card else ""}
     data.update(extra)
     return data
+
+
+def queue_and_report_patient(app):
+    """A seeded patient waiting in a clinic queue today, with a ready lab report showing abnormal
+    values (found through the HIS, as the demo card list does)."""
+    from app.services.demo import demo_patient_cards
+
+    app.config["SANDBOX_DEMO_CARDS"] = True
+    try:
+        with app.app_context():
+            cards = demo_patient_cards(limit=1)
+    finally:
+        app.config["SANDBOX_DEMO_CARDS"] = False
+    assert cards, "the seeded HIS has no patient waiting today with an abnormal lab report"
+    return next(p for p in generate_patients() if p.card_no == cards[0]["card_no"])

@@ -129,3 +129,28 @@ def seed_identity_demo() -> list[str]:
                                      description="每个账号最多绑定的就诊人数", updated_by="seed"))
     db.session.commit()
     return [f"message templates created: {added}"]
+
+
+def demo_patient_cards(limit: int = 3) -> list[dict[str, str]]:
+    """Seeded HIS patients worth binding in a demo: waiting in a clinic queue today and holding a lab
+    report with abnormal values. Shown on the binding page in sandbox mode only (simulator data)."""
+    from app.his.simulator.seed import generate_patients
+    from app.services.his_access import his_gateway
+
+    cfg = current_app.config
+    if cfg.get("HIS_MODE") != "simulator" or cfg.get("OAUTH_MODE") != "sandbox" or not cfg.get("SANDBOX_DEMO_CARDS"):
+        return []
+    his = his_gateway()
+    found: list[dict[str, str]] = []
+    for p in generate_patients():
+        tickets = his.queue_status(p.card_no)
+        if not any(t.status == "waiting" and t.ahead_count > 0 for t in tickets):
+            continue
+        ready_labs = [r for r in his.list_reports(p.card_no) if r.kind == "lab" and r.status == "ready"]
+        if not any(any(i.flag for i in his.get_report(r.report_id, p.card_no).items) for r in ready_labs):
+            continue
+        found.append({"name": p.name, "id_number": p.id_number, "phone": p.phone, "card_no": p.card_no,
+                      "group": p.group})
+        if len(found) >= limit:
+            break
+    return found

@@ -63,8 +63,10 @@ def patient_new():
             errors = {"_form": exc.message}
         except HisUnavailable:
             errors = {"_form": _("医院系统暂时无法连接，请稍后再试")}
+    from app.services.demo import demo_patient_cards
+
     return render_template("h5/patient_form.html", form=form, errors=errors, relations=RELATIONS,
-                           editing=None), 422 if errors else 200
+                           editing=None, demo_cards=demo_patient_cards()), 422 if errors else 200
 
 
 @bp.route("/patients/<int:patient_id>/edit", methods=["GET", "POST"])
