@@ -76,10 +76,19 @@ def advance_queue_command(area_code: str) -> None:
 
 
 @his_cli.command("report-ready")
-@click.argument("report_id")
-def report_ready_command(report_id: str) -> None:
-    """Publish a pending report (the report-ready reminder picks it up within a few minutes)."""
+@click.argument("report_id", required=False)
+@click.option("--card", "card_no", help="Publish the latest pending report of this hospital card instead.")
+def report_ready_command(report_id: str | None, card_no: str | None) -> None:
+    """Publish a pending report (the report-ready reminder picks it up within five minutes)."""
     from .simulator import SimulatorHis
 
-    summary = SimulatorHis(_simulator_url()).mark_report_ready(report_id)
+    his = SimulatorHis(_simulator_url())
+    if not report_id and card_no:
+        pending = [r for r in his.list_reports(card_no) if r.status == "pending"]
+        if not pending:
+            raise click.ClickException(f"card {card_no} has no pending report")
+        report_id = pending[0].report_id
+    if not report_id:
+        raise click.ClickException("give a REPORT_ID or --card CARD_NO")
+    summary = his.mark_report_ready(report_id)
     click.echo(f"{summary.report_id} {summary.title}: {summary.status}")

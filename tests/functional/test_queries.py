@@ -123,3 +123,14 @@ def test_report_ready_reminder_once_per_report(app, client, his):
     page = client.get(f"/h5/messages/{notice.id}").get_data(as_text=True)
     assert notice.link.replace("?", "?") in page.replace("&amp;", "&")
     assert client.get(notice.link).status_code == 200
+
+
+def test_his_cli_advances_queues_and_publishes_reports(app, his):
+    from app.his.simulator.seed import generate_patients
+
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["his", "advance-queue", "DN"])
+    assert result.exit_code == 0 and "口腔诊区: now calling" in result.output
+    p = next(x for x in generate_patients() if any(r.status == "pending" for r in his.list_reports(x.card_no)))
+    result = runner.invoke(args=["his", "report-ready", "--card", p.card_no])
+    assert result.exit_code == 0 and ": ready" in result.output
