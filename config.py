@@ -103,6 +103,14 @@ class Config:
     WECHAT_MCHID = "1900000109"
     ALIPAY_APPID = "2021000000000000"
 
+    # Patient sign-in and channel messages (issue 4). "sandbox": the local authorisation page and a
+    # push channel recorded in MessagePush; "live": WeChat OAuth / Alipay auth codes and real pushes.
+    OAUTH_MODE = "sandbox"
+    MESSAGE_MODE = "sandbox"
+    SANDBOX_PUSH_FAILURES: dict[str, str] = {}  # channel uid -> error code the sandbox answers with
+    WECHAT_ENCODING_AES_KEY = ""  # 服务号 safe mode (消息加解密); empty = plain-text pushes
+    SANDBOX_DEMO_CARDS = True  # the binding page lists simulator cards worth binding (sandbox + simulator)
+
     # Preflight checks run when the server starts (database, migrations, HIS)
     PREFLIGHT_ON_START = False
 
@@ -130,6 +138,9 @@ class ProductionConfig(Config):
     HIS_MODE = "http"
     PREFLIGHT_ON_START = True
     SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_SAMESITE = "Lax"  # the channels return to us by top-level GET redirects
+    OAUTH_MODE = "live"
+    MESSAGE_MODE = "live"
 
     def __init__(self, environ: os._Environ | dict | None = None) -> None:
         env = os.environ if environ is None else environ
@@ -146,7 +157,7 @@ class ProductionConfig(Config):
             "WECHAT_APPID", "WECHAT_APPSECRET", "WECHAT_TOKEN", "WECHAT_MCHID",
             "WECHAT_PAY_PRIVATE_KEY", "WECHAT_PAY_CERT_SERIAL", "WECHAT_PAY_APIV3_KEY",
             "WECHAT_PAY_PUBLIC_KEY", "WECHAT_PAY_PUBLIC_KEY_ID",
-            "ALIPAY_APPID", "ALIPAY_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY",
+            "ALIPAY_APPID", "ALIPAY_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY", "WECHAT_ENCODING_AES_KEY",
         ):
             setattr(self, key, env.get(key, ""))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_recycle": 3600}
@@ -181,3 +192,4 @@ class TestConfig(Config):
     HUEY_URL = "memory://"
     DEMO_MODE = True
     RATELIMIT_ENABLED = False  # one test client logs in many times
+    SANDBOX_DEMO_CARDS = False  # tests that want the demo card list switch it on

@@ -22,3 +22,27 @@ def register_admin_views(appbuilder: AppBuilder) -> None:
     appbuilder.add_view(AnalyticsView, "数据分析", label=_l("数据分析"), icon="fa-line-chart",
                         category="统计分析", category_label=_l("统计分析"), category_icon="fa-bar-chart")
     appbuilder.add_view(InspectionView, "巡检报告", label=_l("巡检报告"), icon="fa-stethoscope", category="运维")
+
+    register_message_views(appbuilder)
+
+
+def register_message_views(appbuilder: AppBuilder) -> None:
+    """Messages and patient content (issue 4): notices, deliveries, templates, follows, content, surveys."""
+    from app.admin import messages as m
+
+    for view, name, label, icon in [
+        (m.NotificationView, "消息发送", _l("消息发送"), "fa-envelope"),
+        (m.MessagePushView, "推送记录", _l("推送记录"), "fa-paper-plane"),
+        (m.MessageTemplateView, "消息模板", _l("消息模板"), "fa-file-text-o"),
+        (m.FollowEventView, "关注事件", _l("关注事件"), "fa-user-plus"),
+    ]:
+        appbuilder.add_view(view, name, label=label, icon=icon, category="消息", category_label=_l("消息"),
+                            category_icon="fa-comments")
+    for view, name, label, icon in [
+        (m.ServiceInstructionView, "服务说明", _l("服务说明"), "fa-book"),
+        (m.SurveyView, "满意度调查", _l("满意度调查"), "fa-check-square-o"),
+        (m.SurveyResponseView, "调查结果", _l("调查结果"), "fa-bar-chart"),
+    ]:
+        appbuilder.add_view(view, name, label=label, icon=icon, category="内容", category_label=_l("内容"),
+                            category_icon="fa-newspaper-o")
+    appbuilder.add_view_no_menu(m.SurveyQuestionView)

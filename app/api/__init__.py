@@ -24,3 +24,8 @@ def register_api(app: Flask) -> None:
         from app.channels.sandbox import register_sandbox
 
         register_sandbox(app, url_prefix="/sandbox")
+
+    from app.api.channel_events import channel_events_bp
+
+    csrf.exempt(channel_events_bp)
+    app.register_blueprint(channel_events_bp)

@@ -63,3 +63,32 @@ def stop_clinic_command(schedule_id: str, reason: str) -> None:
         his.close()
     click.echo(f"{session.schedule_id} {session.clinic_date} {session.half_day}: stopped "
                f"({session.stop_reason})")  # fmt: skip
+
+
+@his_cli.command("advance-queue")
+@click.argument("area_code")
+def advance_queue_command(area_code: str) -> None:
+    """Call the next number in one queue area (e.g. GYN, PD, LAB, PH), as the nurse would."""
+    from .simulator import SimulatorHis
+
+    area = SimulatorHis(_simulator_url()).advance_queue(area_code)
+    click.echo(f"{area.area_name}: now calling {area.current_no or '-'}, {area.waiting} waiting")
+
+
+@his_cli.command("report-ready")
+@click.argument("report_id", required=False)
+@click.option("--card", "card_no", help="Publish the latest pending report of this hospital card instead.")
+def report_ready_command(report_id: str | None, card_no: str | None) -> None:
+    """Publish a pending report (the report-ready reminder picks it up within five minutes)."""
+    from .simulator import SimulatorHis
+
+    his = SimulatorHis(_simulator_url())
+    if not report_id and card_no:
+        pending = [r for r in his.list_reports(card_no) if r.status == "pending"]
+        if not pending:
+            raise click.ClickException(f"card {card_no} has no pending report")
+        report_id = pending[0].report_id
+    if not report_id:
+        raise click.ClickException("give a REPORT_ID or --card CARD_NO")
+    summary = his.mark_report_ready(report_id)
+    click.echo(f"{summary.report_id} {summary.title}: {summary.status}")

@@ -65,6 +65,7 @@ def seed_demo() -> list[str]:
         if db.session.query(SystemSetting).filter_by(key=key).first() is None:
             db.session.add(SystemSetting(key=key, value=value, description=description, updated_by="seed"))
     db.session.commit()
+    report.extend(seed_identity_demo())
     for hook in SEED_HOOKS:
         report.extend(hook())
     return report
@@ -84,3 +85,72 @@ def remove_demo_accounts() -> int:
             removed += 1
     sm.session.commit()
     return removed
+
+
+# --- identity and messages (issue 4): templates, the satisfaction survey, the patient limit ---------
+
+MESSAGE_KINDS = [  # kind, WeChat template id, Alipay template id (sandbox)
+    ("booking_success", "sbx-wx-booking", "sbx-ali-booking"),
+    ("payment_success", "sbx-wx-payment", "sbx-ali-payment"),
+    ("refund_success", "sbx-wx-refund", "sbx-ali-refund"),
+    ("stop_clinic", "sbx-wx-stop", "sbx-ali-stop"),
+    ("unpaid_reminder", "sbx-wx-unpaid", "sbx-ali-unpaid"),
+    ("report_ready", "sbx-wx-report", "sbx-ali-report"),
+    ("survey", "sbx-wx-survey", "sbx-ali-survey"),
+    ("welcome", "sbx-wx-welcome", "sbx-ali-welcome"),
+]
+FIELD_MAP = '{"thing1": "title", "thing2": "body", "time3": "time"}'
+DEMO_SURVEY = ("门诊就诊满意度调查", "visit", [
+    ("rating", "您对本次就诊的总体满意度", None, True),
+    ("single", "候诊时间是否可以接受", '["可以接受", "稍长", "太长"]', True),
+    ("text", "您对医院还有什么意见或建议", None, False),
+])
+
+
+def seed_identity_demo() -> list[str]:
+    """Message templates (sandbox ids) for every notice kind, one visit survey, the patient limit."""
+    from app.models import MessageTemplate, Survey, SurveyQuestion
+
+    added = 0
+    for kind, wechat_id, alipay_id in MESSAGE_KINDS:
+        for channel, template_id in (("wechat", wechat_id), ("alipay", alipay_id)):
+            if db.session.query(MessageTemplate).filter_by(kind=kind, channel=channel).first() is None:
+                db.session.add(MessageTemplate(kind=kind, channel=channel, template_id=template_id,
+                                               field_map_json=FIELD_MAP))
+                added += 1
+    title, trigger, questions = DEMO_SURVEY
+    if db.session.query(Survey).filter_by(title=title).first() is None:
+        survey = Survey(title=title, trigger=trigger, is_active=True)
+        survey.questions = [SurveyQuestion(sort=i, kind=k, text=t, options_json=o, required=r)
+                            for i, (k, t, o, r) in enumerate(questions, 1)]
+        db.session.add(survey)
+    if db.session.query(SystemSetting).filter_by(key="patients.max_per_account").first() is None:
+        db.session.add(SystemSetting(key="patients.max_per_account", value="5",
+                                     description="每个账号最多绑定的就诊人数", updated_by="seed"))
+    db.session.commit()
+    return [f"message templates created: {added}"]
+
+
+def demo_patient_cards(limit: int = 3) -> list[dict[str, str]]:
+    """Seeded HIS patients worth binding in a demo: waiting in a clinic queue today and holding a lab
+    report with abnormal values. Shown on the binding page in sandbox mode only (simulator data)."""
+    from app.his.simulator.seed import generate_patients
+    from app.services.his_access import his_gateway
+
+    cfg = current_app.config
+    if cfg.get("HIS_MODE") != "simulator" or cfg.get("OAUTH_MODE") != "sandbox" or not cfg.get("SANDBOX_DEMO_CARDS"):
+        return []
+    his = his_gateway()
+    found: list[dict[str, str]] = []
+    for p in generate_patients():
+        tickets = his.queue_status(p.card_no)
+        if not any(t.status == "waiting" and t.ahead_count > 0 for t in tickets):
+            continue
+        ready_labs = [r for r in his.list_reports(p.card_no) if r.kind == "lab" and r.status == "ready"]
+        if not any(any(i.flag for i in his.get_report(r.report_id, p.card_no).items) for r in ready_labs):
+            continue
+        found.append({"name": p.name, "id_number": p.id_number, "phone": p.phone, "card_no": p.card_no,
+                      "group": p.group})
+        if len(found) >= limit:
+            break
+    return found

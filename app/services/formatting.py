@@ -33,3 +33,12 @@ def mask_id_number(id_number: str | None) -> str:
     if not id_number:
         return ""
     return id_number[:4] + "*" * (len(id_number) - 8) + id_number[-4:] if len(id_number) > 8 else "****"
+
+
+def beijing(at, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A naive-UTC database timestamp shown in Beijing time (UTC+8)."""
+    import datetime as dt
+
+    if at is None:
+        return ""
+    return (at + dt.timedelta(hours=8)).strftime(fmt)

@@ -1,0 +1,153 @@
+"""Sending the notification outbox through the channels (Huey calls ``deliver`` and ``sweep``).
+
+A notice moves pending -> sending -> sent, or back to pending with a later ``next_attempt_at``
+(backoff 1, 5, 30, 120 minutes), or to failed: when retrying cannot help (daily quota 45009,
+patient not following 43004 / PUB.MSG_SD_NOFOLLOW, no template configured) or after MAX_ATTEMPTS.
+Every attempt leaves a MessagePush row that staff can inspect. The notice stays readable in the
+patient's message centre whatever happens here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from app.channels.messages import MessageSender, PushMessage, PushRefused, make_sender
+from app.extensions import db
+from app.models import ChannelUser, MessagePush, MessageTemplate, Notification
+from app.models.base import utcnow
+from app.services.uow import unit_of_work
+
+log = logging.getLogger(__name__)
+
+BACKOFF_MINUTES = (1, 5, 30, 120)
+MAX_ATTEMPTS = len(BACKOFF_MINUTES) + 1
+STALE_SENDING = dt.timedelta(minutes=10)
+REASON_TEXT = {"quota": "推送额度已用完", "not_following": "用户未关注服务号/服务窗",
+               "bad_recipient": "接收人无效", "bad_template": "模板无效", "no_template": "未配置消息模板"}
+
+SenderFactory = Callable[[str], MessageSender]
+
+
+def _default_sender(channel: str) -> MessageSender:
+    return make_sender(current_app.config, channel)
+
+
+def render_fields(notice: Notification, template: MessageTemplate) -> dict[str, str]:
+    """Template keyword fields from the back-office mapping: field -> 'title' | 'body' | 'payload.x'
+    | a literal in quotes. Since 2023 WeChat ignores first/remark, so keywords carry everything."""
+    mapping: dict[str, str] = json.loads(template.field_map_json or "{}") or {"thing1": "title",
+                                                                              "thing2": "body"}
+    payload: dict[str, Any] = json.loads(notice.payload_json or "{}")
+    created = notice.created_at + dt.timedelta(hours=8)
+    values = {"title": notice.title, "body": notice.body, "time": f"{created:%Y-%m-%d %H:%M}"}
+    fields = {}
+    for key, source in mapping.items():
+        if source.startswith("payload."):
+            value = payload.get(source[len("payload."):], "")
+        elif len(source) >= 2 and source[0] == source[-1] == "'":
+            value = source[1:-1]
+        else:
+            value = values.get(source, "")
+        fields[key] = str(value)[:200]
+    return fields
+
+
+def _link(notice: Notification, template: MessageTemplate) -> str | None:
+    base = str(current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
+    link = notice.link or ""
+    if template.link_pattern:
+        link = template.link_pattern.replace("{link}", link).replace("{id}", str(notice.id))
+    if not link:
+        return f"{base}/h5/messages/{notice.id}"
+    return link if link.startswith("http") else f"{base}{link}"
+
+
+def _claim(notice_id: int) -> bool:
+    now = utcnow()
+    with unit_of_work():
+        result = db.session.execute(
+            update(Notification)
+            .where(Notification.id == notice_id, Notification.status == "pending",
+                   or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now))
+            .values(status="sending", attempts=Notification.attempts + 1, next_attempt_at=now)
+            .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def deliver(notice_id: int, sender_for: SenderFactory | None = None) -> str:
+    """Try to push one due notice; returns its new status. A notice not due (or taken) is left alone."""
+    if not _claim(notice_id):
+        notice = db.session.get(Notification, notice_id)
+        return notice.status if notice else "missing"
+    notice = db.session.get(Notification, notice_id)
+    db.session.refresh(notice)
+    owner = db.session.get(ChannelUser, notice.owner_id)
+    template = db.session.scalar(select(MessageTemplate).where(
+        MessageTemplate.kind == notice.kind, MessageTemplate.channel == notice.channel,
+        MessageTemplate.is_active.is_(True)))
+    push = MessagePush(notification_id=notice.id, channel=notice.channel,
+                       template_id=template.template_id if template else None)
+    status, error, retry_at = "failed", None, None
+    if template is None or owner is None:
+        push.error_code, push.error_message = "no_template", REASON_TEXT["no_template"]
+        error = "no_template"
+    else:
+        message = PushMessage(notice.channel, owner.channel_uid, template.template_id,
+                              render_fields(notice, template), _link(notice, template), notice.title)
+        push.request_json = json.dumps({"touser": message.recipient, "fields": dict(message.fields),
+                                        "url": message.url}, ensure_ascii=False)
+        try:
+            receipt = (sender_for or _default_sender)(notice.channel).send(message)
+            push.ok, status = True, "sent"
+            if receipt.request:
+                push.request_json = json.dumps(receipt.request, ensure_ascii=False, default=str)[:65000]
+            push.error_message = f"msgid={receipt.message_id}"[:255]
+        except PushRefused as exc:
+            push.error_code, push.error_message = exc.code[:64], (exc.message or "")[:255]
+            reason = exc.reason
+            if reason:
+                error = reason
+            elif notice.attempts >= MAX_ATTEMPTS:
+                error = f"gave_up:{exc.code}"
+            else:
+                status, error = "pending", f"retry:{exc.code}"
+                retry_at = utcnow() + dt.timedelta(minutes=BACKOFF_MINUTES[notice.attempts - 1])
+    with unit_of_work():
+        db.session.add(push)
+        notice.status = status
+        notice.last_error = error[:255] if error else None
+        notice.next_attempt_at = retry_at
+        if status == "sent":
+            notice.sent_at = utcnow()
+    log.info("notification push id=%s channel=%s status=%s error=%s", notice.id, notice.channel, status, error)
+    return status
+
+
+def due_notifications(limit: int = 200) -> list[int]:
+    """Ids of pending notices whose time has come (oldest first); releases sends killed mid-way."""
+    now = utcnow()
+    with unit_of_work():
+        db.session.execute(update(Notification).where(
+            Notification.status == "sending", Notification.next_attempt_at < now - STALE_SENDING)
+            .values(status="pending").execution_options(synchronize_session=False))
+    return list(db.session.scalars(
+        select(Notification.id).where(Notification.status == "pending",
+                                      or_(Notification.next_attempt_at.is_(None),
+                                          Notification.next_attempt_at <= now))
+        .order_by(Notification.id).limit(limit)))
+
+
+def sweep(sender_for: SenderFactory | None = None) -> dict[str, int]:
+    """Deliver every due notice; returns counts per resulting status."""
+    counts: dict[str, int] = {}
+    for notice_id in due_notifications():
+        status = deliver(notice_id, sender_for)
+        counts[status] = counts.get(status, 0) + 1
+    return counts

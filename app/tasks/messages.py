@@ -1,0 +1,37 @@
+"""Notices and channel events: thin tasks calling app/services/delivery.py and follows.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from huey import crontab
+
+from app.tasks import app_context_task, huey
+
+
+@huey.task()
+@app_context_task
+def send_notification(notice_id: int) -> str:
+    """Push one notice now (callers enqueue it after their commit); the sweep retries later."""
+    from app.services.delivery import deliver
+
+    return deliver(int(notice_id))
+
+
+@huey.periodic_task(crontab(minute="*"))
+@app_context_task
+def send_due_notifications() -> dict[str, int]:
+    """Every minute: push every pending notice whose time has come (new ones and retries)."""
+    from app.services.delivery import sweep
+
+    return sweep()
+
+
+@huey.task()
+@app_context_task
+def record_channel_event(channel: str, uid: str, event: str, at_iso: str) -> None:
+    """Record a follow/unfollow pushed by WeChat or Alipay (the endpoint answered within 5 s)."""
+    from app.channels.events import ChannelEvent
+    from app.services.follows import record_follow_event
+
+    record_follow_event(ChannelEvent(channel, uid, event, dt.datetime.fromisoformat(at_iso)))

@@ -1,0 +1,165 @@
+"""Sending the outbox: sandbox pushes recorded, retries with backoff, final failures not retried."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from app.channels.messages import PushMessage, PushRefused
+from app.channels.sandbox.messages import SandboxSender
+from app.models import ChannelUser, MessagePush, MessageTemplate, Notification
+from app.services.delivery import BACKOFF_MINUTES, MAX_ATTEMPTS, deliver, render_fields, sweep
+from app.services.notifications import notify
+
+
+@pytest.fixture()
+def account(ctx):
+    user = ChannelUser(channel="wechat", channel_uid="oUSER1", subscribed=True)
+    ctx.session.add(user)
+    ctx.session.add(MessageTemplate(kind="report_ready", channel="wechat", template_id="TPL-R",
+                                    field_map_json='{"thing1": "title", "thing2": "body", "character_string3": '
+                                                   '"payload.report_id", "thing4": "\'检验科\'"}'))
+    ctx.session.commit()
+    return user
+
+
+def _notice(ctx, user, key="k1") -> Notification:
+    notice = notify(user.id, "report_ready", "报告已出", "您的血常规报告已出", dedupe_key=key,
+                    link="/h5/reports/lab/RP1", payload={"report_id": "RP1"})
+    ctx.session.commit()
+    return notice
+
+
+class Recording:
+    def __init__(self, error: str | None = None) -> None:
+        self.sent: list[PushMessage] = []
+        self.error = error
+
+    def __call__(self, channel):
+        return self
+
+    channel = "wechat"
+
+    def send(self, message):
+        self.sent.append(message)
+        if self.error:
+            raise PushRefused(self.error, "refused")
+        return SandboxSender("wechat").send(message)
+
+
+def test_a_notice_is_pushed_with_mapped_keyword_fields_and_recorded(ctx, account):
+    notice = _notice(ctx, account)
+    sender = Recording()
+    assert deliver(notice.id, sender) == "sent"
+    message = sender.sent[0]
+    assert message.recipient == "oUSER1" and message.template_id == "TPL-R"
+    assert message.fields == {"thing1": "报告已出", "thing2": "您的血常规报告已出", "character_string3": "RP1",
+                              "thing4": "检验科"}
+    assert message.url.endswith("/h5/reports/lab/RP1")
+    push = ctx.session.scalar(select(MessagePush))
+    assert push.ok and push.template_id == "TPL-R" and "oUSER1" in push.request_json
+    ctx.session.refresh(notice)
+    assert notice.status == "sent" and notice.sent_at is not None and notice.read_at is None
+    assert deliver(notice.id, sender) == "sent" and len(sender.sent) == 1  # never twice
+
+
+def test_notify_is_deduplicated(ctx, account):
+    assert _notice(ctx, account).id == _notice(ctx, account).id
+
+
+def test_passing_failures_are_retried_with_backoff_then_given_up(ctx, account):
+    notice = _notice(ctx, account)
+    sender = Recording(error="-1")  # WeChat "system busy"
+    assert deliver(notice.id, sender) == "pending"
+    ctx.session.refresh(notice)
+    assert notice.attempts == 1 and notice.last_error == "retry:-1"
+    wait = notice.next_attempt_at - dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    assert dt.timedelta(seconds=50) < wait <= dt.timedelta(minutes=BACKOFF_MINUTES[0])
+    assert sweep(sender) == {}  # not due yet
+    for _ in range(MAX_ATTEMPTS - 1):
+        ctx.session.execute(Notification.__table__.update().values(next_attempt_at=None))
+        ctx.session.commit()
+        deliver(notice.id, sender)
+    ctx.session.refresh(notice)
+    assert notice.status == "failed" and notice.last_error == "gave_up:-1" and notice.attempts == MAX_ATTEMPTS
+    assert ctx.session.query(MessagePush).filter_by(ok=False).count() == MAX_ATTEMPTS
+
+
+@pytest.mark.parametrize(("code", "reason"), [("45009", "quota"), ("43004", "not_following"),
+                                              ("PUB.MSG_SD_NOFOLLOW", "not_following")])
+def test_quota_and_not_following_are_recorded_and_not_retried(ctx, account, code, reason):
+    notice = _notice(ctx, account)
+    assert deliver(notice.id, Recording(error=code)) == "failed"
+    ctx.session.refresh(notice)
+    assert notice.last_error == reason and notice.next_attempt_at is None and notice.attempts == 1
+    assert sweep(Recording()) == {}
+    assert ctx.session.scalar(select(MessagePush)).error_code == code
+
+
+def test_sandbox_failures_come_from_configuration(ctx, account, app):
+    app.config["SANDBOX_PUSH_FAILURES"] = {"oUSER1": "43004"}
+    try:
+        notice = _notice(ctx, account)
+        assert deliver(notice.id) == "failed"
+        ctx.session.refresh(notice)
+        assert notice.last_error == "not_following"
+    finally:
+        app.config["SANDBOX_PUSH_FAILURES"] = {}
+
+
+def test_without_a_template_the_notice_fails_visibly_but_stays_in_the_inbox(ctx, account):
+    notice = notify(account.id, "booking_success", "预约成功", "您已预约", dedupe_key="b1")
+    ctx.session.commit()
+    assert deliver(notice.id) == "failed"
+    from app.services.notifications import inbox
+
+    assert [n.id for n in inbox(account.id)] == [notice.id]
+    assert ctx.session.get(Notification, notice.id).last_error == "no_template"
+
+
+def test_a_send_killed_midway_is_released_by_the_sweep(ctx, account):
+    _notice(ctx, account)
+    ctx.session.execute(Notification.__table__.update().values(
+        status="sending", next_attempt_at=dt.datetime(2000, 1, 1)))
+    ctx.session.commit()
+    assert sweep(Recording()) == {"sent": 1}
+
+
+def test_render_fields_defaults(ctx, account):
+    notice = _notice(ctx, account)
+    fields = render_fields(notice, MessageTemplate(kind="x", channel="wechat", template_id="t", field_map_json="{}"))
+    assert fields == {"thing1": "报告已出", "thing2": "您的血常规报告已出"}
+
+
+def test_wechat_sender_maps_wechatpy_errors():
+    from wechatpy.exceptions import WeChatClientException
+
+    from app.channels.wechat.messages import WechatTemplateSender
+
+    class Client:
+        class message:
+            @staticmethod
+            def send_template(user_id, template_id, data, url=None):
+                raise WeChatClientException(45009, "reach max api daily quota limit")
+
+    with pytest.raises(PushRefused) as err:
+        WechatTemplateSender(Client()).send(PushMessage("wechat", "o1", "T", {"thing1": "x" * 30}))
+    assert err.value.reason == "quota"
+
+
+def test_alipay_sender_maps_not_following():
+    from alipay.exceptions import AliPayException
+
+    from app.channels.alipay.messages import AlipayLifeSender
+
+    class Client:
+        def server_api(self, method, biz_content=None, **kw):
+            assert method == "alipay.open.public.message.single.send"
+            assert biz_content["to_user_id"] == "2088"
+            raise AliPayException("40004", '{"error_response": {"sub_code": "PUB.MSG_SD_NOFOLLOW"}}')
+
+    with pytest.raises(PushRefused) as err:
+        AlipayLifeSender(Client()).send(PushMessage("alipay", "2088", "T", {"keyword1": "x"}, title="t"))
+    assert err.value.reason == "not_following"
