@@ -49,8 +49,10 @@ def serve_command(host: str, port: int) -> None:
 @his_cli.command("stop-clinic")
 @click.argument("schedule_id")
 @click.option("--reason", required=True, help="Why the session is stopped, e.g. 医生外出会诊.")
-def stop_clinic_command(schedule_id: str, reason: str) -> None:
-    """Stop one clinic session (停诊) in the simulator."""
+@click.option("--announce/--no-announce", default=True, show_default=True,
+              help="Tell the platform, as a real HIS does: a signed POST /api/his/v1/events.")
+def stop_clinic_command(schedule_id: str, reason: str, announce: bool) -> None:
+    """Stop one clinic session (停诊) in the simulator and announce it to the platform."""
     from .errors import HisError
     from .simulator import SimulatorHis
 
@@ -63,6 +65,8 @@ def stop_clinic_command(schedule_id: str, reason: str) -> None:
         his.close()
     click.echo(f"{session.schedule_id} {session.clinic_date} {session.half_day}: stopped "
                f"({session.stop_reason})")  # fmt: skip
+    if announce:
+        click.echo(announce_stop(session.schedule_id, session.stop_reason or reason))
 
 
 @his_cli.command("advance-queue")
@@ -92,3 +96,35 @@ def report_ready_command(report_id: str | None, card_no: str | None) -> None:
         raise click.ClickException("give a REPORT_ID or --card CARD_NO")
     summary = his.mark_report_ready(report_id)
     click.echo(f"{summary.report_id} {summary.title}: {summary.status}")
+
+
+def announce_stop(schedule_id: str, reason: str) -> str:
+    """Send the signed schedule_stopped event to the platform (PUBLIC_BASE_URL) like a real HIS.
+
+    When no platform server is listening (e.g. ``make run`` is not started), the same service the
+    endpoint calls is run in this process instead, so the demo never leaves bookings behind.
+    """
+    import json
+    import uuid
+
+    import requests
+
+    from app.services.signing import signed_headers
+
+    event = {"event_id": uuid.uuid4().hex, "type": "schedule_stopped", "schedule_id": schedule_id,
+             "reason": reason}
+    body = json.dumps(event, ensure_ascii=False).encode()
+    path = "/api/his/v1/events"
+    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+    headers = signed_headers(current_app.config["HIS_EVENT_APP_ID"], current_app.config["HIS_EVENT_SECRET"],
+                             "POST", path, body)
+    try:
+        response = requests.post(url, data=body, headers=headers, timeout=30)
+    except requests.ConnectionError:
+        from app.services.booking import handle_his_event
+
+        outcome = handle_his_event(event)
+        return f"platform not reachable at {url}: handled in-process: {outcome}"
+    if response.status_code != 200:
+        raise click.ClickException(f"platform refused the event ({response.status_code}): {response.text[:200]}")
+    return f"platform notified ({url}): {response.json()}"

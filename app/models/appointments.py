@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_appbuilder import Model
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import TimestampMixin
@@ -38,7 +38,7 @@ class AppointmentOrder(TimestampMixin, Model):
     start_time: Mapped[str] = mapped_column(String(5), nullable=False)
     end_time: Mapped[str] = mapped_column(String(5), nullable=False)
     fee_fen: Mapped[int] = mapped_column(Integer, nullable=False)
-    status: Mapped[str] = mapped_column(String(24), nullable=False, default="locked")
+    status: Mapped[str] = mapped_column(String(24), nullable=False, default="holding")
     his_lock_id: Mapped[str | None] = mapped_column(String(64))
     his_visit_no: Mapped[str | None] = mapped_column(String(64))
     queue_no: Mapped[str | None] = mapped_column(String(16))
@@ -50,6 +50,10 @@ class AppointmentOrder(TimestampMixin, Model):
     cancel_reason: Mapped[str | None] = mapped_column(String(255))
     registration_kind: Mapped[str] = mapped_column(String(16), default="advance", nullable=False)  # same_day | advance
     rebooked_from_id: Mapped[int | None] = mapped_column(ForeignKey("appointment_order.id"))
+    # "<patient id>:<schedule id>" while the order holds a place, NULL once it ended: the unique key
+    # is the database's guard for "one booking per patient per doctor per half-day" across processes.
+    active_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    guidance: Mapped[str | None] = mapped_column(Text)  # what to bring, where to sign in
 
     patient: Mapped[Patient] = relationship()
     schedule: Mapped[Schedule] = relationship()

@@ -18,9 +18,9 @@ DEMO_ACCOUNTS = [
 
 INSTRUCTIONS = [
     ("booking", "预约挂号须知", 1,
-     "1. 可预约 14 天内的号源，每个就诊人同一医生同一时段只能预约一个号。\n"
+     "1. 可预约 7 天内的号源（每日 08:00 放号），每个就诊人同一医生同一时段只能预约一个号。\n"
      "2. 预约后请在 15 分钟内支付挂号费，超时未支付号源将自动释放。\n"
-     "3. 就诊当日请提前 15 分钟到门诊签到候诊；如需取消，请在就诊前一天 17:00 前操作，挂号费原路退回。\n"
+     "3. 就诊当日请提前 15 分钟到门诊签到候诊；如需取消，请在就诊前 1 小时前操作，挂号费原路退回。\n"
      "4. 医生停诊时，我们将通过服务号/服务窗通知您，挂号费自动退回，可一键改约该医生其他时段。"),
     ("payment", "门诊缴费须知", 2,
      "1. 医生开具处方或检查单后，可在“门诊缴费”中查看待缴费项并在线支付。\n"
@@ -33,9 +33,16 @@ INSTRUCTIONS = [
 ]
 
 SETTINGS = [
-    ("booking.days_ahead", "14", "可预约天数"),
+    ("booking.days_ahead", "7", "可预约天数"),
+    ("booking.release_time", "08:00", "每日放号时间（最远一天的号源此时开放）"),
+    ("booking.same_day", "1", "开放当天挂号（1 开放 / 0 关闭）"),
+    ("booking.advance", "1", "开放预约挂号（1 开放 / 0 关闭）"),
     ("booking.pay_minutes", "15", "预约后支付时限（分钟）"),
-    ("booking.cancel_deadline", "17:00", "就诊前一天取消截止时间"),
+    ("booking.cancel_before_minutes", "60", "就诊前多少分钟停止网上取消"),
+    ("booking.max_active_per_patient", "3", "每位就诊人最多有效预约数"),
+    ("booking.no_show_limit", "3", "爽约次数达到此数暂停预约"),
+    ("booking.no_show_window_days", "90", "统计爽约的天数"),
+    ("booking.no_show_bar_days", "30", "爽约后暂停预约天数"),
     ("reminder.unpaid_hour", "18", "待缴费提醒发送时间（时）"),
 ]
 
@@ -154,3 +161,42 @@ def demo_patient_cards(limit: int = 3) -> list[dict[str, str]]:
         if len(found) >= limit:
             break
     return found
+# --- registration (issue 5): the timetable from the HIS and a demo patient account ---------------
+
+DEMO_PATIENT_ACCOUNTS = [("wechat", "demo-patient-wechat", "演示患者（微信）"),
+                         ("alipay", "demo-patient-alipay", "演示患者（支付宝）")]
+
+
+def seed_booking_demo() -> list[str]:
+    """Sync departments, doctors and sessions from the HIS; one demo account per channel with a
+    mother (本人) and a child (家庭成员) whose cards exist in the simulator. Idempotent."""
+    from app.his.simulator import generate_patients
+    from app.models import ChannelUser, Patient
+    from app.models.base import utcnow
+    from app.services.schedules import sync_from_his
+
+    report = sync_from_his().lines() if current_app.config["HIS_MODE"] == "simulator" else []
+    seeded = generate_patients()
+    mother = next(p for p in seeded if p.group == "mother")
+    child = next(p for p in seeded if p.group == "child")
+    added = 0
+    for channel, uid, nickname in DEMO_PATIENT_ACCOUNTS:
+        user = db.session.query(ChannelUser).filter_by(channel=channel, channel_uid=uid).first()
+        if user is None:
+            user = ChannelUser(channel=channel, channel_uid=uid, nickname=nickname)
+            db.session.add(user)
+            db.session.flush()
+        for person, relation in ((mother, "self"), (child, "child")):
+            if db.session.query(Patient).filter_by(owner_id=user.id, card_no=person.card_no).first() is None:
+                db.session.add(Patient(owner_id=user.id, name=person.name, id_number=person.id_number,
+                                       phone=person.phone, gender="female" if person.gender == "F" else "male",
+                                       birth_date=person.birth_date, relation=relation, card_no=person.card_no,
+                                       his_patient_id=person.patient_id, is_default=relation == "self",
+                                       channel=channel, bound_at=utcnow()))
+                added += 1
+    db.session.commit()
+    report.append(f"demo patients created: {added}")
+    return report
+
+
+SEED_HOOKS.append(seed_booking_demo)

@@ -40,17 +40,20 @@ REFUND = {
     "success": set(),
 }
 
-# appointment order (号源预约)
+# appointment order (号源预约): the platform's slot counter is taken first (holding), then the HIS lock
 APPOINTMENT = {
-    "pending_payment": {"paid", "cancelled", "expired"},   # slot held while the patient pays
-    "paid": {"booked", "failed"},                          # money in, HIS confirmation pending
-    "booked": {"cancelled", "stopped", "visited"},         # confirmed by the HIS
-    "failed": {"refunded"},                                # HIS refused: fee refunded
-    "cancelled": {"refunded"},                             # cancelled after paying: fee refunded
-    "stopped": {"refunded"},                               # doctor stopped the clinic (停诊)
+    "holding": {"pending_payment", "booked", "lock_failed"},        # our counter taken, asking the HIS
+    "lock_failed": set(),                                           # the HIS refused the lock: slot given back
+    "pending_payment": {"paid", "cancelled", "expired", "stopped"},  # slot held while the patient pays
+    "paid": {"booked", "failed", "stopped", "cancelled"},            # money in, HIS confirmation pending
+    "booked": {"cancelled", "stopped", "visited", "no_show"},       # confirmed by the HIS (or free)
+    "failed": {"refunded"},                                         # HIS refused: fee refunded
+    "cancelled": {"refunded"},                                      # cancelled after paying: fee refunded
+    "stopped": {"refunded"},                                        # doctor stopped the clinic (停诊)
     "expired": set(),
     "refunded": set(),
     "visited": set(),
+    "no_show": set(),                                               # paid, booked, never came (爽约)
 }
 
 MACHINES = {

@@ -68,3 +68,4 @@ def current_huey() -> Huey:
 from app.tasks import maintenance, payments  # noqa: E402,F401
 from app.tasks import messages  # noqa: E402,F401
 from app.tasks import queries  # noqa: E402,F401
+from app.tasks import booking  # noqa: E402,F401

@@ -10,7 +10,7 @@ from tests.identity_helpers import queue_and_report_patient
 def _sign_in_and_bind(page, live_server, p) -> None:
     page.goto(f"{live_server}/h5/me")
     page.wait_for_url("**/h5/auth/sandbox/**")
-    page.check("#uid-new", force=True)
+    page.click("label[for=uid-new]")
     page.fill("#nickname", "排队妈妈")
     page.click("#sandbox-allow")
     page.wait_for_url(f"{live_server}/h5/me")

@@ -45,12 +45,12 @@ def test_cli_seed_and_stop_clinic(sim_url: str) -> None:
 
     his = SimulatorHis(sim_url)
     session = next(s for s in his.list_schedules(*_window(his)) if s.status == "open")
-    result = runner.invoke(args=["his", "stop-clinic", session.schedule_id, "--reason", "公休"])
+    result = runner.invoke(args=["his", "stop-clinic", session.schedule_id, "--reason", "公休", "--no-announce"])
     assert result.exit_code == 0, result.output
     stopped = his.list_schedules(session.clinic_date, session.clinic_date,
                                  doctor_code=session.doctor_code)  # fmt: skip
     assert next(s for s in stopped if s.schedule_id == session.schedule_id).status == "stopped"
-    result = runner.invoke(args=["his", "stop-clinic", "NOPE", "--reason", "x"])
+    result = runner.invoke(args=["his", "stop-clinic", "NOPE", "--reason", "x", "--no-announce"])
     assert result.exit_code != 0 and "not_found" in result.output
     his.close()
 

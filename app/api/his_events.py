@@ -1,0 +1,31 @@
+"""``POST /api/his/v1/events``: what the HIS tells us on its own (停诊), signed like every HIS call.
+
+Body: ``{"event_id": "...", "type": "schedule_stopped", "schedule_id": "S20261201D001am",
+"reason": "医生外出会诊"}``. Handling is idempotent: the same stop twice cancels nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, request
+
+from app.api.his_api import error, his_api_bp, signed_by_his
+from app.services import booking
+from app.services.errors import DomainError
+
+log = logging.getLogger("his_api")
+
+
+@his_api_bp.post("/events")
+@signed_by_his
+def his_event():
+    event = request.get_json(silent=True)
+    if not isinstance(event, dict):
+        return error("invalid_request", "body must be a JSON object", 400)
+    try:
+        outcome = booking.handle_his_event(event)
+    except DomainError as refused:
+        return error(refused.code, refused.message, refused.status)
+    log.info("HIS event %s type=%s outcome=%s", event.get("event_id"), event.get("type"), outcome)
+    return jsonify(code="ok", **outcome)
