@@ -1,0 +1,16 @@
+"""Money typed by people (yuan, as on the page) turned into integer fen without floating point."""
+
+from __future__ import annotations
+
+import re
+
+_YUAN = re.compile(r"^(\d{1,9})(?:\.(\d{1,2}))?$")
+
+
+def parse_yuan(text: str | None) -> int | None:
+    """"100" -> 10000, "99.5" -> 9950, "0.01" -> 1; None for anything else (signs, commas, 3 decimals)."""
+    match = _YUAN.match((text or "").strip())
+    if match is None:
+        return None
+    whole, cents = match.group(1), (match.group(2) or "").ljust(2, "0")
+    return int(whole) * 100 + int(cents)
