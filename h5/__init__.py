@@ -9,3 +9,4 @@ h5_blueprint = Blueprint("h5", __name__, template_folder="templates", static_fol
 
 from h5 import context, errors  # noqa: E402,F401
 from h5.routes import home, pay  # noqa: E402,F401
+from h5.routes import bills, inpatient  # noqa: E402,F401

@@ -11,6 +11,7 @@ def register_api(app: Flask) -> None:
 
     # Endpoint modules attach their routes to his_api_bp on import, before it is registered:
     # from app.api import his_events, his_refunds
+    from app.api import his_refunds  # noqa: F401
     from app.api.notify import notify_bp
     from app.extensions import csrf
 

@@ -25,7 +25,12 @@ def probe_path(app):
         return jsonify(ok=True)
 
     if "his_api_probe" not in app.blueprints:
-        app.register_blueprint(bp)
+        # The session-wide app may already have served other tests; a test-only route may still be added.
+        served, app._got_first_request = app._got_first_request, False
+        try:
+            app.register_blueprint(bp)
+        finally:
+            app._got_first_request = served
     return "/api/his/v1/_probe"
 
 
