@@ -102,7 +102,7 @@ def find_stay(owner_id: int, inpatient_no: str) -> StayView:
 
 
 def _require_stay(owner_id: int, patient_id: int | str | None) -> StayView:
-    _, view = stay_of(owner_id, patient_id)
+    _patient, view = stay_of(owner_id, patient_id)
     if view is None:
         raise NotFound(_("该就诊人暂无住院记录"))
     return view

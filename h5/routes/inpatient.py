@@ -30,7 +30,7 @@ def inpatient():
 def deposit_topup():
     user = current_user()
     patient_id = request.values.get("patient_id")
-    _, view = deposits.stay_of(user.id, patient_id)
+    _patient, view = deposits.stay_of(user.id, patient_id)
     low, high = deposits.deposit_limits()
     if request.method == "POST" and view is not None:
         try:
