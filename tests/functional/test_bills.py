@@ -260,7 +260,8 @@ def test_reminder_task_sends_exactly_one_reminder_per_new_bill(app, ctx, his):
     new = his.add_bill(ONE_BILL_CARD, [BillItem("血常规", "化验", "五分类", 1, 2000, 2000)], doctor_code="D001")
     assert billing.remind_pending_bills(now=NIGHT) == 0  # quiet hours 22:00-08:00
     assert billing.remind_pending_bills(now=DAYTIME) == 1
-    notice = db.session.scalar(select(Notification).where(Notification.dedupe_key == f"bill_reminder:{b.id}:{new.bill_no}"))
+    key = f"bill_reminder:{b.id}:{new.bill_no}"
+    notice = db.session.scalar(select(Notification).where(Notification.dedupe_key == key))
     assert notice.kind == "bill_reminder" and "20.00" in notice.body and "张*梅" in notice.body
 
 
