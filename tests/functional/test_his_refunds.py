@@ -178,3 +178,17 @@ def test_a_bill_only_pending_in_the_platform_cannot_be_refunded(app, client, his
 def test_status_of_an_unknown_request_is_404(app, client, his):
     response = signed_get(app, client, "HISRF-NOPE")
     assert response.status_code == 404 and response.get_json()["code"] == "not_found"
+
+
+def test_inbound_api_is_documented_in_the_openapi_file(app):
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "his-openapi.yaml").read_text("utf-8"))
+    documented = {(path, m) for path, ops in spec["paths"].items() if path.startswith("/api/his/v1")
+                  for m in ops if m in ("get", "post")}
+    served = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), m.lower()) for rule in app.url_map.iter_rules()
+              if rule.endpoint.startswith("his_api.") for m in rule.methods or () if m in ("GET", "POST")}
+    assert documented == served
