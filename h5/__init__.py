@@ -8,4 +8,4 @@ h5_blueprint = Blueprint("h5", __name__, template_folder="templates", static_fol
                          static_url_path="/static")
 
 from h5 import context, errors  # noqa: E402,F401
-from h5.routes import auth, booking, home, me, pay, queries  # noqa: E402,F401
+from h5.routes import auth, bills, booking, home, inpatient, me, pay, queries  # noqa: E402,F401

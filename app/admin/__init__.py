@@ -10,6 +10,7 @@ def register_admin_views(appbuilder: AppBuilder) -> None:
     """Register every back-office view. Menu names are stable Chinese keys; labels are translated."""
     from app.admin.analytics import AnalyticsView
     from app.admin.inspection import InspectionView
+    from app.admin.guidance import GuidanceRuleView
     from app.admin.operations import AuditLogView
     from app.admin.reconciliation import ReconciliationItemView, ReconciliationRunView
 
@@ -22,6 +23,7 @@ def register_admin_views(appbuilder: AppBuilder) -> None:
     appbuilder.add_view(AnalyticsView, "数据分析", label=_l("数据分析"), icon="fa-line-chart",
                         category="统计分析", category_label=_l("统计分析"), category_icon="fa-bar-chart")
     appbuilder.add_view(InspectionView, "巡检报告", label=_l("巡检报告"), icon="fa-stethoscope", category="运维")
+    appbuilder.add_view(GuidanceRuleView, "导诊规则", label=_l("导诊规则"), icon="fa-map-signs", category="运维")
 
     register_message_views(appbuilder)
 

@@ -29,13 +29,13 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     OPERATIONS: _BASICS + [
         (r"AuditLogView|HealthView|InspectionView|NotificationView|SystemSettingView|"
          r"ServiceInstructionView|DepartmentView|DoctorView|ScheduleView|ReconciliationRunView|"
-         r"ExportJobView|AnalyticsView|StatisticsView", r".*"),
+         r"ExportJobView|AnalyticsView|StatisticsView|GuidanceRuleView", r".*"),
         (r"MessagePushView|MessageTemplateView|FollowEventView|SurveyView|SurveyQuestionView|SurveyResponseView",
          r".*"),
         (r"消息|推送记录|消息模板|关注事件|内容|满意度调查|调查结果", r"menu_access"),
         (r"AppointmentOrderView|PaymentOrderView|RefundView", r"can_list|can_show"),
         (r"审计日志|健康检查|巡检报告|消息发送|系统设置|服务说明|科室|医生|排班|运维|对账记录|报表下载|统计分析|"
-         r"数据分析|交易统计|订单管理|预约订单|缴费订单|退费记录|基础数据", r"menu_access"),
+         r"数据分析|交易统计|订单管理|预约订单|缴费订单|退费记录|基础数据|导诊规则", r"menu_access"),
     ],
     SERVICE_DESK: _BASICS + [
         (r"AppointmentOrderView|PaymentOrderView|PatientView|NotificationView", r"can_list|can_show"),

@@ -4,6 +4,7 @@ import flask_appbuilder.security.sqla.models  # noqa: F401  (ab_user & co. share
 
 from app.models.appointments import AppointmentOrder
 from app.models.audit import AuditLog, StateTransition
+from app.models.bills import BillPayment, RefundItem
 from app.models.notifications import Notification
 from app.models.operations import (ApiNonce, ExportJob, FollowEvent, GuidanceRule, MessagePush,
                                    MessageTemplate, OperatorProfile, ReconciliationItem,
@@ -15,9 +16,9 @@ from app.models.schedules import Department, Doctor, Schedule, ScheduleSlice
 from app.models.users import ChannelUser
 
 __all__ = [
-    "ApiNonce", "AppointmentOrder", "AuditLog", "ChannelNotification", "ChannelUser", "Department", "Doctor",
-    "ExportJob", "FollowEvent", "GuidanceRule", "MessagePush", "MessageTemplate", "Notification",
-    "OperatorProfile", "Patient", "PaymentOrder", "ReconciliationItem", "ReconciliationRun", "Refund",
+    "ApiNonce", "AppointmentOrder", "AuditLog", "BillPayment", "ChannelNotification", "ChannelUser", "Department",
+    "Doctor", "ExportJob", "FollowEvent", "GuidanceRule", "MessagePush", "MessageTemplate", "Notification",
+    "OperatorProfile", "Patient", "PaymentOrder", "ReconciliationItem", "ReconciliationRun", "Refund", "RefundItem",
     "Schedule", "ScheduleSlice", "ServiceInstruction", "StateTransition", "Survey", "SurveyQuestion",
     "SurveyResponse", "SystemSetting",
 ]

@@ -44,6 +44,10 @@ SETTINGS = [
     ("booking.no_show_window_days", "90", "统计爽约的天数"),
     ("booking.no_show_bar_days", "30", "爽约后暂停预约天数"),
     ("reminder.unpaid_hour", "18", "待缴费提醒发送时间（时）"),
+    ("reminder.quiet_hours", "22:00-08:00", "待缴费提醒免打扰时段（北京时间，可跨零点）"),
+    ("deposit.min_yuan", "100", "住院押金单次最低缴纳金额（元）"),
+    ("deposit.max_yuan", "50000", "住院押金单次最高缴纳金额（元）"),
+    ("inpatient.balance_warning_yuan", "1000", "押金余额低于此金额时提醒补缴（元）"),
 ]
 
 
@@ -80,6 +84,15 @@ def seed_demo() -> list[str]:
 
 # Later domains (schedules sync, demo patients) append callables returning report lines.
 SEED_HOOKS: list = []
+
+
+def _seed_bills_demo() -> list[str]:
+    from app.services.demo_bills import seed_bills_demo
+
+    return seed_bills_demo()
+
+
+SEED_HOOKS.append(_seed_bills_demo)  # 门诊缴费 / 住院服务 demo account, card and 导诊 rules
 
 
 def remove_demo_accounts() -> int:

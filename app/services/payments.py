@@ -357,6 +357,7 @@ def confirm_payment(order_no: str) -> str:
         handler.on_confirmed(order, outcome)
         log.info("payment confirmed order=%s receipt=%s", order.order_no, outcome.receipt_no)
     db.session.commit()
+    send_queued_refunds()  # on_confirmed may refund part of the payment (e.g. a bill paid at the window)
     return "confirmed"
 
 

@@ -69,3 +69,4 @@ from app.tasks import maintenance, payments  # noqa: E402,F401
 from app.tasks import messages  # noqa: E402,F401
 from app.tasks import queries  # noqa: E402,F401
 from app.tasks import booking  # noqa: E402,F401
+from app.tasks import billing  # noqa: E402,F401

@@ -29,7 +29,9 @@ def test_openapi_paths_match_the_server(sim_url: str) -> None:
     }
     spec = _spec()
     assert spec["openapi"].startswith("3.0")
-    documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
+    # /api/his/v1/... are the platform's inbound API (tested in tests/functional/test_his_refunds.py)
+    documented = {(path, method) for path, ops in spec["paths"].items() if path.startswith("/his/v1")
+                  for method in ops if method in ("get", "post")}
     assert documented == served
 
 
@@ -48,6 +50,6 @@ def test_openapi_schemas_match_the_dataclasses() -> None:
 def test_markdown_documents_every_endpoint() -> None:
     text = (DOCS / "his-api.md").read_text(encoding="utf-8")
     for path, ops in _spec()["paths"].items():
-        for method in ops:
+        for method in (m for m in ops if m in ("get", "post")):
             bare = path.split("{")[0]
             assert f"{method.upper()} {bare}" in text, (method, path)

@@ -1,0 +1,37 @@
+"""Refunds the HIS starts (退费 decided at the hospital's window): POST /api/his/v1/refunds and the
+status query GET /api/his/v1/refunds/<request_no>. Signed by the HIS; the rules live in
+app.services.billing (see docs/his-api.md, "Inbound: the platform's API for the HIS")."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from app.api.his_api import error, his_api_bp, signed_by_his
+from app.services import billing
+
+
+@his_api_bp.post("/refunds")
+@signed_by_his
+def create_refund():
+    """Refund (part of) a bill paid through the platform; the same request_no again is answered alike."""
+    if not request.is_json:
+        return error("invalid_request", "Content-Type must be application/json", 400)
+    payload = request.get_json(silent=True)
+    if payload is None:
+        return error("invalid_request", "body is not valid JSON", 400)
+    try:
+        refund, created = billing.his_refund(payload)
+    except billing.HisRefundRefused as refused:
+        return error(refused.code, refused.message, refused.status)
+    return jsonify(data=billing.refund_answer(refund)), 201 if created else 200
+
+
+@his_api_bp.get("/refunds/<request_no>")
+@signed_by_his
+def refund_status(request_no: str):
+    """Where a refund stands: processing, success or failed."""
+    try:
+        refund = billing.his_refund_status(request_no)
+    except billing.HisRefundRefused as refused:
+        return error(refused.code, refused.message, refused.status)
+    return jsonify(data=billing.refund_answer(refund))

@@ -1,0 +1,20 @@
+"""Money typed by people (yuan, as on the page) turned into integer fen without floating point."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_YUAN = re.compile(r"^([0-9]{1,9})(?:\.([0-9]{1,2}))?$")
+
+
+def parse_yuan(text: str | None) -> int | None:
+    """"100" -> 10000, "99.5" -> 9950, "0.01" -> 1; None for anything else (signs, commas, 3 decimals).
+
+    Full-width digits from a Chinese input method ("１００") are read as the digits they are.
+    """
+    match = _YUAN.match(unicodedata.normalize("NFKC", text or "").strip())
+    if match is None:
+        return None
+    whole, cents = match.group(1), (match.group(2) or "").ljust(2, "0")
+    return int(whole) * 100 + int(cents)
