@@ -12,3 +12,34 @@ def register_admin_views(appbuilder: AppBuilder) -> None:
 
     appbuilder.add_view(AuditLogView, "审计日志", label=_l("审计日志"), icon="fa-history",
                         category="运维", category_label=_l("运维"), category_icon="fa-wrench")
+    register_backoffice_views(appbuilder)
+
+
+def register_backoffice_views(appbuilder: AppBuilder) -> None:
+    """Issue #8: orders, finance reports, configuration and operators."""
+    from flask import current_app
+
+    from app.admin.configuration import (GuidanceRuleView, MessageTemplateView, ServiceInstructionView,
+                                         SurveyQuestionView, SurveyView, SystemSettingView)
+    from app.admin.operators import OperatorView, install_password_guard
+    from app.admin.orders import AppointmentOrderView, PatientView, PaymentOrderView, RefundView
+    from app.admin.reports import ExportJobView, StatisticsView
+
+    orders = {"category": "订单管理", "category_label": _l("订单管理"), "category_icon": "fa-list-alt"}
+    appbuilder.add_view(AppointmentOrderView, "预约订单", label=_l("预约订单"), icon="fa-calendar-check-o", **orders)
+    appbuilder.add_view(PaymentOrderView, "缴费订单", label=_l("缴费订单"), icon="fa-credit-card", **orders)
+    appbuilder.add_view(RefundView, "退费记录", label=_l("退费记录"), icon="fa-undo", **orders)
+    appbuilder.add_view(PatientView, "就诊人", label=_l("就诊人"), icon="fa-user", **orders)
+    finance = {"category": "财务", "category_label": _l("财务"), "category_icon": "fa-cny"}
+    appbuilder.add_view(StatisticsView, "交易统计", label=_l("交易统计"), icon="fa-bar-chart", **finance)
+    appbuilder.add_view(ExportJobView, "报表下载", label=_l("报表下载"), icon="fa-download", **finance)
+    config = {"category": "系统配置", "category_label": _l("系统配置"), "category_icon": "fa-cogs"}
+    appbuilder.add_view(SystemSettingView, "系统设置", label=_l("系统设置"), icon="fa-sliders", **config)
+    appbuilder.add_view(MessageTemplateView, "消息模板", label=_l("消息模板"), icon="fa-envelope", **config)
+    appbuilder.add_view(GuidanceRuleView, "导诊规则", label=_l("导诊规则"), icon="fa-map-signs", **config)
+    appbuilder.add_view(SurveyView, "满意度调查", label=_l("满意度调查"), icon="fa-smile-o", **config)
+    appbuilder.add_view_no_menu(SurveyQuestionView)
+    appbuilder.add_view(ServiceInstructionView, "服务说明", label=_l("服务说明"), icon="fa-info-circle", **config)
+    appbuilder.add_view(OperatorView, "操作员", label=_l("操作员"), icon="fa-users", category="系统管理",
+                        category_label=_l("系统管理"), category_icon="fa-user-secret")
+    install_password_guard(current_app._get_current_object())

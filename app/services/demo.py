@@ -84,3 +84,12 @@ def remove_demo_accounts() -> int:
             removed += 1
     sm.session.commit()
     return removed
+
+
+def _seed_backoffice_demo() -> list[str]:
+    from app.services.backoffice_demo import seed_backoffice_demo
+
+    return seed_backoffice_demo()
+
+
+SEED_HOOKS.append(_seed_backoffice_demo)

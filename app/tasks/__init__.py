@@ -66,3 +66,4 @@ def current_huey() -> Huey:
 
 # Import every task module so the consumer registers them.
 from app.tasks import maintenance  # noqa: E402,F401
+from app.tasks import exports  # noqa: E402,F401
