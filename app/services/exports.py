@@ -206,9 +206,10 @@ def payment_values(row) -> list:
             refunded, received, trade_no, beijing(created), beijing(paid), description]
 
 
-def stream_batches(stmt: Select, id_column, batch: int = BATCH) -> Iterator[list]:
+def stream_batches(stmt: Select, id_column, batch: int | None = None) -> Iterator[list]:
     """Rows of ``stmt`` in id order, ``batch`` at a time, by keyset (``id > last``): no long-lived cursor,
     so progress can be committed between batches on any database."""
+    batch = batch or BATCH
     last = 0
     while True:
         result = db.session.execute(stmt.where(id_column > last).order_by(id_column).limit(batch)
