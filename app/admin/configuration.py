@@ -76,6 +76,7 @@ class MessageTemplateView(AuditedModelView):
     """消息模板: which channel template each notice uses, its field mapping and link."""
 
     audit_target = "message_template"
+    base_permissions = ["can_list", "can_show", "can_add", "can_edit", "can_delete"]
     datamodel = SQLAInterface(MessageTemplate)
     list_columns = ["kind", "channel", "template_id", "link_pattern", "is_active"]
     add_columns = edit_columns = ["kind", "channel", "template_id", "field_map_json", "link_pattern", "is_active"]
@@ -83,11 +84,12 @@ class MessageTemplateView(AuditedModelView):
     add_form_extra_fields = edit_form_extra_fields = {
         "kind": SelectField(_l("消息类型"), choices=[(k, k) for k in configuration.MESSAGE_KINDS]),
         "channel": SelectField(_l("渠道"), choices=[("wechat", _l("微信")), ("alipay", _l("支付宝"))]),
-        "field_map_json": TextAreaField(_l("字段映射 (JSON)"), default="{}"),
+        # extra fields carry their own validators (validators_columns only reach generated fields)
+        "field_map_json": TextAreaField(_l("字段映射 (JSON)"), default="{}", validators=[
+            checked(lambda form, field: configuration.validate_field_map(field.data))]),
     }
     validators_columns = {
         "template_id": [DataRequired(), Length(max=128)],
-        "field_map_json": [checked(lambda form, field: configuration.validate_field_map(field.data))],
         "link_pattern": [checked(lambda form, field: configuration.validate_link(field.data))],
     }
     label_columns = {"kind": _l("消息类型"), "channel": _l("渠道"), "template_id": _l("模板 ID"),
@@ -99,15 +101,16 @@ class GuidanceRuleView(AuditedModelView):
     """导诊规则: an item category or keyword of a paid bill -> where the patient goes next."""
 
     audit_target = "guidance_rule"
+    base_permissions = ["can_list", "can_show", "can_add", "can_edit", "can_delete"]
     datamodel = SQLAInterface(GuidanceRule)
     list_columns = ["sort", "match_category", "match_keyword", "guidance"]
     add_columns = edit_columns = ["match_category", "match_keyword", "guidance", "sort"]
     search_columns = ["match_category", "match_keyword", "guidance"]
     base_order = ("sort", "asc")
     validators_columns = {
-        "guidance": [DataRequired(), Length(max=255)],
-        "match_keyword": [checked(lambda form, field: (configuration.validate_guidance(
-            form.match_category.data, field.data), field.data)[1])],
+        # checked on the required field: the optional ones stop their validator chain when empty
+        "guidance": [DataRequired(), Length(max=255), checked(lambda form, field: (configuration.validate_guidance(
+            form.match_category.data, form.match_keyword.data), field.data)[1])],
         "sort": [NumberRange(min=0, max=9999)],
     }
     label_columns = {"sort": _l("排序"), "match_category": _l("项目类别"), "match_keyword": _l("关键字"),
@@ -117,6 +120,7 @@ class GuidanceRuleView(AuditedModelView):
 
 class SurveyQuestionView(AuditedModelView):
     audit_target = "survey_question"
+    base_permissions = ["can_list", "can_show", "can_add", "can_edit", "can_delete"]
     datamodel = SQLAInterface(SurveyQuestion)
     list_columns = ["sort", "kind", "text", "options_json", "required"]
     add_columns = edit_columns = ["survey", "sort", "kind", "text", "options_json", "required"]
@@ -165,6 +169,7 @@ class ServiceInstructionView(AuditedModelView):
     """服务说明: the notices patients read in the personal centre."""
 
     audit_target = "service_instruction"
+    base_permissions = ["can_list", "can_show", "can_add", "can_edit", "can_delete"]
     datamodel = SQLAInterface(ServiceInstruction)
     list_columns = ["sort", "slug", "title", "is_published", "updated_at"]
     add_columns = edit_columns = ["slug", "title", "body", "sort", "is_published"]

@@ -60,6 +60,13 @@ class CriteriaInterface(SQLAInterface):
                 return super().convert(col_name)
 
         self.filter_converter_class = Converter
+        self._criteria_columns = list(table)
+
+    def get_filters(self, search_columns=None, search_filters=None):
+        """FAB only accepts URL filters on real columns (``_all_filters``); add the criterion columns."""
+        filters = super().get_filters(search_columns, search_filters)
+        filters._all_filters = {**filters._all_filters, **filters._get_filters(self._criteria_columns)}
+        return filters
 
 
 def criteria_of(filters) -> dict[str, str]:
