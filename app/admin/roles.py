@@ -21,29 +21,27 @@ _BASICS = [
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     # Admin receives every permission from Flask-AppBuilder itself (AUTH_ROLE_ADMIN).
     FINANCE: _BASICS + [
-        (r"PaymentOrderView|RefundView|AppointmentOrderView|StatisticsView|ReconciliationRunView|"
-         r"ReconciliationItemView|ExportJobView|AnalyticsView", r".*"),
+        (r"PaymentOrderView|AppointmentOrderView", r"can_list|can_show|can_export"),
+        (r"RefundView|StatisticsView|ReconciliationRunView|ReconciliationItemView|ExportJobView|AnalyticsView",
+         r".*"),
         (r"预约订单|缴费订单|退费记录|交易统计|对账记录|对账差异|报表下载|数据分析|统计分析|订单管理|财务",
          r"menu_access"),
     ],
     OPERATIONS: _BASICS + [
-        (r"AuditLogView|HealthView|InspectionView|NotificationView|SystemSettingView|"
-         r"ServiceInstructionView|DepartmentView|DoctorView|ScheduleView|ReconciliationRunView|"
-         r"ExportJobView|AnalyticsView|StatisticsView|GuidanceRuleView", r".*"),
-        (r"MessagePushView|MessageTemplateView|FollowEventView|SurveyView|SurveyQuestionView|SurveyResponseView",
+        (r"AuditLogView|HealthView|InspectionView|NotificationView|SystemSettingView|MessageTemplateView|"
+         r"GuidanceRuleView|SurveyView|SurveyQuestionView|ServiceInstructionView|DepartmentView|DoctorView|"
+         r"ScheduleView|ReconciliationRunView|AnalyticsView|MessagePushView|FollowEventView|SurveyResponseView",
          r".*"),
-        (r"消息|推送记录|消息模板|关注事件|内容|满意度调查|调查结果", r"menu_access"),
-        (r"AppointmentOrderView|PaymentOrderView|RefundView", r"can_list|can_show"),
-        (r"审计日志|健康检查|巡检报告|消息发送|系统设置|服务说明|科室|医生|排班|运维|对账记录|报表下载|统计分析|"
-         r"数据分析|交易统计|订单管理|预约订单|缴费订单|退费记录|基础数据|导诊规则", r"menu_access"),
+        (r"审计日志|健康检查|巡检报告|消息发送|系统设置|消息模板|导诊规则|满意度调查|服务说明|系统配置|科室|医生|排班|"
+         r"运维|对账记录|数据分析|统计分析|基础数据|消息|推送记录|关注事件|调查结果", r"menu_access"),
     ],
     SERVICE_DESK: _BASICS + [
         (r"AppointmentOrderView|PaymentOrderView|PatientView|NotificationView", r"can_list|can_show"),
         (r"MessagePushView", r"can_list|can_show"),
         (r"消息|推送记录|内容", r"menu_access"),
         (r"AppointmentOrderView", r"can_cancel_order"),
-        (r"DepartmentView|DoctorView|ScheduleView|ServiceInstructionView", r"can_list|can_show"),
-        (r"订单管理|预约订单|缴费订单|就诊人|消息发送|基础数据|科室|医生|排班|服务说明", r"menu_access"),
+        (r"DepartmentView|DoctorView|ScheduleView", r"can_list|can_show"),
+        (r"订单管理|预约订单|缴费订单|就诊人|消息发送|基础数据|科室|医生|排班", r"menu_access"),
     ],
 }
 

@@ -19,6 +19,16 @@ class HospitalSecurityManager(SecurityManager):
         audit.record("staff.login", actor_type="staff", actor_id=str(user.id), actor_name=user.username)
         self.session.commit()
 
+    def reset_password(self, userid, password) -> None:
+        """FAB's reset forms land here: the operator's own choice ends a forced change; a password set
+        by someone else must be changed at the next sign-in. Audited either way."""
+        from flask import g, has_request_context
+
+        from app.services.operators import set_password
+
+        staff = getattr(g, "user", None) if has_request_context() else None
+        set_password(int(userid), password, staff if getattr(staff, "is_authenticated", False) else None)
+
     def sync_hospital_roles(self) -> dict[str, int]:
         """Create the staff roles and grant each the permissions its table row matches.
 

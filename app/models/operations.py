@@ -7,7 +7,7 @@ import datetime as dt
 
 from flask_appbuilder import Model
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from app.models.base import TimestampMixin, utcnow
 
@@ -119,7 +119,8 @@ class Survey(TimestampMixin, Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
 
     questions: Mapped[list["SurveyQuestion"]] = relationship(order_by="SurveyQuestion.sort",
-                                                             cascade="all, delete-orphan")
+                                                             cascade="all, delete-orphan",
+                                                             back_populates="survey")
 
     def __repr__(self) -> str:
         return self.title
@@ -135,6 +136,8 @@ class SurveyQuestion(Model):
     text: Mapped[str] = mapped_column(String(255), nullable=False)
     options_json: Mapped[str | None] = mapped_column(Text)  # ["满意", "一般", "不满意"] for single
     required: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+
+    survey: Mapped[Survey] = relationship(back_populates="questions")
 
 
 class SurveyResponse(TimestampMixin, Model):
@@ -217,3 +220,6 @@ class OperatorProfile(Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id"), unique=True, nullable=False)
     department: Mapped[str | None] = mapped_column(String(64))  # 财务科 / 信息科 / 门诊部
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+    # User.operator_profile lets the operator list show and sort by department (no schema change).
+    user = relationship("User", backref=backref("operator_profile", uselist=False))

@@ -213,3 +213,13 @@ def seed_booking_demo() -> list[str]:
 
 
 SEED_HOOKS.append(seed_booking_demo)
+def _seed_backoffice_demo() -> list[str]:
+    """A month of demo orders; tests opt in with DEMO_BACKOFFICE_ORDERS (it takes a moment)."""
+    from app.services.backoffice_demo import seed_backoffice_demo
+
+    if not current_app.config.get("DEMO_BACKOFFICE_ORDERS", not current_app.testing):
+        return []
+    return seed_backoffice_demo()
+
+
+SEED_HOOKS.append(_seed_backoffice_demo)

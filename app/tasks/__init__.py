@@ -65,8 +65,4 @@ def current_huey() -> Huey:
 
 
 # Import every task module so the consumer registers them.
-from app.tasks import maintenance, payments  # noqa: E402,F401
-from app.tasks import messages  # noqa: E402,F401
-from app.tasks import queries  # noqa: E402,F401
-from app.tasks import booking  # noqa: E402,F401
-from app.tasks import billing  # noqa: E402,F401
+from app.tasks import billing, booking, exports, maintenance, messages, payments, queries  # noqa: E402,F401

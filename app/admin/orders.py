@@ -1,0 +1,348 @@
+"""Order views: booking orders (预约订单), payment orders (缴费订单: 挂号费, 门诊缴费, 住院押金), refunds
+(退费记录) and patient lookup (就诊人). Read-only lists with masked personal data, details with the
+whole state history, the staff cancel form, and .xlsx export of the filtered list."""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, request, url_for
+from flask_appbuilder import ModelView
+from flask_appbuilder.actions import action
+from flask_appbuilder.security.decorators import has_access
+from flask_appbuilder.urltools import get_filter_args
+from flask_appbuilder.views import expose
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from app.admin.filters import CriteriaInterface, beijing_time, criteria_of, criterion
+from app.models import AppointmentOrder, Patient, PaymentOrder, Refund
+from app.services import audit, booking, orders
+from app.services.errors import DomainError
+from app.services.formatting import mask_id_number, mask_name, mask_phone, yuan
+
+
+def _choices(table: dict) -> list[tuple[str, str]]:
+    return [("", "")] + [(k, str(v)) for k, v in table.items()]
+
+
+def _masked_patient(patient: Patient | None) -> str:
+    return mask_name(patient.name) if patient is not None else ""
+
+
+COMMON_LABELS = {
+    "order_no": _l("订单号"), "patient": _l("就诊人"), "patient.card_no": _l("就诊卡号"),
+    "patient_phone": _l("手机号"), "patient_name": _l("就诊人姓名"), "card_no": _l("就诊卡号"),
+    "phone": _l("手机号"), "doctor": _l("医生"), "department": _l("科室"), "clinic_date": _l("就诊日期"),
+    "half_day": _l("时段"), "start_time": _l("开始时间"), "end_time": _l("结束时间"), "channel": _l("渠道"),
+    "status": _l("状态"), "fee_fen": _l("挂号费(元)"), "created_at": _l("下单时间"), "paid_at": _l("支付时间"),
+    "confirmed_at": _l("确认时间"), "cancelled_at": _l("取消时间"), "cancel_reason": _l("取消原因"),
+    "his_visit_no": _l("HIS 就诊号"), "queue_no": _l("排队号"), "location": _l("就诊地点"),
+    "registration_kind": _l("挂号类型"), "expires_at": _l("支付截止"), "kind": _l("业务类型"),
+    "amount_fen": _l("金额(元)"), "refunded_fen": _l("已退款(元)"), "description": _l("说明"),
+    "business_ref": _l("业务单号"), "channel_trade_no": _l("渠道交易号"), "flag": _l("标记"),
+    "his_receipt_no": _l("HIS 收据号"), "his_error": _l("HIS 错误"), "closed_at": _l("关闭时间"),
+    "refund_no": _l("退款单号"), "payment": _l("缴费订单"), "reason": _l("原因"), "requested_by": _l("申请人"),
+    "succeeded_at": _l("退款成功时间"), "failure_reason": _l("失败原因"), "channel_refund_no": _l("渠道退款单号"),
+    "attempts": _l("尝试次数"), "updated_at": _l("更新时间"),
+}
+
+TIME_FORMATTERS = {k: beijing_time for k in ("created_at", "paid_at", "confirmed_at", "cancelled_at", "expires_at",
+                                              "closed_at", "succeeded_at", "updated_at")}
+
+
+class OrderViewMixin:
+    """What booking and payment order views share: audited detail with history, personal-data search
+    audit, export of the filtered list."""
+
+    order_type = "appointment"
+    export_kind = ""
+    list_template = "backoffice/order_list.html"
+    show_template = "backoffice/order_show.html"
+
+    def _audit_personal_search(self) -> None:
+        searched = criteria_of(self._filters)
+        personal = {k: v for k, v in searched.items() if k in orders.PERSONAL_CRITERIA}
+        if personal:
+            masks = {"patient_name": mask_name, "phone": mask_phone, "card_no": lambda v: v}
+            audit.staff_viewed("staff.search_personal", g.user, target_type=self.order_type,
+                               criteria={k: masks[k](v) for k, v in personal.items()})
+
+    @expose("/list/")
+    @has_access
+    def list(self):
+        widgets = self._list()
+        self._audit_personal_search()
+        return self.render_template(self.list_template, title=self.list_title, widgets=widgets,
+                                    can_export=self.appbuilder.sm.has_access("can_export",
+                                                                             self.class_permission_name),
+                                    export_url=url_for(f"{self.endpoint}.export", **request.args))
+
+    @expose("/export/", methods=["POST"])
+    @has_access
+    def export(self):
+        """Queue an .xlsx export of what the list currently shows; the job page shows progress."""
+        from app.services import exports
+        from app.tasks.exports import build_export
+
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        try:
+            job = exports.request_export(self.export_kind, criteria_of(self._filters), g.user)
+        except DomainError as exc:
+            flash(exc.message, "danger")
+            return redirect(url_for(f"{self.endpoint}.list"))
+        build_export(job.id)
+        return redirect(url_for("ExportJobView.show", pk=job.id))
+
+
+class AppointmentOrderView(OrderViewMixin, ModelView):
+    """预约订单: search, detail with history, cancel with a mandatory reason (refund when paid)."""
+
+    order_type = "appointment"
+    export_kind = "appointment_orders"
+    datamodel = CriteriaInterface(AppointmentOrder, {
+        "order_no": [criterion("appointment", "order_no", _l("开头是"))],
+        "patient_name": [criterion("appointment", "patient_name", _l("等于"))],
+        "card_no": [criterion("appointment", "card_no", _l("等于"))],
+        "phone": [criterion("appointment", "phone", _l("等于"))],
+        "doctor": [criterion("appointment", "doctor", _l("包含"))],
+        "department": [criterion("appointment", "department", _l("包含"))],
+        "clinic_date": [criterion("appointment", "clinic_date_from", _l("从")),
+                        criterion("appointment", "clinic_date_to", _l("至"))],
+        "created_at": [criterion("appointment", "created_from", _l("从")),
+                       criterion("appointment", "created_to", _l("至"))],
+        "channel": [criterion("appointment", "channel", _l("等于"))],
+        "status": [criterion("appointment", "status", _l("等于"))],
+    })
+    base_permissions = ["can_list", "can_show", "can_export", "can_cancel_order"]
+    method_permission_name = {"cancel_order": "cancel_order", "cancel": "cancel_order", "export": "export",
+                              "list": "list", "show": "show"}
+    base_order = ("id", "desc")
+    list_columns = ["order_no", "patient", "patient.card_no", "department", "doctor", "clinic_date", "half_day",
+                    "start_time", "channel", "status", "fee_fen", "created_at"]
+    show_columns = ["order_no", "patient", "patient.card_no", "department", "doctor",
+                    "clinic_date", "half_day", "start_time", "end_time", "registration_kind", "channel", "status",
+                    "fee_fen", "his_visit_no", "queue_no", "location", "created_at", "expires_at", "paid_at",
+                    "confirmed_at", "cancelled_at", "cancel_reason"]
+    search_columns = ["order_no", "patient_name", "card_no", "phone", "doctor", "department", "clinic_date",
+                      "created_at", "channel", "status"]
+    search_form_extra_fields = {
+        "order_no": StringField(_l("订单号")), "patient_name": StringField(_l("就诊人姓名")),
+        "card_no": StringField(_l("就诊卡号")), "phone": StringField(_l("手机号")),
+        "doctor": StringField(_l("医生")), "department": StringField(_l("科室")),
+        "clinic_date": StringField(_l("就诊日期"), description="YYYY-MM-DD"),
+        "created_at": StringField(_l("下单时间"), description="YYYY-MM-DD"),
+        "channel": SelectField(_l("渠道"), choices=_choices(orders.CHANNELS)),
+        "status": SelectField(_l("状态"), choices=_choices(orders.APPOINTMENT_STATUS)),
+    }
+    label_columns = COMMON_LABELS
+    formatters_columns = {
+        **TIME_FORMATTERS,
+        "patient": _masked_patient,
+        "channel": lambda v: orders.label(orders.CHANNELS, v),
+        "status": lambda v: orders.label(orders.APPOINTMENT_STATUS, v),
+        "half_day": lambda v: orders.label(orders.HALF_DAYS, v),
+        "fee_fen": yuan,
+    }
+    list_title = _l("预约订单")
+    show_title = _l("预约订单详情")
+
+    @expose("/show/<pk>")
+    @has_access
+    def show(self, pk):
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        widgets = self._show(pk)
+        audit.staff_viewed("staff.view_order", g.user, target_type="appointment", target_id=item.id)
+        return self.render_template(
+            self.show_template, pk=pk, title=self.show_title, widgets=widgets, related_views=[],
+            item=item, history=orders.history("appointment", item.id),
+            payments=orders.payments_of_appointment(item.id),
+            refunds=[r for p in orders.payments_of_appointment(item.id) for r in orders.refunds_of(p.id)],
+            patient_phone=mask_phone(item.patient.phone), labels=orders,
+            can_cancel=self.appbuilder.sm.has_access("can_cancel_order", self.class_permission_name),
+            cancel_url=url_for(f"{self.endpoint}.cancel", pk=item.id))
+
+    @action("cancel_order", _l("取消预约"), multiple=True, single=False, icon="fa-ban")
+    def cancel_order(self, items):
+        """List action: open the cancel form for the chosen order (one at a time, a reason is required)."""
+        items = items if isinstance(items, list) else [items]
+        if len(items) != 1:
+            flash(_("请一次选择一个订单取消"), "warning")
+            return redirect(url_for(f"{self.endpoint}.list"))
+        return redirect(url_for(f"{self.endpoint}.cancel", pk=items[0].id))
+
+    @expose("/cancel/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    def cancel(self, pk: int):
+        """Cancel a booking with a mandatory reason; a paid one is refunded by the booking service."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        form = CancelBookingForm()
+        if form.validate_on_submit():
+            reason = form.reason.data.strip()
+            try:
+                # The booking service refunds a paid fee, frees the slot, tells the HIS and the
+                # patient, and writes the audit row (before/after, reason, IP).
+                booking.cancel_by_staff(item.id, reason, g.user.username)
+            except DomainError as exc:
+                flash(exc.message, "danger")
+            else:
+                flash(_("订单已取消"), "success")
+                return redirect(url_for(f"{self.endpoint}.show", pk=pk))
+        return self.render_template("backoffice/cancel_booking.html", title=_("取消预约"), form=form, item=item,
+                                    patient=mask_name(item.patient.name), fee=yuan(item.fee_fen),
+                                    status=orders.label(orders.APPOINTMENT_STATUS, item.status),
+                                    back_url=url_for(f"{self.endpoint}.show", pk=pk))
+
+
+class CancelBookingForm(FlaskForm):
+    reason = TextAreaField(_l("取消原因"), validators=[DataRequired(message=_l("请填写取消原因")),
+                                                      Length(min=2, max=255, message=_l("取消原因为 2 到 255 个字"))])
+
+
+class RefundView(ModelView):
+    """退费记录: every refund with its state; read-only (refunds move only through the payment service)."""
+
+    datamodel = CriteriaInterface(Refund, {
+        "refund_no": [criterion("refund", "refund_no", _l("开头是"))],
+        "status": [criterion("refund", "status", _l("等于"))],
+        "created_at": [criterion("refund", "created_from", _l("从")), criterion("refund", "created_to", _l("至"))],
+    })
+    base_permissions = ["can_list", "can_show"]
+    base_order = ("id", "desc")
+    list_columns = ["refund_no", "payment", "amount_fen", "status", "reason", "requested_by", "created_at",
+                    "succeeded_at"]
+    show_columns = list_columns + ["channel_refund_no", "failure_reason", "attempts", "updated_at"]
+    search_columns = ["refund_no", "status", "created_at"]
+    search_form_extra_fields = {
+        "refund_no": StringField(_l("退款单号")),
+        "status": SelectField(_l("状态"), choices=_choices(orders.REFUND_STATUS)),
+        "created_at": StringField(_l("申请时间"), description="YYYY-MM-DD"),
+    }
+    label_columns = COMMON_LABELS
+    formatters_columns = {**TIME_FORMATTERS, "amount_fen": yuan,
+                          "payment": lambda p: p.order_no if p is not None else "",
+                          "status": lambda v: orders.label(orders.REFUND_STATUS, v)}
+    list_title = _l("退费记录")
+    show_title = _l("退费详情")
+
+
+class PaymentOrderView(OrderViewMixin, ModelView):
+    """缴费订单: registration fees, outpatient bills and deposits, with their refunds and history."""
+
+    order_type = "payment"
+    export_kind = "payment_orders"
+    datamodel = CriteriaInterface(PaymentOrder, {
+        "order_no": [criterion("payment", "order_no", _l("开头是"))],
+        "patient_name": [criterion("payment", "patient_name", _l("等于"))],
+        "card_no": [criterion("payment", "card_no", _l("等于"))],
+        "phone": [criterion("payment", "phone", _l("等于"))],
+        "doctor": [criterion("payment", "doctor", _l("包含"))],
+        "department": [criterion("payment", "department", _l("包含"))],
+        "business_ref": [criterion("payment", "business_ref", _l("等于"))],
+        "created_at": [criterion("payment", "created_from", _l("从")),
+                       criterion("payment", "created_to", _l("至"))],
+        "kind": [criterion("payment", "kind", _l("等于"))],
+        "channel": [criterion("payment", "channel", _l("等于"))],
+        "status": [criterion("payment", "status", _l("等于"))],
+    })
+    base_permissions = ["can_list", "can_show", "can_export"]
+    method_permission_name = {"export": "export", "list": "list", "show": "show"}
+    base_order = ("id", "desc")
+    related_views = [RefundView]
+    list_columns = ["order_no", "kind", "patient", "patient.card_no", "channel", "status", "amount_fen",
+                    "refunded_fen", "created_at", "paid_at"]
+    show_columns = ["order_no", "kind", "description", "patient", "patient.card_no", "business_ref", "channel",
+                    "status", "amount_fen", "refunded_fen", "channel_trade_no", "flag", "created_at", "expires_at",
+                    "paid_at", "closed_at", "his_receipt_no", "his_error"]
+    search_columns = ["order_no", "patient_name", "card_no", "phone", "doctor", "department", "business_ref",
+                      "created_at", "kind", "channel", "status"]
+    search_form_extra_fields = {
+        "order_no": StringField(_l("订单号")), "patient_name": StringField(_l("就诊人姓名")),
+        "card_no": StringField(_l("就诊卡号")), "phone": StringField(_l("手机号")),
+        "doctor": StringField(_l("医生")), "department": StringField(_l("科室")),
+        "business_ref": StringField(_l("业务单号")),
+        "created_at": StringField(_l("下单时间"), description="YYYY-MM-DD"),
+        "kind": SelectField(_l("业务类型"), choices=_choices(orders.KINDS)),
+        "channel": SelectField(_l("渠道"), choices=_choices(orders.CHANNELS)),
+        "status": SelectField(_l("状态"), choices=_choices(orders.PAYMENT_STATUS)),
+    }
+    label_columns = COMMON_LABELS
+    formatters_columns = {
+        **TIME_FORMATTERS,
+        "patient": _masked_patient,
+        "kind": lambda v: orders.label(orders.KINDS, v),
+        "channel": lambda v: orders.label(orders.CHANNELS, v),
+        "status": lambda v: orders.label(orders.PAYMENT_STATUS, v),
+        "amount_fen": yuan, "refunded_fen": yuan,
+    }
+    list_title = _l("缴费订单")
+    show_title = _l("缴费订单详情")
+
+    @expose("/show/<pk>")
+    @has_access
+    def show(self, pk):
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        widgets = self._show(pk)
+        audit.staff_viewed("staff.view_order", g.user, target_type="payment", target_id=item.id)
+        refunds = orders.refunds_of(item.id)
+        history = orders.history("payment", item.id)
+        for refund in refunds:
+            history += orders.history("refund", refund.id)
+        history.sort(key=lambda t: (t.at, t.id))
+        return self.render_template(
+            self.show_template, pk=pk, title=self.show_title, widgets=widgets, related_views=[],
+            item=item, history=history, payments=[], refunds=refunds,
+            patient_phone=mask_phone(item.patient.phone), labels=orders, can_cancel=False, cancel_url=None)
+
+
+class PatientView(ModelView):
+    """就诊人 lookup for the service desk: masked everywhere; opening one is audited."""
+
+    datamodel = CriteriaInterface(Patient, {
+        "name": [criterion("patient", "name", _l("等于"))],
+        "card_no": [criterion("patient", "card_no", _l("等于"))],
+        "phone": [criterion("patient", "phone", _l("等于"))],
+    })
+    base_permissions = ["can_list", "can_show"]
+    base_order = ("id", "desc")
+    list_columns = ["name", "card_no", "phone", "gender", "relation", "channel", "status", "bound_at"]
+    show_columns = list_columns + ["id_number", "birth_date", "his_patient_id"]
+    search_columns = ["name", "card_no", "phone"]
+    search_form_extra_fields = {"name": StringField(_l("姓名")), "card_no": StringField(_l("就诊卡号")),
+                                "phone": StringField(_l("手机号"))}
+    label_columns = {"name": _l("姓名"), "card_no": _l("就诊卡号"), "phone": _l("手机号"), "gender": _l("性别"),
+                     "relation": _l("关系"), "channel": _l("渠道"), "status": _l("状态"), "bound_at": _l("绑定时间"),
+                     "id_number": _l("身份证号"), "birth_date": _l("出生日期"), "his_patient_id": _l("HIS 患者号")}
+    formatters_columns = {"name": mask_name, "phone": mask_phone, "id_number": mask_id_number,
+                          "bound_at": beijing_time, "channel": lambda v: orders.label(orders.CHANNELS, v),
+                          "birth_date": lambda d: f"{d:%Y}-**-**" if d else ""}
+    list_title = _l("就诊人")
+    show_title = _l("就诊人详情")
+
+    @expose("/list/")
+    @has_access
+    def list(self):
+        widgets = self._list()
+        searched = criteria_of(self._filters)
+        if searched:
+            audit.staff_viewed("staff.search_personal", g.user, target_type="patient",
+                               criteria={k: (mask_name(v) if k == "name" else mask_phone(v) if k == "phone" else v)
+                                         for k, v in searched.items()})
+        return self.render_template(self.list_template, title=self.list_title, widgets=widgets)
+
+    @expose("/show/<pk>")
+    @has_access
+    def show(self, pk):
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        audit.staff_viewed("staff.view_patient", g.user, target_type="patient", target_id=item.id)
+        return self.render_template(self.show_template, pk=pk, title=self.show_title, widgets=self._show(pk),
+                                    related_views=[])

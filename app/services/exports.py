@@ -1,0 +1,310 @@
+"""Report downloads (.xlsx): order lists and transaction statistics, built by Huey in constant memory.
+
+``request_export`` writes an ExportJob row (the truth); the caller enqueues ``app.tasks.exports``;
+``run_export`` streams the rows in keyset batches (each batch read with ``yield_per``) into an
+xlsxwriter workbook opened with ``constant_memory``, updating ``ExportJob.progress`` between batches,
+so memory stays flat however many orders there are and staff watch a progress bar.
+
+Every sheet: Chinese headers, money as yuan with two decimals (number format, exact integer-fen sums),
+a totals row, the header frozen. Personal data is masked exactly as on the list pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import Select, func, select, update
+
+from app.extensions import db
+from app.models import AppointmentOrder, Department, Doctor, ExportJob, Patient, PaymentOrder
+from app.models.base import utcnow
+from app.services import audit, orders, statistics
+from app.services.errors import DomainError, NotFound
+from app.services.formatting import mask_name, mask_phone
+from app.services.uow import transaction
+
+BATCH = 2000
+BEIJING = dt.timedelta(hours=8)
+KINDS = ("appointment_orders", "payment_orders", "statistics")
+STALE_AFTER = dt.timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    width: int
+    kind: str = "text"  # text | money | count | datetime | date
+    total: bool = False
+
+
+def beijing(ts: dt.datetime | None) -> str:
+    return "" if ts is None else (ts + BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# ---------------------------------------------------------------- requesting and watching a job
+
+@transaction
+def request_export(kind: str, params: Mapping[str, Any], staff) -> ExportJob:
+    """Record an export request (status ``queued``); the caller enqueues ``build_export(job.id)``."""
+    if kind not in KINDS:
+        raise DomainError(_("不支持的导出类型"))
+    if kind == "statistics":
+        start, end = orders.parse_day(params.get("start")), orders.parse_day(params.get("end"))
+        if start is None or end is None:
+            raise DomainError(_("请选择统计日期范围"))
+        statistics.check_range(start, end)
+    clean = {k: str(v) for k, v in params.items() if v not in (None, "")}
+    job = ExportJob(kind=kind, params_json=json.dumps(clean, ensure_ascii=False, sort_keys=True),
+                    requested_by=getattr(staff, "id", None), status="queued", progress=0)
+    db.session.add(job)
+    db.session.flush()
+    audit.record_staff("staff.export_requested", staff, target_type="export_job", target_id=job.id,
+                       kind=kind, params=clean)
+    return job
+
+
+def export_dir() -> Path:
+    path = Path(current_app.config.get("EXPORT_DIR") or os.path.join(current_app.instance_path, "exports"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def file_name(job: ExportJob) -> str:
+    """What the browser saves: Chinese report name plus the job's creation time."""
+    names = {"appointment_orders": "预约订单", "payment_orders": "缴费订单", "statistics": "交易统计"}
+    return f"{names.get(job.kind, job.kind)}_{(job.created_at + BEIJING):%Y%m%d%H%M%S}.xlsx"
+
+
+def _set(job_id: int, **values: Any) -> None:
+    """Write progress on the job and commit at once, so the page polling it sees it move."""
+    db.session.execute(update(ExportJob).where(ExportJob.id == job_id)
+                       .values(updated_at=utcnow(), **values).execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+# ---------------------------------------------------------------- building the workbook
+
+class SheetWriter:
+    """One worksheet in constant-memory mode: header, rows in order, totals, frozen header."""
+
+    def __init__(self, book: xlsxwriter.Workbook, name: str, columns: Sequence[Column], formats: dict) -> None:
+        self.sheet = book.add_worksheet(name)
+        self.columns = columns
+        self.formats = formats
+        self.row = 0
+        self.totals = [0] * len(columns)
+        for i, col in enumerate(columns):
+            self.sheet.set_column(i, i, col.width)
+            self.sheet.write_string(0, i, col.header, formats["header"])
+        self.sheet.freeze_panes(1, 0)
+
+    def write(self, values: Sequence[Any]) -> None:
+        self.row += 1
+        for i, (col, value) in enumerate(zip(self.columns, values, strict=True)):
+            if col.kind == "money":
+                fen = int(value or 0)
+                self.totals[i] += fen
+                self.sheet.write_number(self.row, i, fen / 100, self.formats["money"])
+            elif col.kind == "count":
+                self.totals[i] += int(value or 0)
+                self.sheet.write_number(self.row, i, int(value or 0))
+            else:
+                self.sheet.write_string(self.row, i, "" if value is None else str(value))
+
+    def close(self) -> None:
+        """The totals row: exact integer sums of fen, shown as yuan."""
+        self.row += 1
+        self.sheet.write_string(self.row, 0, _("合计") + f" ({self.row - 1})", self.formats["total"])
+        for i, col in enumerate(self.columns[1:], start=1):
+            if col.kind == "money":
+                self.sheet.write_number(self.row, i, self.totals[i] / 100, self.formats["total_money"])
+            elif col.kind == "count":
+                self.sheet.write_number(self.row, i, self.totals[i], self.formats["total"])
+            else:
+                self.sheet.write_blank(self.row, i, None, self.formats["total"])
+
+
+def open_workbook(path: str | Path) -> tuple[xlsxwriter.Workbook, dict]:
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
+                                           "tmpdir": str(Path(path).parent)})
+    formats = {
+        "header": book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1}),
+        "money": book.add_format({"num_format": "#,##0.00"}),
+        "total": book.add_format({"bold": True, "top": 1}),
+        "total_money": book.add_format({"bold": True, "top": 1, "num_format": "#,##0.00"}),
+    }
+    return book, formats
+
+
+APPOINTMENT_COLUMNS = [
+    Column("订单号", 26), Column("就诊人", 10), Column("就诊卡号", 14), Column("手机号", 14), Column("科室", 14),
+    Column("医生", 10), Column("就诊日期", 12), Column("时段", 6), Column("时间", 12), Column("渠道", 8),
+    Column("状态", 10), Column("挂号费(元)", 12, "money", True), Column("下单时间", 20), Column("支付时间", 20),
+    Column("取消原因", 24),
+]
+
+PAYMENT_COLUMNS = [
+    Column("订单号", 26), Column("业务类型", 10), Column("就诊人", 10), Column("就诊卡号", 14), Column("手机号", 14),
+    Column("业务单号", 16), Column("渠道", 8), Column("状态", 10), Column("金额(元)", 12, "money", True),
+    Column("已退款(元)", 12, "money", True), Column("实收(元)", 12, "money", True), Column("渠道交易号", 30),
+    Column("下单时间", 20), Column("支付时间", 20), Column("说明", 24),
+]
+
+STAT_COLUMNS = [
+    Column("日期", 12), Column("渠道", 8), Column("业务类型", 10), Column("状态", 10),
+    Column("支付笔数", 10, "count", True), Column("支付金额(元)", 14, "money", True),
+    Column("退款笔数", 10, "count", True), Column("退款金额(元)", 14, "money", True),
+    Column("净收入(元)", 14, "money", True),
+]
+
+
+def appointment_rows_select(criteria: Mapping[str, str]) -> Select:
+    """The columns an appointment export needs, as plain rows (no ORM objects kept in memory)."""
+    stmt = (select(AppointmentOrder.id, AppointmentOrder.order_no, Patient.name, Patient.card_no, Patient.phone,
+                   Department.name, Doctor.name, AppointmentOrder.clinic_date, AppointmentOrder.half_day,
+                   AppointmentOrder.start_time, AppointmentOrder.end_time, AppointmentOrder.channel,
+                   AppointmentOrder.status, AppointmentOrder.fee_fen, AppointmentOrder.created_at,
+                   AppointmentOrder.paid_at, AppointmentOrder.cancel_reason)
+            .join(Patient, Patient.id == AppointmentOrder.patient_id)
+            .join(Department, Department.id == AppointmentOrder.department_id)
+            .join(Doctor, Doctor.id == AppointmentOrder.doctor_id))
+    return orders.where(stmt, "appointment", criteria)
+
+
+def appointment_values(row) -> list:
+    (_id, order_no, name, card, phone, dept, doctor, day, half, start, end, channel, status, fee, created,
+     paid, reason) = row
+    return [order_no, mask_name(name), card, mask_phone(phone), dept, doctor, day.isoformat(),
+            orders.label(orders.HALF_DAYS, half), f"{start}-{end}", orders.label(orders.CHANNELS, channel),
+            orders.label(orders.APPOINTMENT_STATUS, status), fee, beijing(created), beijing(paid), reason]
+
+
+def payment_rows_select(criteria: Mapping[str, str]) -> Select:
+    stmt = (select(PaymentOrder.id, PaymentOrder.order_no, PaymentOrder.kind, Patient.name, Patient.card_no,
+                   Patient.phone, PaymentOrder.business_ref, PaymentOrder.channel, PaymentOrder.status,
+                   PaymentOrder.amount_fen, PaymentOrder.refunded_fen, PaymentOrder.channel_trade_no,
+                   PaymentOrder.created_at, PaymentOrder.paid_at, PaymentOrder.description)
+            .join(Patient, Patient.id == PaymentOrder.patient_id))
+    return orders.where(stmt, "payment", criteria)
+
+
+def payment_values(row) -> list:
+    (_id, order_no, kind, name, card, phone, ref, channel, status, amount, refunded, trade_no, created, paid,
+     description) = row
+    received = amount - refunded if paid is not None else 0
+    return [order_no, orders.label(orders.KINDS, kind), mask_name(name), card, mask_phone(phone), ref,
+            orders.label(orders.CHANNELS, channel), orders.label(orders.PAYMENT_STATUS, status), amount,
+            refunded, received, trade_no, beijing(created), beijing(paid), description]
+
+
+def stream_batches(stmt: Select, id_column, batch: int | None = None) -> Iterator[list]:
+    """Rows of ``stmt`` in id order, ``batch`` at a time, by keyset (``id > last``): no long-lived cursor,
+    so progress can be committed between batches on any database."""
+    batch = batch or BATCH
+    last = 0
+    while True:
+        result = db.session.execute(stmt.where(id_column > last).order_by(id_column).limit(batch)
+                                    .execution_options(yield_per=batch))
+        rows = list(result)
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+        if len(rows) < batch:
+            return
+
+
+def write_orders(path: str | Path, stmt: Select, id_column, columns: Sequence[Column],
+                 values: Callable[[Any], list], sheet_name: str,
+                 on_progress: Callable[[int], None] | None = None) -> int:
+    """Write every row of ``stmt`` to a one-sheet workbook; returns the number of rows written."""
+    book, formats = open_workbook(path)
+    sheet = SheetWriter(book, sheet_name, columns, formats)
+    written = 0
+    for rows in stream_batches(stmt, id_column):
+        for row in rows:
+            sheet.write(values(row))
+        written += len(rows)
+        if on_progress:
+            on_progress(written)
+    sheet.close()
+    book.close()
+    return written
+
+
+def write_statistics(path: str | Path, stats: statistics.Statistics) -> int:
+    """The statistics workbook: detail (day x channel x type x state), then one sheet per dimension."""
+    book, formats = open_workbook(path)
+    sheets = [
+        ("交易明细", ("day", "channel", "kind", "status")), ("按日", ("day",)), ("按渠道", ("channel",)),
+        ("按业务类型", ("kind",)), ("按状态", ("status",)),
+    ]
+    for name, dims in sheets:
+        sheet = SheetWriter(book, name, STAT_COLUMNS, formats)
+        rows = stats.rows if len(dims) == 4 else stats.by(*dims)
+        for r in rows:
+            sheet.write([r.day.isoformat() if r.day else "", orders.label(orders.CHANNELS, r.channel),
+                         orders.label(orders.KINDS, r.kind), orders.label(orders.PAYMENT_STATUS, r.status),
+                         r.paid_count, r.paid_fen, r.refund_count, r.refund_fen, r.net_fen])
+        sheet.close()
+    book.close()
+    return len(stats.rows)
+
+
+def run_export(job_id: int) -> ExportJob:
+    """Build the workbook of one job; safe to re-run (a killed run is simply redone)."""
+    job = db.session.get(ExportJob, job_id)
+    if job is None:
+        raise NotFound(_("导出任务不存在"))
+    if job.status == "done" and job.file_path and os.path.exists(job.file_path):
+        return job
+    params = json.loads(job.params_json or "{}")
+    path = export_dir() / f"export-{job.id}-{job.kind}.xlsx"
+    _set(job_id, status="running", progress=0, error=None)
+    try:
+        if job.kind == "statistics":
+            stats = statistics.transaction_statistics(orders.parse_day(params["start"]),
+                                                      orders.parse_day(params["end"]))
+            written = write_statistics(path, stats)
+        else:
+            if job.kind == "appointment_orders":
+                stmt, id_col, cols, values, name = (appointment_rows_select(params), AppointmentOrder.id,
+                                                    APPOINTMENT_COLUMNS, appointment_values, "预约订单")
+            else:
+                stmt, id_col, cols, values, name = (payment_rows_select(params), PaymentOrder.id,
+                                                    PAYMENT_COLUMNS, payment_values, "缴费订单")
+            total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+            def progress(done: int) -> None:
+                _set(job_id, progress=min(99, done * 100 // max(total, 1)), row_count=done)
+
+            written = write_orders(path, stmt, id_col, cols, values, name, on_progress=progress)
+    except Exception as exc:
+        db.session.rollback()
+        _set(job_id, status="failed", error=str(exc)[:255], finished_at=utcnow())
+        raise
+    _set(job_id, status="done", progress=100, row_count=written, file_path=str(path), finished_at=utcnow())
+    return db.session.get(ExportJob, job_id)
+
+
+def stale_jobs(now: dt.datetime | None = None) -> list[int]:
+    """Jobs a killed worker left queued or running: the periodic sweep runs them again."""
+    cutoff = (now or utcnow()) - STALE_AFTER
+    return list(db.session.scalars(select(ExportJob.id).where(ExportJob.status.in_(("queued", "running")),
+                                                              ExportJob.updated_at < cutoff)))
+
+
+def job_file(job: ExportJob) -> Path:
+    """The finished file of a job, or NotFound when it is not (yet) there."""
+    if job.status != "done" or not job.file_path or not os.path.exists(job.file_path):
+        raise NotFound(_("文件尚未生成"))
+    return Path(job.file_path)

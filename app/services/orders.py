@@ -1,0 +1,202 @@
+"""Staff look-ups of booking and payment orders: search criteria, event history, refunds.
+
+Criteria are plain ``{key: text}`` pairs so the back-office list filters, the .xlsx exports and the
+benchmark all select exactly the same rows. Patient criteria match the full name, card or phone the
+caller typed (a staff member must already know them); results are shown masked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, Select, select
+
+from app.extensions import db
+from app.models import (AppointmentOrder, Department, Doctor, Patient, PaymentOrder, Refund,
+                        StateTransition)
+
+BEIJING = dt.timedelta(hours=8)
+
+Condition = Callable[[str], ColumnElement[bool] | None]
+
+
+def parse_day(text: str | None) -> dt.date | None:
+    """``2026-11-25`` -> date; anything else -> None (an unreadable filter is ignored, not an error)."""
+    try:
+        return dt.date.fromisoformat(str(text).strip()[:10])
+    except (TypeError, ValueError):
+        return None
+
+
+def beijing_day_start_utc(day: dt.date) -> dt.datetime:
+    """Midnight Beijing time of ``day`` as the naive UTC the database stores."""
+    return dt.datetime.combine(day, dt.time()) - BEIJING
+
+
+
+def _patient_condition(fk, column) -> Condition:
+    return lambda v: fk.in_(select(Patient.id).where(column == v.strip())) if v.strip() else None
+
+
+def _from_day(column, as_utc: bool) -> Condition:
+    def condition(v: str) -> ColumnElement[bool] | None:
+        day = parse_day(v)
+        if day is None:
+            return None
+        return column >= (beijing_day_start_utc(day) if as_utc else day)
+    return condition
+
+
+def _to_day(column, as_utc: bool) -> Condition:
+    def condition(v: str) -> ColumnElement[bool] | None:
+        day = parse_day(v)
+        if day is None:
+            return None
+        if as_utc:
+            return column < beijing_day_start_utc(day + dt.timedelta(days=1))
+        return column <= day
+    return condition
+
+
+def _equals(column) -> Condition:
+    return lambda v: column == v.strip() if v.strip() else None
+
+
+def _starts(column) -> Condition:
+    return lambda v: column.startswith(v.strip(), autoescape=True) if v.strip() else None
+
+
+def _name_contains(fk, model, name_column) -> Condition:
+    return lambda v: (fk.in_(select(model.id).where(name_column.contains(v.strip(), autoescape=True)))
+                      if v.strip() else None)
+
+
+APPOINTMENT_CRITERIA: dict[str, Condition] = {
+    "order_no": _starts(AppointmentOrder.order_no),
+    "patient_name": _patient_condition(AppointmentOrder.patient_id, Patient.name),
+    "card_no": _patient_condition(AppointmentOrder.patient_id, Patient.card_no),
+    "phone": _patient_condition(AppointmentOrder.patient_id, Patient.phone),
+    "doctor": _name_contains(AppointmentOrder.doctor_id, Doctor, Doctor.name),
+    "department": _name_contains(AppointmentOrder.department_id, Department, Department.name),
+    "channel": _equals(AppointmentOrder.channel),
+    "status": _equals(AppointmentOrder.status),
+    "clinic_date_from": _from_day(AppointmentOrder.clinic_date, as_utc=False),
+    "clinic_date_to": _to_day(AppointmentOrder.clinic_date, as_utc=False),
+    "created_from": _from_day(AppointmentOrder.created_at, as_utc=True),
+    "created_to": _to_day(AppointmentOrder.created_at, as_utc=True),
+}
+
+PAYMENT_CRITERIA: dict[str, Condition] = {
+    "order_no": _starts(PaymentOrder.order_no),
+    "patient_name": _patient_condition(PaymentOrder.patient_id, Patient.name),
+    "card_no": _patient_condition(PaymentOrder.patient_id, Patient.card_no),
+    "phone": _patient_condition(PaymentOrder.patient_id, Patient.phone),
+    "doctor": lambda v: (PaymentOrder.appointment_id.in_(
+        select(AppointmentOrder.id).where(APPOINTMENT_CRITERIA["doctor"](v))) if v.strip() else None),
+    "department": lambda v: (PaymentOrder.appointment_id.in_(
+        select(AppointmentOrder.id).where(APPOINTMENT_CRITERIA["department"](v))) if v.strip() else None),
+    "business_ref": _equals(PaymentOrder.business_ref),
+    "kind": _equals(PaymentOrder.kind),
+    "channel": _equals(PaymentOrder.channel),
+    "status": _equals(PaymentOrder.status),
+    "flag": _equals(PaymentOrder.flag),
+    "created_from": _from_day(PaymentOrder.created_at, as_utc=True),
+    "created_to": _to_day(PaymentOrder.created_at, as_utc=True),
+}
+
+REFUND_CRITERIA: dict[str, Condition] = {
+    "refund_no": _starts(Refund.refund_no),
+    "status": _equals(Refund.status),
+    "created_from": _from_day(Refund.created_at, as_utc=True),
+    "created_to": _to_day(Refund.created_at, as_utc=True),
+}
+
+PATIENT_CRITERIA: dict[str, Condition] = {
+    "name": _equals(Patient.name),
+    "card_no": _equals(Patient.card_no),
+    "phone": _equals(Patient.phone),
+}
+
+CRITERIA = {"appointment": APPOINTMENT_CRITERIA, "payment": PAYMENT_CRITERIA, "refund": REFUND_CRITERIA,
+            "patient": PATIENT_CRITERIA}
+PERSONAL_CRITERIA = frozenset({"patient_name", "card_no", "phone"})
+
+
+def condition(order_type: str, key: str, value: str) -> ColumnElement[bool] | None:
+    """The SQL condition for one criterion, or None when the value is blank or unreadable."""
+    build = CRITERIA[order_type].get(key)
+    if build is None or value is None:
+        return None
+    return build(str(value))
+
+
+def where(stmt: Select, order_type: str, criteria: Mapping[str, str]) -> Select:
+    """``stmt`` narrowed by every known, non-blank criterion."""
+    for key, value in criteria.items():
+        cond = condition(order_type, key, value)
+        if cond is not None:
+            stmt = stmt.where(cond)
+    return stmt
+
+
+def select_appointments(criteria: Mapping[str, str]) -> Select:
+    """Booking orders matching ``criteria``, oldest first (stable for streaming exports)."""
+    return where(select(AppointmentOrder), "appointment", criteria).order_by(AppointmentOrder.id)
+
+
+def select_payments(criteria: Mapping[str, str]) -> Select:
+    """Payment orders (registration fees, outpatient bills, deposits) matching ``criteria``."""
+    return where(select(PaymentOrder), "payment", criteria).order_by(PaymentOrder.id)
+
+
+def history(order_type: str, order_id: int) -> list[StateTransition]:
+    """Every state change of one order, oldest first: the story a dispute is settled with."""
+    return list(db.session.scalars(
+        select(StateTransition).where(StateTransition.order_type == order_type,
+                                      StateTransition.order_id == order_id)
+        .order_by(StateTransition.at, StateTransition.id)))
+
+
+def refunds_of(payment_id: int) -> list[Refund]:
+    """The refunds of one payment with their states, oldest first."""
+    return list(db.session.scalars(select(Refund).where(Refund.payment_id == payment_id)
+                                   .order_by(Refund.id)))
+
+
+def refreshed_status(order_type: str, order_id: int) -> str | None:
+    """The order's status as the database has it now (after another unit of work moved it)."""
+    model = {"appointment": AppointmentOrder, "payment": PaymentOrder, "refund": Refund}[order_type]
+    return db.session.scalar(select(model.status).where(model.id == order_id))
+
+
+def payments_of_appointment(appointment_id: int) -> list[PaymentOrder]:
+    return list(db.session.scalars(select(PaymentOrder).where(PaymentOrder.appointment_id == appointment_id)
+                                   .order_by(PaymentOrder.id)))
+
+
+# What staff read for each code (msgids are the hospital's Chinese; English in translations/en).
+APPOINTMENT_STATUS = {
+    "locked": _l("锁号中"), "pending_payment": _l("待支付"), "paid": _l("已支付"), "booked": _l("已预约"),
+    "failed": _l("预约失败"), "cancelled": _l("已取消"), "stopped": _l("已停诊"), "expired": _l("已过期"),
+    "refunded": _l("已退费"), "visited": _l("已就诊"),
+}
+PAYMENT_STATUS = {
+    "created": _l("已创建"), "paying": _l("支付中"), "paid": _l("已支付"), "confirmed": _l("已确认"),
+    "confirm_failed": _l("确认失败"), "refunding": _l("退费中"), "refunded": _l("已退费"),
+    "partially_refunded": _l("部分退费"), "closed": _l("已关闭"),
+}
+REFUND_STATUS = {
+    "requested": _l("已申请"), "processing": _l("退款中"), "success": _l("退款成功"), "failed": _l("退款失败"),
+}
+CHANNELS = {"wechat": _l("微信"), "alipay": _l("支付宝")}
+KINDS = {"registration": _l("挂号费"), "outpatient": _l("门诊缴费"), "deposit": _l("住院押金")}
+HALF_DAYS = {"am": _l("上午"), "pm": _l("下午"), "evening": _l("晚上")}
+
+
+def label(table: Mapping[str, object], code: str | None) -> str:
+    """The translated label of ``code`` in ``table``, or the code itself when unknown."""
+    if code is None:
+        return ""
+    return str(table.get(code, code))
