@@ -25,7 +25,13 @@ def probe_path(app):
         return jsonify(ok=True)
 
     if "his_api_probe" not in app.blueprints:
-        app.register_blueprint(bp)
+        # Earlier tests (browser, booking) have already served requests; Flask's late-setup guard
+        # protects real set-up, not a probe route only this module uses.
+        served, app._got_first_request = app._got_first_request, False
+        try:
+            app.register_blueprint(bp)
+        finally:
+            app._got_first_request = served
     return "/api/his/v1/_probe"
 
 
