@@ -111,6 +111,9 @@ def announce_stop(schedule_id: str, reason: str) -> str:
 
     from app.services.signing import signed_headers
 
+    config = current_app.config
+    if not all(config.get(k) for k in ("PUBLIC_BASE_URL", "HIS_EVENT_APP_ID", "HIS_EVENT_SECRET")):
+        return "not announced: this app has no platform configuration (PUBLIC_BASE_URL, HIS_EVENT_*)"
     event = {"event_id": uuid.uuid4().hex, "type": "schedule_stopped", "schedule_id": schedule_id,
              "reason": reason}
     body = json.dumps(event, ensure_ascii=False).encode()

@@ -258,11 +258,13 @@ def book(owner_id: int, patient_id: int | str, slice_id: int | str, *, doctor_id
     check_department_allows(schedule.department, patient, schedule.clinic_date)
     _check_patient_limits(patient, schedule, now.date(), rules)
 
-    # 1. our guard: one UPDATE on the slice row, the order row, commit (the hot row is locked briefly)
-    order_no = new_order_no("YY")
+    # 1. our guard first: the conditional UPDATE takes the slice row's exclusive lock, so inserting
+    #    the order (whose foreign key share-locks that row) cannot deadlock with another booking;
+    #    a loser is refused by this one statement. Then the order row, and the commit.
     if not take_place(slc.id):
         db.session.rollback()
         raise SlotTaken(_("号源已被约满，请选择其他时段"))
+    order_no = new_order_no("YY")
     order = AppointmentOrder(
         order_no=order_no, owner_id=owner_id, patient_id=patient.id, channel=owner.channel,
         schedule_id=schedule.id, slice_id=slc.id, department_id=schedule.department_id,
