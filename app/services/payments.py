@@ -51,6 +51,7 @@ REFUND_PREFIX = "TK"
 CHANNELS = ("wechat", "alipay")
 #: seconds between HIS confirmation attempts; after the last the payment is refunded
 CONFIRM_BACKOFF = (30, 60, 120, 300, 600)
+SURVEY_TRIGGER = {"outpatient": "visit", "registration": "payment", "deposit": "payment"}
 REFUNDABLE = ("paid", "confirmed", "confirm_failed", "refunding", "partially_refunded")
 
 
@@ -355,6 +356,10 @@ def confirm_payment(order_no: str) -> str:
                    his_attempts=order.his_attempts + 1, guidance="\n".join(outcome.guidance) or None):
         db.session.refresh(order)
         handler.on_confirmed(order, outcome)
+        # 满意度调查: an outpatient bill is paid after the consultation, i.e. a completed visit.
+        from app.services.content import offer_survey
+
+        offer_survey(order.owner_id, SURVEY_TRIGGER.get(order.kind, "payment"), order.order_no)
         log.info("payment confirmed order=%s receipt=%s", order.order_no, outcome.receipt_no)
     db.session.commit()
     send_queued_refunds()  # on_confirmed may refund part of the payment (e.g. a bill paid at the window)

@@ -346,3 +346,18 @@ def test_raw_channel_data_is_kept_beside_the_payment(app, sandbox, paying):
     sandbox.confirm_payment("wechat", order_no)
     raw = json.loads(_order(app, order_no).raw_notification)
     assert raw["resource"]["out_trade_no"] == order_no and raw["resource"]["amount"]["total"] == 2350
+
+
+def test_a_confirmed_payment_offers_the_active_survey_once(app, sandbox, paying, monkeypatch):
+    from app.models import Notification, Survey
+
+    with app.app_context():
+        db.session.add(Survey(title="门诊就诊满意度调查", trigger="visit", is_active=True))
+        db.session.commit()
+    order_no = paying("wechat")
+    sandbox.confirm_payment("wechat", order_no)
+    with app.app_context():
+        offered = db.session.scalars(select(Notification).where(Notification.kind == "survey")).all()
+        assert len(offered) == 1 and order_no in offered[0].link
+        payments.confirm_payment(order_no)  # a second confirmation attempt offers nothing more
+        assert db.session.query(Notification).filter_by(kind="survey").count() == 1
