@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import render_template
+from flask import render_template, request
 from flask_babel import gettext as _
 
 from app.his.errors import HisUnavailable
@@ -25,6 +25,9 @@ def his_unavailable(error: HisUnavailable):
     return render_template("h5/error.html", message=_("医院系统暂时无法连接，请稍后再试")), 503
 
 
-@bp.errorhandler(404)
-def not_found(_error):
+@bp.app_errorhandler(404)
+def not_found(error):
+    """Any unknown address under /h5/ gets the patient's friendly page; elsewhere the default."""
+    if not request.path.startswith("/h5/"):
+        return error
     return render_template("h5/error.html", message=_("页面不存在或已失效")), 404

@@ -125,3 +125,9 @@ def test_production_keeps_rate_limits_in_redis():
 
     config = ProductionConfig({"REDIS_URL": "redis://cache:6379/0"})
     assert config.AUTH_RATE_LIMITED and config.RATELIMIT_STORAGE_URI == "redis://cache:6379/0"
+
+
+def test_unknown_patient_address_gets_the_friendly_page(client):
+    response = client.get("/h5/no-such-page")
+    assert response.status_code == 404 and "页面不存在或已失效" in response.get_data(as_text=True)
+    assert "页面不存在或已失效" not in client.get("/no-such-page").get_data(as_text=True)
