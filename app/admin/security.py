@@ -15,9 +15,10 @@ log = logging.getLogger(__name__)
 class HospitalSecurityManager(SecurityManager):
     def on_user_login(self, user) -> None:
         from app.services import audit
+        from app.services.uow import unit_of_work
 
-        audit.record("staff.login", actor_type="staff", actor_id=str(user.id), actor_name=user.username)
-        self.session.commit()
+        with unit_of_work():
+            audit.record("staff.login", actor_type="staff", actor_id=str(user.id), actor_name=user.username)
 
     def reset_password(self, userid, password) -> None:
         """FAB's reset forms land here: the operator's own choice ends a forced change; a password set
@@ -35,8 +36,14 @@ class HospitalSecurityManager(SecurityManager):
         Permissions are only added, never removed, so an administrator's extra grants survive.
         Returns the number of permissions per role.
         """
+        from app.services.uow import unit_of_work
+
         self.create_db_roles_only()
         self.appbuilder.add_permissions(update_perms=True)
+        with unit_of_work():
+            return self._grant_role_permissions()
+
+    def _grant_role_permissions(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         all_pvms = self.session.query(self.permissionview_model).all()
         for role_name in STAFF_ROLES:
@@ -54,7 +61,6 @@ class HospitalSecurityManager(SecurityManager):
                            for v, p in rules) and pvm not in role.permissions:
                         role.permissions.append(pvm)
             counts[role_name] = len(role.permissions)
-        self.session.commit()
         return counts
 
     def create_db_roles_only(self) -> None:
