@@ -28,6 +28,8 @@ from urllib.parse import urlparse
 
 import pymysql
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -143,6 +145,7 @@ def start_servers(ports: list[int], workers: int, threads: int, env: dict,
     for port in ports:
         procs.append(subprocess.Popen(
             [gunicorn, "-w", str(workers), "-k", "gthread", "--threads", str(threads), "-b", f"127.0.0.1:{port}",
+             "--keep-alive", "30",
              "--chdir", str(ROOT), "--log-level", "warning", "--timeout", "120", "bench.booking_race:make_app()"],
             env=env, stdout=subprocess.DEVNULL, stderr=open(Path(env["INSTANCE_DIR"]) / f"gunicorn-{port}.log", "w")))
     deadline = time.monotonic() + 180
@@ -169,6 +172,10 @@ def run_parallel(jobs: list, threads: int, fn) -> tuple[list, float]:
 
     def worker():
         session = requests.Session()
+        # one keep-alive connection per client thread; a read (GET) whose pooled connection the server
+        # had already closed is sent again on a fresh one, as a browser would. POSTs are never retried.
+        retry = Retry(total=2, connect=2, read=2, status=0, allowed_methods=frozenset({"GET"}), backoff_factor=0)
+        session.mount("http://", HTTPAdapter(pool_connections=2, pool_maxsize=2, max_retries=retry))
         while True:
             with lock:
                 i = next(index, None)

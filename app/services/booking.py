@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -155,20 +155,25 @@ def no_show_barred_until(patient_id: int, today: dt.date, rules: BookingRules) -
 
 
 def _check_patient_limits(patient: Patient, schedule: Schedule, today: dt.date, rules: BookingRules) -> None:
-    barred = no_show_barred_until(patient.id, today, rules)
-    if barred is not None:
-        raise DomainError(_("该就诊人多次预约未就诊，%(date)s 前暂停网上预约", date=barred.isoformat()),
-                          code="no_show_barred")
-    same = db.session.scalar(select(AppointmentOrder.id).where(
-        AppointmentOrder.patient_id == patient.id, AppointmentOrder.doctor_id == schedule.doctor_id,
-        AppointmentOrder.clinic_date == schedule.clinic_date, AppointmentOrder.half_day == schedule.half_day,
-        AppointmentOrder.status.in_(ACTIVE)).limit(1))
-    if same is not None:
+    """The per-patient rules (no-show bar, one number per doctor and session, active limit) in one
+    aggregate query over the patient's orders; refused in that order of precedence."""
+    since = today - dt.timedelta(days=rules.no_show_window_days)
+    active = AppointmentOrder.status.in_(ACTIVE)
+    no_show = (AppointmentOrder.status == "no_show") & (AppointmentOrder.clinic_date >= since)
+    same_session = active & (AppointmentOrder.doctor_id == schedule.doctor_id) & \
+        (AppointmentOrder.clinic_date == schedule.clinic_date) & (AppointmentOrder.half_day == schedule.half_day)
+    no_shows, last_no_show, same, live = db.session.execute(select(
+        func.count(case((no_show, 1))), func.max(case((no_show, AppointmentOrder.clinic_date))),
+        func.count(case((same_session, 1))), func.count(case((active & (AppointmentOrder.clinic_date >= today), 1))),
+    ).where(AppointmentOrder.patient_id == patient.id)).one()
+    if no_shows >= rules.no_show_limit and last_no_show is not None:
+        barred = last_no_show + dt.timedelta(days=rules.no_show_bar_days)
+        if barred >= today:
+            raise DomainError(_("该就诊人多次预约未就诊，%(date)s 前暂停网上预约", date=barred.isoformat()),
+                              code="no_show_barred")
+    if same:
         raise DomainError(_("同一就诊人同一医生同一时段只能预约一个号"), code="duplicate")
-    active = db.session.scalar(select(func.count(AppointmentOrder.id)).where(
-        AppointmentOrder.patient_id == patient.id, AppointmentOrder.status.in_(ACTIVE),
-        AppointmentOrder.clinic_date >= today))
-    if active >= rules.max_active:
+    if live >= rules.max_active:
         raise DomainError(_("每位就诊人最多同时持有 %(n)s 个有效预约", n=rules.max_active), code="too_many")
 
 
@@ -231,19 +236,23 @@ def _slice_for_booking(slice_id: int | str) -> ScheduleSlice:
 
 def book(owner_id: int, patient_id: int | str, slice_id: int | str, *, doctor_id: int | None = None,
          clinic_date: dt.date | None = None, expected_fee_fen: int | None = None,
-         rebooked_from_id: int | None = None) -> BookingResult:
+         rebooked_from_id: int | None = None, slice_: ScheduleSlice | None = None) -> BookingResult:
     """Hold a slice for one of the account's patients and create the order (with its payment order).
 
     Refuses, with a translated message and without changing anything: another account's patient
     (404), a slice of another doctor or date than the page showed, a past or unreleased slice, a
     stopped clinic, a changed fee, department restrictions, the per-patient limits. A lost race
     raises ``SlotTaken`` (号源已被约满). A free slice is confirmed at the HIS at once (no payment).
+    ``slice_``: the slice as the caller already loaded it (with schedule, doctor and department).
+
+    Everything needed after the first commit is read into locals before it, so the expired rows are
+    not loaded again one by one (each would be another round trip).
     """
     owner = db.session.get(ChannelUser, owner_id)
     if owner is None:
         raise Forbidden(_("就诊人不存在"))
     patient = owned_patient(owner_id, patient_id)
-    slc = _slice_for_booking(slice_id)
+    slc = slice_ if slice_ is not None and str(slice_.id) == str(slice_id) else _slice_for_booking(slice_id)
     schedule = slc.schedule
     if (doctor_id is not None and schedule.doctor_id != doctor_id) or \
             (clinic_date is not None and schedule.clinic_date != clinic_date):
@@ -279,11 +288,14 @@ def book(owner_id: int, patient_id: int | str, slice_id: int | str, *, doctor_id
         raise DomainError(_("同一就诊人同一医生同一时段只能预约一个号"), code="duplicate") from None
     db.session.add(StateTransition(order_type="appointment", order_id=order.id, from_status="-",
                                    to_status="holding", actor=f"patient:{owner_id}", reason=kind))
+    order_id, patient_pk, card_no, channel = order.id, patient.id, patient.card_no, owner.channel
+    his_slice_id, fee_fen = slc.his_slice_id, schedule.fee_fen
+    description = _describe_parts(schedule.department, schedule.doctor, schedule.clinic_date, slc.start_time)
     db.session.commit()
 
     # 2. the HIS lock
     try:
-        lock = his_gateway().lock_slot(slc.his_slice_id, patient.card_no, order_no)
+        lock = his_gateway().lock_slot(his_slice_id, card_no, order_no)
     except Exception as exc:  # any failure must give the place back before it is reported
         _end(order, "holding", "lock_failed", actor="system:his", reason=f"HIS lock refused: {exc}"[:255],
              his_cancel=False)
@@ -300,29 +312,31 @@ def book(owner_id: int, patient_id: int | str, slice_id: int | str, *, doctor_id
         raise
 
     # 3. free: confirm at once; otherwise the payment order with a deadline inside the HIS lock
-    if schedule.fee_fen == 0:
+    if fee_fen == 0:
         return BookingResult(_confirm_free(order, lock.lock_id), None)
     lock_expiry_utc = lock.expires_at - dt.timedelta(hours=8)
     deadline = min(utcnow() + dt.timedelta(minutes=rules.pay_minutes),
                    lock_expiry_utc - dt.timedelta(minutes=1), utcnow() + dt.timedelta(minutes=LOCK_MINUTES))
     payment = payments.create_payment_order(
-        kind="registration", owner_id=owner_id, patient_id=patient.id, channel=owner.channel,
-        amount_fen=schedule.fee_fen, description=_describe(order), actor=f"patient:{owner_id}",
-        business_ref=order_no, appointment_id=order.id, expires_at=deadline)
-    states.move("appointment", order.id, "holding", "pending_payment", actor=f"patient:{owner_id}",
+        kind="registration", owner_id=owner_id, patient_id=patient_pk, channel=channel,
+        amount_fen=fee_fen, description=description, actor=f"patient:{owner_id}",
+        business_ref=order_no, appointment_id=order_id, expires_at=deadline)
+    payment_order_no = payment.order_no
+    states.move("appointment", order_id, "holding", "pending_payment", actor=f"patient:{owner_id}",
                 reason=f"HIS lock {lock.lock_id}", his_lock_id=lock.lock_id, expires_at=deadline)
-    db.session.commit()
-    db.session.refresh(order)
-    log.info("booking held order=%s slice=%s patient=%s pay=%s", order_no, slc.his_slice_id, patient.id,
-             payment.order_no)
-    return BookingResult(order, payment.order_no)
+    db.session.commit()  # the order is expired by the commit: it reloads (once) if the caller reads it
+    log.info("booking held order=%s slice=%s patient=%s pay=%s", order_no, his_slice_id, patient_pk,
+             payment_order_no)
+    return BookingResult(order, payment_order_no)
 
 
 def _describe(order: AppointmentOrder) -> str:
-    doctor = db.session.get(Doctor, order.doctor_id)
-    dept = db.session.get(Department, order.department_id)
-    return f"挂号费 {dept.name if dept else ''} {doctor.name if doctor else ''} {order.clinic_date:%m-%d} " \
-           f"{order.start_time}"
+    return _describe_parts(db.session.get(Department, order.department_id), db.session.get(Doctor, order.doctor_id),
+                           order.clinic_date, order.start_time)
+
+
+def _describe_parts(dept: Department | None, doctor: Doctor | None, clinic_date: dt.date, start_time: str) -> str:
+    return f"挂号费 {dept.name if dept else ''} {doctor.name if doctor else ''} {clinic_date:%m-%d} {start_time}"
 
 
 def _confirm_free(order: AppointmentOrder, lock_id: str) -> AppointmentOrder:

@@ -118,30 +118,31 @@ def booking_doctor(doctor_id: int):
 def booking_confirm(slice_id: int):
     user = current_user()
     slc = booking._slice_for_booking(slice_id)
-    patients = patients_of(user.id)
     rebook = request.values.get("rebook", type=int)
     if rebook is not None:
         booking.owned_order(user.id, rebook)  # 改约 only from one's own stopped order
     if request.method == "POST":
+        doctor_day = {"doctor_id": slc.schedule.doctor_id, "date": slc.schedule.clinic_date.isoformat()}
         try:
             fee = request.form.get("fee_fen", type=int)
             result = booking.book(user.id, request.form.get("patient_id"), slice_id,
                                   doctor_id=request.form.get("doctor_id", type=int),
                                   clinic_date=_form_date(request.form.get("clinic_date")),
-                                  expected_fee_fen=fee, rebooked_from_id=rebook)
+                                  expected_fee_fen=fee, rebooked_from_id=rebook, slice_=slc)
         except booking.SlotTaken as taken:
             flash(taken.message, "error")
-            return redirect(url_for("h5.booking_doctor", doctor_id=slc.schedule.doctor_id,
-                                    date=slc.schedule.clinic_date.isoformat()), code=303)
+            return redirect(url_for("h5.booking_doctor", **doctor_day), code=303)
         except DomainError as refused:
             if refused.status == 404:
                 raise
-            return render_template("h5/booking/confirm.html", slice=slc, patients=patients, error=refused.message,
+            return render_template("h5/booking/confirm.html", slice=slc, patients=patients_of(user.id),
+                                   error=refused.message,
                                    rebook=rebook, selected=request.form.get("patient_id", type=int)), refused.status
         if result.payment_order_no:
             return redirect(url_for("h5.pay", order_no=result.payment_order_no), code=303)
         flash(_("预约成功"), "success")
         return redirect(url_for("h5.booking_order", order_id=result.order.id), code=303)
+    patients = patients_of(user.id)
     return render_template("h5/booking/confirm.html", slice=slc, patients=patients, error=None, rebook=rebook,
                            selected=patients[0].id if patients else None)
 

@@ -117,6 +117,7 @@ class SimulatorHis(HisGateway):
         self.engine = make_engine(db_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.now: Callable[[], dt.datetime] = clock or hospital_now
+        self._swept_at: dt.datetime | None = None
 
     @contextmanager
     def unit(self) -> Iterator[Session]:
@@ -319,8 +320,15 @@ class SimulatorHis(HisGateway):
         return lock
 
     def _release_expired_locks(self) -> int:
-        """Give back the places of locks past expiry; returns how many were released."""
+        """Give back the places of locks past expiry; returns how many were released.
+
+        Runs at most once per clock second per gateway: the clock has whole seconds and a lock made
+        after a sweep expires LOCK_MINUTES later, so a second sweep in the same second finds nothing
+        the first did not (under load this saves a transaction on every HIS call).
+        """
         now = self.now()
+        if now == self._swept_at:
+            return 0
         released = 0
         with self.unit() as s:
             stale = s.execute(
@@ -337,6 +345,7 @@ class SimulatorHis(HisGateway):
                 if res.rowcount == 1:
                     _free_place(s, slice_id)
                     released += 1
+        self._swept_at = now
         return released
 
     # --- cards --------------------------------------------------------------------------------
