@@ -149,8 +149,11 @@ class HttpHis(HisGateway):
         self._call("POST", f"/locks/{_seg(lock_id)}/cancel", type(None), body=body)
 
     # --- cards --------------------------------------------------------------------------------
-    def verify_card(self, card_no: str, name: str, id_number: str) -> Patient:
+    def verify_card(self, card_no: str, name: str, id_number: str,
+                    guardian_id_number: str | None = None) -> Patient:
         body = {"card_no": card_no, "name": name, "id_number": id_number}
+        if guardian_id_number:
+            body["guardian_id_number"] = guardian_id_number
         return self._call("POST", "/cards/verify", Patient, body=body)
 
     def register_card(

@@ -308,8 +308,12 @@ class HisGateway(ABC):
 
     # --- cards --------------------------------------------------------------------------------
     @abstractmethod
-    def verify_card(self, card_no: str, name: str, id_number: str) -> Patient:
-        """Return the card's patient if name and ID number match; CardMismatch / NotFound."""
+    def verify_card(self, card_no: str, name: str, id_number: str,
+                    guardian_id_number: str | None = None) -> Patient:
+        """Return the card's patient if name and ID number match; CardMismatch / NotFound.
+
+        A child without an ID number of their own is verified by name and the guardian's ID number
+        (pass ``id_number=""`` and ``guardian_id_number``) as registered at the card's opening."""
 
     @abstractmethod
     def register_card(

@@ -210,7 +210,9 @@ def create_his_server(
     @route("/cards/verify", "POST")
     def verify_card() -> Any:
         b = _body()
-        return sim.verify_card(_field(b, "card_no"), _field(b, "name"), _field(b, "id_number"))
+        return sim.verify_card(_field(b, "card_no"), _field(b, "name"),
+                               _field(b, "id_number", required=False) or "",
+                               _field(b, "guardian_id_number", required=False))
 
     @route("/cards", "POST")
     def register_card() -> Any:

@@ -8,6 +8,8 @@ says why in general terms only, never whether someone else's card exists. An acc
 
 from __future__ import annotations
 
+import datetime as dt
+
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -86,7 +88,15 @@ def validate_patient_form(data: Mapping[str, str], *, editing: bool = False) -> 
     if not editing:
         if not NAME_RE.match(name):
             errors["name"] = _("请输入真实姓名（2-20 个汉字或字母）")
-        if not is_valid_id_number(id_number):
+        # A child without an ID number of their own (e.g. a newborn) is verified by the hospital card
+        # and the guardian registered with it.
+        child_without_id = relation == "child" and not id_number
+        if child_without_id:
+            if not card_no:
+                errors["card_no"] = _("未办理身份证的儿童请填写就诊卡号")
+            if not guardian_id:
+                errors["guardian_id_number"] = _("未办理身份证的儿童请填写监护人身份证号")
+        elif not is_valid_id_number(id_number):
             errors["id_number"] = _("身份证号码不正确，请核对后重新输入")
         if card_no and not CARD_RE.match(card_no):
             errors["card_no"] = _("就诊卡号应为 6-20 位数字")
@@ -102,15 +112,17 @@ def validate_patient_form(data: Mapping[str, str], *, editing: bool = False) -> 
     return PatientForm(relation, name, id_number, phone, card_no, guardian_name, guardian_id)
 
 
-def _verify_with_his(form: PatientForm) -> tuple[str, str]:
-    """(card_no, his_patient_id) the HIS vouches for; VerificationFailed says why in general terms."""
+def _verify_with_his(form: PatientForm) -> tuple[str, str, str | None, dt.date | None]:
+    """(card_no, his_patient_id, gender M|F, birth date) the HIS vouches for; VerificationFailed says
+    why in general terms."""
     his = his_gateway()
     try:
         if form.card_no:
-            found = his.verify_card(form.card_no, form.name, form.id_number)
-            return found.card_no, found.patient_id
+            found = his.verify_card(form.card_no, form.name, form.id_number,
+                                    guardian_id_number=form.guardian_id_number or None)
+            return found.card_no, found.patient_id, found.gender, found.birth_date
         card = his.register_card(form.name, form.id_number, form.phone)
-        return card.card_no, card.patient_id
+        return card.card_no, card.patient_id, None, None
     except (his_errors.NotFound, his_errors.CardMismatch):
         # Same words whether the card is missing or belongs to another name: nothing leaks.
         raise VerificationFailed(_("信息核验未通过：请核对姓名、身份证号与就诊卡号是否与医院登记一致")) from None
@@ -126,7 +138,7 @@ def bind_patient(owner: ChannelUser, data: Mapping[str, str]) -> Patient:
         raise Conflict(_("每个账号最多绑定 %(n)d 位就诊人，请先解绑不再使用的就诊人", n=max_patients()))
     if form.relation == "self" and any(p.relation == "self" for p in bound):
         raise InvalidForm({"relation": _("本人只能绑定一次，家人请选择相应关系")})
-    card_no, his_patient_id = _verify_with_his(form)
+    card_no, his_patient_id, his_gender, his_birth = _verify_with_his(form)
     with unit_of_work():
         existing = db.session.scalar(select(Patient).where(Patient.owner_id == owner.id,
                                                            Patient.card_no == card_no))
@@ -135,10 +147,11 @@ def bind_patient(owner: ChannelUser, data: Mapping[str, str]) -> Patient:
         count = db.session.scalar(select(func.count()).select_from(Patient).where(
             Patient.owner_id == owner.id, Patient.status == "bound")) or 0
         patient = existing or Patient(owner_id=owner.id, card_no=card_no)
-        patient.name, patient.id_number, patient.phone = form.name, form.id_number, form.phone
+        patient.name, patient.id_number, patient.phone = form.name, form.id_number or None, form.phone
         patient.relation, patient.his_patient_id = form.relation, his_patient_id
-        patient.gender = {"M": "male", "F": "female"}[gender_of(form.id_number)]
-        patient.birth_date = birth_date_of(form.id_number)
+        gender = gender_of(form.id_number) if form.id_number else his_gender
+        patient.gender = {"M": "male", "F": "female"}.get(gender or "")
+        patient.birth_date = birth_date_of(form.id_number) if form.id_number else his_birth
         patient.guardian_name = form.guardian_name or None
         patient.guardian_id_number = form.guardian_id_number or None
         patient.status, patient.bound_at, patient.unbound_at = "bound", utcnow(), None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -119,6 +121,29 @@ def test_bind_own_card_then_a_child_contact(app, client, his):
         rows = db.session.scalars(select(Patient).order_by(Patient.id)).all()
         assert [(r.relation, r.is_default) for r in rows] == [("self", True), ("child", False)]
         assert rows[1].guardian_id_number == mother.id_number
+
+
+def test_bind_a_child_without_an_id_number_through_the_guardian(app, client, his):
+    sandbox_sign_in(client)
+    mother = seeded("mother")
+    child = next(seeded("child", i) for i in range(20) if seeded("child", i).guardian_id_number)
+    assert client.post("/h5/patients/new", data=bind_form(mother)).status_code == 302
+    missing = client.post("/h5/patients/new", data=bind_form(child, relation="child", id_number="",
+                                                             with_card=False))
+    page = missing.get_data(as_text=True)
+    assert "未办理身份证的儿童请填写就诊卡号" in page and "未办理身份证的儿童请填写监护人身份证号" in page
+    wrong = client.post("/h5/patients/new", data=bind_form(child, relation="child", id_number="",
+                                                           guardian_name=mother.name,
+                                                           guardian_id_number=seeded("mother", 5).id_number))
+    assert "信息核验未通过" in wrong.get_data(as_text=True)
+    ok = client.post("/h5/patients/new", data=bind_form(child, relation="child", id_number="",
+                                                        guardian_name="监护人",
+                                                        guardian_id_number=child.guardian_id_number))
+    assert ok.status_code == 302, re.findall(r'role="alert">([^<]+)<', ok.get_data(as_text=True))
+    with app.app_context():
+        row = db.session.scalar(select(Patient).where(Patient.card_no == child.card_no))
+        assert row.id_number is None and row.guardian_id_number == child.guardian_id_number
+        assert row.birth_date == child.birth_date and row.gender == {"M": "male", "F": "female"}[child.gender]
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [

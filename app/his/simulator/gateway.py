@@ -349,13 +349,22 @@ class SimulatorHis(HisGateway):
         return released
 
     # --- cards --------------------------------------------------------------------------------
-    def verify_card(self, card_no: str, name: str, id_number: str) -> Patient:
+    def verify_card(self, card_no: str, name: str, id_number: str,
+                    guardian_id_number: str | None = None) -> Patient:
+        id_number = (id_number or "").strip().upper()
+        guardian = (guardian_id_number or "").strip().upper()
+        _require(bool(id_number or guardian), "id_number or guardian_id_number is required")
         with self.unit() as s:
             row = _find_patient(s, card_no)
             if row is None:
                 raise errors.NotFound(f"card {card_no} not found")
-            if row.name != (name or "").strip() or row.id_number != (id_number or "").upper():
+            if row.name != (name or "").strip():
                 raise errors.CardMismatch("name or ID number does not match this card")
+            if id_number:
+                if row.id_number != id_number:
+                    raise errors.CardMismatch("name or ID number does not match this card")
+            elif not row.guardian_id_number or row.guardian_id_number != guardian:
+                raise errors.CardMismatch("name or guardian ID number does not match this card")
             return _patient(row)
 
     def register_card(

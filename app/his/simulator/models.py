@@ -81,6 +81,8 @@ class PatientRow(HisBase):
     gender: Mapped[str] = mapped_column(String(1))
     birth_date: Mapped[dt.date] = mapped_column(Date)
     phone: Mapped[str] = mapped_column(String(20))
+    # a child's card is opened with a guardian, whose ID number can verify it (child without an ID)
+    guardian_id_number: Mapped[str | None] = mapped_column(String(18), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -195,6 +195,7 @@ class SeedPatient:
     birth_date: dt.date
     phone: str
     group: str  # mother | child | adult
+    guardian_id_number: str | None = None  # children: the mother registered with the card
 
 
 def _make_id_number(rng: random.Random, born: dt.date, gender: str, used: set[str]) -> str:
@@ -242,7 +243,15 @@ def generate_patients(count: int = 200) -> list[SeedPatient]:
                 group=group,
             )
         )
-    return patients
+    # Each child's guardian is the nearest mother before it in the list (no extra random draws, so
+    # every other seeded value stays as it was).
+    mother_id: str | None = None
+    with_guardians: list[SeedPatient] = []
+    for p in patients:
+        if p.group == "mother":
+            mother_id = p.id_number
+        with_guardians.append(replace(p, guardian_id_number=mother_id) if p.group == "child" else p)
+    return with_guardians
 
 
 def seed(db_url: str, today: dt.date | None = None) -> dict[str, int]:
@@ -285,7 +294,8 @@ def _seed_base(s: Session, today: dt.date) -> dict[str, int]:
     for p in patients:
         s.add(PatientRow(patient_id=p.patient_id, card_no=p.card_no, name=p.name,
                          id_number=p.id_number, gender=p.gender, birth_date=p.birth_date,
-                         phone=p.phone, created_at=dt.datetime(2024, 1, 1, 8, 0)))  # fmt: skip
+                         phone=p.phone, guardian_id_number=p.guardian_id_number,
+                         created_at=dt.datetime(2024, 1, 1, 8, 0)))  # fmt: skip
     s.flush()
     _set_counter(s, "patient", len(patients))
     bills = _seed_bills(s, rng, patients, doctors, today)

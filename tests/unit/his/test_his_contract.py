@@ -258,6 +258,21 @@ def test_verify_card(gateway: HisGateway, patients: list[SeedPatient]) -> None:
         gateway.verify_card("0000000000", p.name, p.id_number)
 
 
+def test_verify_a_child_without_an_id_number_by_the_guardian(gateway: HisGateway,
+                                                            patients: list[SeedPatient]) -> None:
+    child = next(p for p in patients if p.group == "child" and p.guardian_id_number)
+    patient = gateway.verify_card(child.card_no, child.name, "", guardian_id_number=child.guardian_id_number)
+    assert (patient.card_no, patient.gender, patient.birth_date) == (child.card_no, child.gender, child.birth_date)
+    other_mother = next(p for p in patients if p.group == "mother" and p.id_number != child.guardian_id_number)
+    with pytest.raises(errors.CardMismatch):
+        gateway.verify_card(child.card_no, child.name, "", guardian_id_number=other_mother.id_number)
+    adult = next(p for p in patients if p.group == "adult")
+    with pytest.raises(errors.CardMismatch):  # nobody registered a guardian with an adult's card
+        gateway.verify_card(adult.card_no, adult.name, "", guardian_id_number=other_mother.id_number)
+    with pytest.raises(errors.InvalidRequest):
+        gateway.verify_card(child.card_no, child.name, "")
+
+
 def test_register_card(gateway: HisGateway, patients: list[SeedPatient]) -> None:
     id_number = "441781201903050026"  # valid: 阳春市, 2019-03-05, female
     card = gateway.register_card("梁小满", id_number, "13800138000")
