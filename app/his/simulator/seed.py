@@ -267,12 +267,30 @@ def seed(db_url: str, today: dt.date | None = None) -> dict[str, int]:
             if s.get(Meta, "base_seeded") is None:
                 added.update(_seed_base(s, today))
                 s.add(Meta(key="base_seeded", value=today.isoformat()))
+            added["guardians"] = _backfill_guardians(s)
             added["sessions"] = _seed_sessions(s, today)
             added["cost_days"] = _seed_stay_costs(s, today)
             added["queue_tickets"] = _seed_queues(s, today)
     finally:
         engine.dispose()
     return added
+
+
+def _backfill_guardians(s: Session) -> int:
+    """A simulator database seeded before children's cards carried a guardian gets the column and
+    the guardians (the same ones a fresh seed writes); a current one is left as it is."""
+    from sqlalchemy import inspect, text
+
+    columns = {c["name"] for c in inspect(s.connection()).get_columns("his_patients")}
+    if "guardian_id_number" not in columns:
+        s.execute(text("ALTER TABLE his_patients ADD COLUMN guardian_id_number VARCHAR(18)"))
+    filled = 0
+    for p in generate_patients():
+        if p.guardian_id_number:
+            filled += s.execute(text("UPDATE his_patients SET guardian_id_number = :g WHERE card_no = :c "
+                                     "AND guardian_id_number IS NULL"),
+                                {"g": p.guardian_id_number, "c": p.card_no}).rowcount or 0
+    return filled
 
 
 # --- base data ---------------------------------------------------------------------------------

@@ -87,3 +87,19 @@ def test_seed_creates_the_instance_folder(tmp_path: Path, hospital_template: Pat
     target.parent.mkdir(parents=True)
     shutil.copy(hospital_template, target)
     assert seed(f"sqlite:///{target}", None)["sessions"] >= 0
+
+
+def test_an_older_simulator_database_gets_the_childrens_guardians(tmp_path) -> None:
+    """A simulator seeded before cards carried a guardian is brought up to date by the next seed."""
+    import sqlite3
+
+    from app.his.simulator import seed as seed_simulator
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    seed_simulator(url)
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.execute("ALTER TABLE his_patients DROP COLUMN guardian_id_number")
+    conn.commit()
+    conn.close()
+    assert seed_simulator(url)["guardians"] > 0
+    assert seed_simulator(url)["guardians"] == 0
