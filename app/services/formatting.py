@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+from app.channels.money import fen_to_yuan
+
 
 def yuan(fen: int | None) -> str:
     """Integer fen as yuan with two decimals, without floating point: 12345 -> "123.45"."""
-    if fen is None:
-        return ""
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(int(fen)), 100)
-    return f"{sign}{whole}.{cents:02d}"
+    return "" if fen is None else fen_to_yuan(int(fen))
 
 
 def mask_name(name: str | None) -> str:

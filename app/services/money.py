@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from app.channels.money import yuan_to_fen
+
 _YUAN = re.compile(r"^([0-9]{1,9})(?:\.([0-9]{1,2}))?$")
 
 
@@ -16,5 +18,4 @@ def parse_yuan(text: str | None) -> int | None:
     match = _YUAN.match(unicodedata.normalize("NFKC", text or "").strip())
     if match is None:
         return None
-    whole, cents = match.group(1), (match.group(2) or "").ljust(2, "0")
-    return int(whole) * 100 + int(cents)
+    return yuan_to_fen(match.group(0))

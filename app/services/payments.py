@@ -504,12 +504,17 @@ def process_refund(refund_no: str) -> str:
         db.session.refresh(refund)
     elif refund.status != "processing":
         return refund.status
+    return _send_to_channel(refund)
+
+
+def _send_to_channel(refund: Refund) -> str:
+    """Ask the channel for a PROCESSING refund (same refund number on every try) and record its answer."""
     order = refund.payment
     try:
         result = channels()[order.channel].refund(order.order_no, refund.refund_no, refund.amount_fen,
                                                   order.amount_fen, refund.reason, notify_url(order.channel, True))
     except ChannelUnavailable as exc:
-        log.warning("refund %s: channel unavailable (%s); the sweep retries", refund_no, exc)
+        log.warning("refund %s: channel unavailable (%s); the sweep retries", refund.refund_no, exc)
         return "processing"
     except ChannelError as exc:
         return _refund_failed(refund, f"{exc.code}: {exc.message}")
@@ -613,20 +618,8 @@ def sweep_refunds(limit: int = 100, older_than_s: int = 60) -> int:
             # The channel does not know it: send it again under the same refund number.
             db.session.execute(update(Refund).where(Refund.id == refund.id).values(updated_at=utcnow()))
             db.session.commit()
-            _resend_refund(refund)
+            _send_to_channel(refund)
     return len(stale)
-
-
-def _resend_refund(refund: Refund) -> None:
-    order = refund.payment
-    try:
-        result = channels()[order.channel].refund(order.order_no, refund.refund_no, refund.amount_fen,
-                                                  order.amount_fen, refund.reason, notify_url(order.channel, True))
-    except ChannelError as exc:
-        log.warning("refund resend failed refund=%s: %s", refund.refund_no, exc)
-        return
-    if result.state == "succeeded":
-        _refund_succeeded(refund, result.channel_refund_no, result.raw)
 
 
 def staff_refund(order_no: str, amount_fen: int, reason: str, staff: str) -> Refund:
