@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-HalfDay = Literal["am", "pm"]
+HalfDay = Literal["am", "pm", "evening"]  # 上午, 下午, 晚上 (夜诊)
 ScheduleStatus = Literal["open", "stopped"]
 AreaKind = Literal["clinic", "lab", "exam", "pharmacy"]
 ReportKind = Literal["lab", "exam"]

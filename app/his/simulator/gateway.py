@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -69,6 +69,7 @@ BILL_CATEGORIES = ("西药", "中成药", "检查", "化验", "治疗", "材料"
 CATEGORY_AREAS = {"西药": "PH", "中成药": "PH", "化验": "LAB", "检查": "US"}
 CATEGORY_GUIDANCE = {"治疗": "请到门诊一楼治疗室执行治疗", "材料": "材料费已结清，无需另行领取"}
 LIVE_LOCK = ("locked", "confirmed")
+HALF_DAY_NAMES = {"am": "上午", "pm": "下午", "evening": "晚上"}
 MAX_SCHEDULE_DAYS = 31
 
 
@@ -166,7 +167,9 @@ class SimulatorHis(HisGateway):
                 q = q.where(ScheduleRow.department_code.in_(_dept_and_children(s, department_code)))
             if doctor_code:
                 q = q.where(ScheduleRow.doctor_code == doctor_code)
-            q = q.order_by(ScheduleRow.clinic_date, ScheduleRow.half_day, ScheduleRow.doctor_code)
+            # in the day's order (上午, 下午, 晚上), not alphabetically ("evening" < "pm")
+            half_order = case({"am": 0, "pm": 1, "evening": 2}, value=ScheduleRow.half_day, else_=9)
+            q = q.order_by(ScheduleRow.clinic_date, half_order, ScheduleRow.doctor_code)
             schedules = s.scalars(q).all()
             by_schedule: dict[str, list[SliceRow]] = {r.schedule_id: [] for r in schedules}
             ids = list(by_schedule)
@@ -278,7 +281,7 @@ class SimulatorHis(HisGateway):
             lock.visit_no = f"V{sched.clinic_date:%Y%m%d}{next_number(s, 'visit'):06d}"
             lock.queue_no = _queue_no(s, ticket)
             lock.location = dept.location
-            half = "上午" if sched.half_day == "am" else "下午"
+            half = HALF_DAY_NAMES.get(sched.half_day, "")
             lock.guidance = (
                 f"请于{sched.clinic_date:%m月%d日}{half} {slc.start}-{slc.end} 到{dept.location}"
                 f"分诊台签到，候诊号 {lock.queue_no}，就诊医生：{doctor.name}（{doctor.title}）"

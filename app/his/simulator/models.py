@@ -55,7 +55,7 @@ class ScheduleRow(HisBase):
     doctor_code: Mapped[str] = mapped_column(ForeignKey("his_doctors.code"), index=True)
     department_code: Mapped[str] = mapped_column(String(16))
     clinic_date: Mapped[dt.date] = mapped_column(Date)
-    half_day: Mapped[str] = mapped_column(String(2))
+    half_day: Mapped[str] = mapped_column(String(8))  # am | pm | evening (夜诊)
     fee_fen: Mapped[int]
     status: Mapped[str] = mapped_column(String(8), default="open")
     stop_reason: Mapped[str | None] = mapped_column(String(255))

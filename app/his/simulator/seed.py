@@ -92,6 +92,9 @@ DOCTORS_PER_DEPT = {
     "DN01": 3, "DN02": 2,
 }  # fmt: skip
 NO_SESSIONS = frozenset({"CH02", "FP"})  # departments without any 号源 in the period
+DAY_SESSIONS = (("am", "08:00", "12:00"), ("pm", "14:00", "17:30"))
+EVENING_SESSION = ("evening", "18:00", "21:00")
+EVENING_DEPTS = frozenset({"PD01"})  # 儿科夜诊: one 儿科门诊 doctor on duty every evening, in turn
 ALWAYS_FULL = frozenset({"GY03"})  # departments whose slots are all taken
 WEEKEND_DEPTS = frozenset({"PD01", "PD02", "OB01", "NB"})
 TITLES = (("主任医师", 5000), ("副主任医师", 3000), ("主治医师", 2000), ("医师", 1000))
@@ -268,6 +271,7 @@ def seed(db_url: str, today: dt.date | None = None) -> dict[str, int]:
                 added.update(_seed_base(s, today))
                 s.add(Meta(key="base_seeded", value=today.isoformat()))
             added["guardians"] = _backfill_guardians(s)
+            added["widened"] = _widen_half_day(s)
             added["sessions"] = _seed_sessions(s, today)
             added["cost_days"] = _seed_stay_costs(s, today)
             added["queue_tickets"] = _seed_queues(s, today)
@@ -291,6 +295,24 @@ def _backfill_guardians(s: Session) -> int:
                                      "AND guardian_id_number IS NULL"),
                                 {"g": p.guardian_id_number, "c": p.card_no}).rowcount or 0
     return filled
+
+
+def _widen_half_day(s: Session) -> int:
+    """A simulator database created when sessions were only "am"/"pm" (VARCHAR(2)) gets room for
+    "evening" before the first evening session is written. SQLite does not enforce the length."""
+    from sqlalchemy import inspect, text
+
+    bind = s.connection()
+    if bind.dialect.name == "sqlite":
+        return 0
+    column = next(c for c in inspect(bind).get_columns("his_schedules") if c["name"] == "half_day")
+    if (getattr(column["type"], "length", None) or 8) >= 8:
+        return 0
+    if bind.dialect.name in ("mysql", "mariadb"):
+        s.execute(text("ALTER TABLE his_schedules MODIFY half_day VARCHAR(8) NOT NULL"))
+    else:
+        s.execute(text("ALTER TABLE his_schedules ALTER COLUMN half_day TYPE VARCHAR(8)"))
+    return 1
 
 
 # --- base data ---------------------------------------------------------------------------------
@@ -611,8 +633,15 @@ def _works(doctor: DoctorRow, day: dt.date, half: str) -> bool:
     return (day.weekday(), half) in chosen
 
 
+def _on_evening_duty(doctor: DoctorRow, day: dt.date, rota: dict[str, list[str]]) -> bool:
+    """The 夜诊 rota: the department's doctors take the evenings in turn, every day of the week."""
+    team = rota.get(doctor.department_code)
+    return bool(team) and team[day.toordinal() % len(team)] == doctor.code
+
+
 def _seed_sessions(s: Session, today: dt.date) -> int:
-    """Add the clinic sessions missing among the 14 days starting today."""
+    """Add the clinic sessions missing among the 14 days starting today (day sessions from each
+    doctor's weekly timetable, evening sessions from the 夜诊 rota)."""
     last = today + dt.timedelta(days=DAYS_AHEAD - 1)
     existing = set(
         s.scalars(
@@ -622,6 +651,7 @@ def _seed_sessions(s: Session, today: dt.date) -> int:
         ).all()
     )
     doctors = s.scalars(select(DoctorRow).order_by(DoctorRow.code)).all()
+    rota = {dept: [d.code for d in doctors if d.department_code == dept] for dept in EVENING_DEPTS}
     schedules: list[dict[str, object]] = []
     slices: list[dict[str, object]] = []
     for offset in range(DAYS_AHEAD):
@@ -629,9 +659,11 @@ def _seed_sessions(s: Session, today: dt.date) -> int:
         for doctor in doctors:
             if doctor.department_code in NO_SESSIONS:
                 continue
-            for half, start, end in (("am", "08:00", "12:00"), ("pm", "14:00", "17:30")):
+            for half, start, end in (*DAY_SESSIONS, EVENING_SESSION):
                 schedule_id = f"S{day:%Y%m%d}{doctor.code}{half}"
-                if schedule_id in existing or not _works(doctor, day, half):
+                works = (_on_evening_duty(doctor, day, rota) if half == "evening"
+                         else _works(doctor, day, half))
+                if schedule_id in existing or not works:
                     continue
                 rng = random.Random(schedule_id)
                 stopped = rng.random() < 0.03

@@ -105,9 +105,10 @@ def test_schedules_cover_fourteen_days(gateway: HisGateway, seed_today: dt.date)
     }
     assert not gateway.list_schedules(last + dt.timedelta(days=1), last + dt.timedelta(days=3))
     walk_money(sessions)
+    windows = {"am": ("08:00", "12:00"), "pm": ("14:00", "17:30"), "evening": ("18:00", "21:00")}
     for s in sessions:
-        assert s.half_day in ("am", "pm") and s.slices
-        window = ("08:00", "12:00") if s.half_day == "am" else ("14:00", "17:30")
+        assert s.half_day in windows and s.slices
+        window = windows[s.half_day]
         assert s.slices[0].start == window[0] and s.slices[-1].end == window[1]
         for slc in s.slices:
             assert 0 <= slc.remaining <= slc.capacity
@@ -122,6 +123,32 @@ def test_schedules_cover_fourteen_days(gateway: HisGateway, seed_today: dt.date)
     assert infertility and all(x.remaining == 0 for s in infertility for x in s.slices)
     one_doctor = gateway.list_schedules(seed_today, last, doctor_code=sessions[0].doctor_code)
     assert {s.doctor_code for s in one_doctor} == {sessions[0].doctor_code}
+
+
+def test_paediatrics_has_an_evening_clinic_every_day(
+    gateway: HisGateway, seed_today: dt.date, patients: list[SeedPatient]
+) -> None:
+    """儿科夜诊: one 儿科门诊 doctor each evening, 18:00-21:00 in 10-minute slices, listed after the
+    day's afternoon sessions and booked like any other (the guidance says 晚上)."""
+    last = seed_today + dt.timedelta(days=13)
+    evenings = [s for s in gateway.list_schedules(seed_today, last) if s.half_day == "evening"]
+    assert {s.clinic_date for s in evenings} == {seed_today + dt.timedelta(days=k) for k in range(14)}
+    assert {s.department_code for s in evenings} == {"PD01"}
+    assert len({s.doctor_code for s in evenings}) > 1  # a rota, not one doctor every night
+    assert all(len([e for e in evenings if e.clinic_date == s.clinic_date]) == 1 for s in evenings)
+    for s in evenings:
+        assert [(x.start, x.end) for x in s.slices][:2] == [("18:00", "18:10"), ("18:10", "18:20")]
+    day = gateway.list_schedules(seed_today + dt.timedelta(days=1), seed_today + dt.timedelta(days=1),
+                                 department_code="PD01")  # fmt: skip
+    halves = [s.half_day for s in day]
+    assert halves == sorted(halves, key=["am", "pm", "evening"].index) and halves[-1] == "evening"
+
+    session, slc = next((s, x) for s in evenings if s.status == "open" and s.clinic_date > seed_today
+                        for x in s.slices if x.remaining > 0)  # fmt: skip
+    child = next(p for p in patients if p.group == "child")
+    lock = gateway.lock_slot(slc.slice_id, child.card_no, "ORD-EVENING")
+    reg = gateway.confirm_registration(lock.lock_id, "ORD-EVENING", session.fee_fen, "T-EVE", "wechat")
+    assert f"晚上 {slc.start}-{slc.end}" in reg.guidance and "下午" not in reg.guidance
 
 
 def test_schedule_range_is_checked(gateway: HisGateway, seed_today: dt.date) -> None:

@@ -103,3 +103,24 @@ def test_an_older_simulator_database_gets_the_childrens_guardians(tmp_path) -> N
     conn.close()
     assert seed_simulator(url)["guardians"] > 0
     assert seed_simulator(url)["guardians"] == 0
+
+
+def test_an_older_simulator_database_gets_the_evening_clinics(
+    tmp_path: Path, hospital_template: Path, seed_today: dt.date
+) -> None:
+    """A simulator seeded when sessions were only 上午/下午 gets the 夜诊 of its 14 days on the next seed
+    (on MariaDB the next seed also widens ``half_day`` first; SQLite does not enforce the length)."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    seed(url, seed_today)
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.execute("DELETE FROM his_slices WHERE schedule_id LIKE '%evening'")
+    conn.execute("DELETE FROM his_schedules WHERE half_day = 'evening'")
+    conn.commit()
+    conn.close()
+    added = seed(url, seed_today)
+    assert added["sessions"] == 14 and added["widened"] == 0
+    for table in ("his_schedules", "his_slices"):  # the same evenings a fresh seed writes
+        assert _dump(url, table) == _dump(f"sqlite:///{hospital_template}", table), table
+    assert seed(url, seed_today)["sessions"] == 0
