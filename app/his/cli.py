@@ -1,4 +1,5 @@
-"""`flask his ...`: seed the simulated hospital, serve it over HTTP, stop a clinic session."""
+"""`flask his ...`: seed the simulated hospital, serve it over HTTP, stop a clinic session, check a
+patient in at the 分诊台."""
 
 from __future__ import annotations
 
@@ -96,6 +97,31 @@ def report_ready_command(report_id: str | None, card_no: str | None) -> None:
         raise click.ClickException("give a REPORT_ID or --card CARD_NO")
     summary = his.mark_report_ready(report_id)
     click.echo(f"{summary.report_id} {summary.title}: {summary.status}")
+
+
+@his_cli.command("attend")
+@click.argument("registration")
+@click.option("--at", "attended_at", type=click.DateTime(formats=["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]),
+              default=None, help="Check-in time, hospital local time (default: now, or the slice's start "
+                                 "when entered after the clinic day).")  # fmt: skip
+def attend_command(registration: str, attended_at: object) -> None:
+    """Check a registration in at the 分诊台 (visit number, platform order number or lock id).
+
+    The platform's attendance sweep then moves the order to 已就诊; a registration nobody checked in
+    becomes 爽约 once its session is over.
+    """
+    from .errors import HisError
+    from .simulator import SimulatorHis
+
+    his = SimulatorHis(_simulator_url())
+    try:
+        done = his.mark_attended(registration, attended_at)  # type: ignore[arg-type]
+    except HisError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    finally:
+        his.close()
+    at = done.attended_at.strftime("%Y-%m-%d %H:%M") if done.attended_at else "-"
+    click.echo(f"{done.visit_no} (order {done.order_no}, card {done.card_no}): checked in at {at}")
 
 
 def announce_stop(schedule_id: str, reason: str) -> str:

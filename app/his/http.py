@@ -13,6 +13,7 @@ import requests
 from . import errors
 from .codec import DecodeError, from_plain, to_plain
 from .interface import (
+    Attendance,
     Bill,
     BillItem,
     BillRefund,
@@ -148,6 +149,10 @@ class HttpHis(HisGateway):
         body = {"order_no": order_no, "reason": reason}
         self._call("POST", f"/locks/{_seg(lock_id)}/cancel", type(None), body=body)
 
+    def registration_attendance(self, clinic_date: dt.date) -> tuple[Attendance, ...]:
+        return self._call("GET", "/attendance", tuple[Attendance, ...],
+                          params={"clinic_date": clinic_date})  # fmt: skip
+
     # --- cards --------------------------------------------------------------------------------
     def verify_card(self, card_no: str, name: str, id_number: str,
                     guardian_id_number: str | None = None) -> Patient:
@@ -237,3 +242,7 @@ class HttpHis(HisGateway):
 
     def advance_queue(self, area_code: str) -> QueueArea:
         return self._call("POST", f"/queues/{_seg(area_code)}/advance", QueueArea, body={})
+
+    def mark_attended(self, registration: str, attended_at: dt.datetime | None = None) -> Attendance:
+        body = {"registration": registration, "attended_at": attended_at}
+        return self._call("POST", "/attendance", Attendance, body=body)

@@ -92,6 +92,23 @@ class Registration:
 
 
 @dataclass(frozen=True)
+class Attendance:
+    """Whether a confirmed registration was attended: checked in at the 分诊台 or seen by the doctor.
+
+    ``attended_at`` is the check-in time (hospital local time), None while the patient has not come.
+    """
+
+    lock_id: str
+    order_no: str
+    visit_no: str
+    card_no: str
+    slice_id: str
+    clinic_date: dt.date
+    attended: bool
+    attended_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class Patient:
     patient_id: str
     card_no: str
@@ -306,6 +323,14 @@ class HisGateway(ABC):
     def cancel_registration(self, lock_id: str, order_no: str, reason: str) -> None:
         """Release a lock or cancel a registration (退号) and free its place; idempotent."""
 
+    @abstractmethod
+    def registration_attendance(self, clinic_date: dt.date) -> tuple[Attendance, ...]:
+        """Every confirmed registration of one clinic date, attended or not, by visit number.
+
+        Cancelled and expired locks are not registrations and are not listed. The HIS answers for
+        sessions still running too (not attended yet); deciding when a session is over is the caller's.
+        """
+
     # --- cards --------------------------------------------------------------------------------
     @abstractmethod
     def verify_card(self, card_no: str, name: str, id_number: str,
@@ -419,3 +444,12 @@ class HisGateway(ABC):
     @abstractmethod
     def advance_queue(self, area_code: str) -> QueueArea:
         """Finish the ticket being served in an area and call the next waiting one."""
+
+    @abstractmethod
+    def mark_attended(self, registration: str, attended_at: dt.datetime | None = None) -> Attendance:
+        """Check a registration in at the 分诊台 (by visit number, order number or lock id), as the
+        triage nurse does; ``attended_at`` defaults to now. Idempotent: the first check-in stays.
+
+        Raises NotFound (no such registration), InvalidRequest (cancelled or not confirmed, or a
+        check-in before the clinic day).
+        """

@@ -207,6 +207,16 @@ def create_his_server(
         reason = _field(b, "reason", required=False) or ""
         return sim.cancel_registration(lock_id, _field(b, "order_no"), reason)
 
+    @route("/attendance")
+    def registration_attendance() -> Any:
+        return sim.registration_attendance(_query("clinic_date", dt.date, required=True))
+
+    @route("/attendance", "POST")
+    def mark_attended() -> Any:
+        b = _body()
+        return sim.mark_attended(_field(b, "registration"),
+                                 _field(b, "attended_at", dt.datetime, required=False))  # fmt: skip
+
     @route("/cards/verify", "POST")
     def verify_card() -> Any:
         b = _body()

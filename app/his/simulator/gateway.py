@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,6 +16,7 @@ from app.services.idcard import birth_date_of, gender_of, is_valid_id_number
 from .. import errors
 from ..interface import (
     LOCK_MINUTES,
+    Attendance,
     Bill,
     BillItem,
     BillRefund,
@@ -43,6 +44,7 @@ from ..interface import (
 )
 from .db import DEFAULT_SIMULATOR_URL, hospital_now, make_engine
 from .models import (
+    AttendanceRow,
     BillItemRow,
     BillRefundRow,
     BillRow,
@@ -300,6 +302,7 @@ class SimulatorHis(HisGateway):
             assert sched is not None
             if lock.status == "confirmed":
                 _require(_slice_end(sched, slc) > now, "the clinic session is over")
+                _require(s.get(AttendanceRow, lock_id) is None, "the patient has already checked in")
             res = s.execute(
                 update(LockRow)
                 .where(LockRow.lock_id == lock_id, LockRow.status.in_(LIVE_LOCK))
@@ -313,6 +316,18 @@ class SimulatorHis(HisGateway):
                         .where(QueueTicketRow.id == lock.ticket_id)
                         .values(status="cancelled")
                     )
+
+    def registration_attendance(self, clinic_date: dt.date) -> tuple[Attendance, ...]:
+        with self.unit() as s:
+            rows = s.execute(
+                select(LockRow, ScheduleRow.clinic_date, AttendanceRow.attended_at)
+                .join(SliceRow, SliceRow.slice_id == LockRow.slice_id)
+                .join(ScheduleRow, ScheduleRow.schedule_id == SliceRow.schedule_id)
+                .outerjoin(AttendanceRow, AttendanceRow.lock_id == LockRow.lock_id)
+                .where(ScheduleRow.clinic_date == clinic_date, LockRow.status == "confirmed")
+                .order_by(LockRow.visit_no, LockRow.lock_id)
+            ).all()
+            return tuple(_attendance(lock, day, at) for lock, day, at in rows)
 
     def _own_lock(self, s: Session, lock_id: str, order_no: str) -> LockRow:
         lock = s.get(LockRow, lock_id)
@@ -689,6 +704,37 @@ class SimulatorHis(HisGateway):
             ).all()
             return _session(row, list(slices))
 
+    def mark_attended(self, registration: str, attended_at: dt.datetime | None = None) -> Attendance:
+        ref = _require_text(registration, "registration")
+        now = self.now()
+        with self.unit() as s:
+            matches = s.scalars(
+                select(LockRow)
+                .where(or_(LockRow.visit_no == ref, LockRow.order_no == ref, LockRow.lock_id == ref))
+                .order_by((LockRow.status == "confirmed").desc(), LockRow.created_at.desc())
+            ).all()
+            if not matches:
+                raise errors.NotFound(f"registration {ref} not found")
+            lock = matches[0]
+            _require(lock.status == "confirmed", f"registration {ref} is {lock.status}, not confirmed")
+            slc = s.get(SliceRow, lock.slice_id)
+            assert slc is not None
+            sched = s.get(ScheduleRow, slc.schedule_id)
+            assert sched is not None
+            done = s.get(AttendanceRow, lock.lock_id)
+            if done is None:
+                _require(now.date() >= sched.clinic_date, "the clinic day has not come yet")
+                if attended_at is None:
+                    # entered on the day: now; entered afterwards (from the paper list): the slice's start
+                    hour, minute = (int(p) for p in slc.start.split(":"))
+                    attended_at = now if now.date() == sched.clinic_date else dt.datetime.combine(
+                        sched.clinic_date, dt.time(hour, minute))
+                _require(attended_at.date() == sched.clinic_date, "a check-in happens on the clinic day")
+                done = AttendanceRow(lock_id=lock.lock_id, attended_at=attended_at, source="triage")
+                s.add(done)
+                s.flush()
+            return _attendance(lock, sched.clinic_date, done.attended_at)
+
     def add_bill(
         self,
         card_no: str,
@@ -809,6 +855,19 @@ def _registration(r: LockRow) -> Registration:
         queue_no=r.queue_no or "",
         location=r.location or "",
         guidance=r.guidance or "",
+    )
+
+
+def _attendance(r: LockRow, clinic_date: dt.date, attended_at: dt.datetime | None) -> Attendance:
+    return Attendance(
+        lock_id=r.lock_id,
+        order_no=r.order_no,
+        visit_no=r.visit_no or "",
+        card_no=r.card_no,
+        slice_id=r.slice_id,
+        clinic_date=clinic_date,
+        attended=attended_at is not None,
+        attended_at=attended_at,
     )
 
 

@@ -108,6 +108,19 @@ class LockRow(HisBase):
     ticket_id: Mapped[int | None]
 
 
+class AttendanceRow(HisBase):
+    """A registration checked in at the 分诊台 (签到); no row means the patient has not come.
+
+    A table of its own rather than a column on ``his_locks``: ``make_engine`` creates missing tables,
+    so a simulator database seeded before attendance existed gains it without an ALTER.
+    """
+
+    __tablename__ = "his_attendance"
+    lock_id: Mapped[str] = mapped_column(ForeignKey("his_locks.lock_id"), primary_key=True)
+    attended_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    source: Mapped[str] = mapped_column(String(16))  # triage (the control, the CLI) | seed (demo)
+
+
 class BillRow(HisBase):
     __tablename__ = "his_bills"
     bill_no: Mapped[str] = mapped_column(String(24), primary_key=True)

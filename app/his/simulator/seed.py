@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 from app.services.idcard import id_number_check_digit
 
 from .db import hospital_now, make_engine
+from .gateway import next_number
 from .models import (
+    AttendanceRow,
     BillItemRow,
     BillRow,
     CostItemRow,
@@ -27,6 +29,7 @@ from .models import (
     DepartmentRow,
     DepositRow,
     DoctorRow,
+    LockRow,
     Meta,
     PatientRow,
     QueueAreaRow,
@@ -273,6 +276,7 @@ def seed(db_url: str, today: dt.date | None = None) -> dict[str, int]:
             added["guardians"] = _backfill_guardians(s)
             added["widened"] = _widen_half_day(s)
             added["sessions"] = _seed_sessions(s, today)
+            added["demo_visits"] = _seed_demo_visits(s, today)
             added["cost_days"] = _seed_stay_costs(s, today)
             added["queue_tickets"] = _seed_queues(s, today)
     finally:
@@ -639,6 +643,34 @@ def _on_evening_duty(doctor: DoctorRow, day: dt.date, rota: dict[str, list[str]]
     return bool(team) and team[day.toordinal() % len(team)] == doctor.code
 
 
+def _session_rows(
+    doctor: DoctorRow, day: dt.date, half: str, start: str, end: str
+) -> tuple[dict[str, object], list[dict[str, object]]]:
+    """One session and its slices, as the seed writes them; stable per schedule id."""
+    schedule_id = f"S{day:%Y%m%d}{doctor.code}{half}"
+    rng = random.Random(schedule_id)
+    stopped = rng.random() < 0.03
+    schedule: dict[str, object] = {
+        "schedule_id": schedule_id, "doctor_code": doctor.code,
+        "department_code": doctor.department_code, "clinic_date": day,
+        "half_day": half, "fee_fen": doctor.fee_fen,
+        "status": "stopped" if stopped else "open",
+        "stop_reason": rng.choice(STOP_REASONS) if stopped else None,
+    }  # fmt: skip
+    full_session = doctor.department_code in ALWAYS_FULL or rng.random() < 0.05
+    slices: list[dict[str, object]] = []
+    for seq, (a, b) in enumerate(_slices(start, end, doctor.slice_minutes), 1):
+        short = doctor.slice_minutes <= 10
+        capacity = rng.randint(1, 2) if short else rng.randint(2, 4)
+        full = full_session or rng.random() < 0.15
+        slices.append({
+            "slice_id": f"{schedule_id}-{seq:02d}", "schedule_id": schedule_id,
+            "seq": seq, "start": a, "end": b, "capacity": capacity,
+            "remaining": 0 if full else capacity,
+        })  # fmt: skip
+    return schedule, slices
+
+
 def _seed_sessions(s: Session, today: dt.date) -> int:
     """Add the clinic sessions missing among the 14 days starting today (day sessions from each
     doctor's weekly timetable, evening sessions from the 夜诊 rota)."""
@@ -665,29 +697,92 @@ def _seed_sessions(s: Session, today: dt.date) -> int:
                          else _works(doctor, day, half))
                 if schedule_id in existing or not works:
                     continue
-                rng = random.Random(schedule_id)
-                stopped = rng.random() < 0.03
-                schedules.append({
-                    "schedule_id": schedule_id, "doctor_code": doctor.code,
-                    "department_code": doctor.department_code, "clinic_date": day,
-                    "half_day": half, "fee_fen": doctor.fee_fen,
-                    "status": "stopped" if stopped else "open",
-                    "stop_reason": rng.choice(STOP_REASONS) if stopped else None,
-                })  # fmt: skip
-                full_session = doctor.department_code in ALWAYS_FULL or rng.random() < 0.05
-                for seq, (a, b) in enumerate(_slices(start, end, doctor.slice_minutes), 1):
-                    short = doctor.slice_minutes <= 10
-                    capacity = rng.randint(1, 2) if short else rng.randint(2, 4)
-                    full = full_session or rng.random() < 0.15
-                    slices.append({
-                        "slice_id": f"{schedule_id}-{seq:02d}", "schedule_id": schedule_id,
-                        "seq": seq, "start": a, "end": b, "capacity": capacity,
-                        "remaining": 0 if full else capacity,
-                    })  # fmt: skip
+                schedule, rows = _session_rows(doctor, day, half, start, end)
+                schedules.append(schedule)
+                slices.extend(rows)
     if schedules:
         s.execute(insert(ScheduleRow), schedules)
         s.execute(insert(SliceRow), slices)
     return len(schedules)
+
+
+# --- past registrations of the demo cards (the attendance feed) ---------------------------------
+
+DEMO_ORDER_PREFIX = "GHDEMO"
+# (patient group, days before the first seed, department, session, checked in at the 分诊台)
+DEMO_VISITS = (
+    ("mother", 1, "OB01", "am", True),  # 已就诊
+    ("child", 2, "PD01", "evening", False),  # 爽约, at the 儿科夜诊
+)
+
+
+def _seed_demo_visits(s: Session, today: dt.date) -> int:
+    """Once per database: past registrations of the demo cards (the first mother and the first child,
+    whom the platform's demo accounts bind), one checked in and one not, so that the attendance feed
+    shows both outcomes. Order numbers start with GHDEMO; the platform's demo seed books them."""
+    if s.get(Meta, "demo_visits") is not None:
+        return 0
+    s.add(Meta(key="demo_visits", value=today.isoformat()))
+    patients = generate_patients()
+    doctors = s.scalars(select(DoctorRow).order_by(DoctorRow.code)).all()
+    rota = {dept: [d.code for d in doctors if d.department_code == dept] for dept in EVENING_DEPTS}
+    times = {half: (start, end) for half, start, end in (*DAY_SESSIONS, EVENING_SESSION)}
+    added = 0
+    for n, (group, back, dept_code, half, came) in enumerate(DEMO_VISITS, 1):
+        card_no = next(p.card_no for p in patients if p.group == group)
+        day = today - dt.timedelta(days=back)
+        team = [d for d in doctors if d.department_code == dept_code
+                and (half != "evening" or _on_evening_duty(d, day, rota))]  # fmt: skip
+        found = _take_past_place(s, team, day, half, *times[half])
+        if found is None:
+            continue
+        sched, slc = found
+        dept = s.get(DepartmentRow, dept_code)
+        area = s.get(QueueAreaRow, dept.area_code or "") if dept else None
+        order_no = f"{DEMO_ORDER_PREFIX}{day:%Y%m%d}{n:02d}"
+        booked_at = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(20, 0))
+        queue_no = f"{area.prefix if area else ''}{n:03d}"
+        s.add(LockRow(lock_id=f"LDEMO{day:%Y%m%d}{n:02d}", slice_id=slc.slice_id, card_no=card_no,
+                      order_no=order_no, status="confirmed", created_at=booked_at,
+                      expires_at=booked_at + dt.timedelta(minutes=15), paid_fen=sched.fee_fen,
+                      trade_no=f"DEMO-{order_no}", channel="wechat",
+                      visit_no=f"V{day:%Y%m%d}{next_number(s, 'visit'):06d}", queue_no=queue_no,
+                      location=dept.location if dept else "",
+                      guidance=f"请于{day:%m月%d日} {slc.start}-{slc.end} 到{dept.location if dept else ''}"
+                               f"分诊台签到，候诊号 {queue_no}"))  # fmt: skip
+        s.flush()
+        if came:
+            hour, minute = (int(p) for p in slc.start.split(":"))
+            s.add(AttendanceRow(lock_id=f"LDEMO{day:%Y%m%d}{n:02d}", source="seed",
+                                attended_at=dt.datetime.combine(day, dt.time(hour, minute))
+                                - dt.timedelta(minutes=10)))  # fmt: skip
+        added += 1
+    s.flush()
+    return added
+
+
+def _take_past_place(
+    s: Session, team: list[DoctorRow], day: dt.date, half: str, start: str, end: str
+) -> tuple[ScheduleRow, SliceRow] | None:
+    """A place in one of ``team``'s sessions on a past ``day``, the session written when missing."""
+    for doctor in team:
+        sched = s.get(ScheduleRow, f"S{day:%Y%m%d}{doctor.code}{half}")
+        if sched is None:
+            schedule, slices = _session_rows(doctor, day, half, start, end)
+            schedule.update(status="open", stop_reason=None)
+            for row in slices:
+                row["remaining"] = row["capacity"]
+            s.execute(insert(ScheduleRow), [schedule])
+            s.execute(insert(SliceRow), slices)
+            sched = s.get(ScheduleRow, schedule["schedule_id"])
+        if sched is None or sched.status != "open":
+            continue
+        slc = s.scalar(select(SliceRow).where(SliceRow.schedule_id == sched.schedule_id,
+                                              SliceRow.remaining > 0).order_by(SliceRow.seq).limit(1))  # fmt: skip
+        if slc is not None:
+            slc.remaining -= 1
+            return sched, slc
+    return None
 
 
 # --- today's queues ------------------------------------------------------------------------------

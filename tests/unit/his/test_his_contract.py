@@ -268,6 +268,61 @@ def test_locks_expire_and_free_the_slot(
         sim.now = real_now
 
 
+# --- attendance (签到) ---------------------------------------------------------------------------
+
+
+def test_attendance_lists_confirmed_registrations_and_records_check_ins(
+    gateway: HisGateway, sim: SimulatorHis, seed_today: dt.date, patients: list[SeedPatient]
+) -> None:
+    session, slc = open_slice(gateway, seed_today, min_remaining=4)
+    day = session.clinic_date
+    regs = {}
+    for k, name in enumerate(("came", "stayed_away", "unpaid", "cancelled")):
+        lock = gateway.lock_slot(slc.slice_id, patients[20 + k].card_no, f"ATT-{name}")
+        if name != "unpaid":
+            regs[name] = gateway.confirm_registration(lock.lock_id, f"ATT-{name}", session.fee_fen,
+                                                      f"T-{name}", "wechat")  # fmt: skip
+    gateway.cancel_registration(regs["cancelled"].lock_id, "ATT-cancelled", "患者退号")
+
+    listed = gateway.registration_attendance(day)
+    mine = [a for a in listed if a.order_no.startswith("ATT-")]
+    assert [a.order_no for a in mine] == ["ATT-came", "ATT-stayed_away"]  # confirmed only, by visit no
+    assert all(not a.attended and a.attended_at is None and a.clinic_date == day for a in mine)
+    assert mine[0].lock_id == regs["came"].lock_id and mine[0].visit_no == regs["came"].visit_no
+    assert mine[0].slice_id == slc.slice_id and mine[0].card_no == patients[20].card_no
+    assert gateway.registration_attendance(day + dt.timedelta(days=30)) == ()
+
+    with pytest.raises(errors.InvalidRequest):  # nobody checks in before the clinic day
+        gateway.mark_attended(regs["came"].visit_no)
+    real_now = sim.now
+    hour, minute = (int(p) for p in slc.start.split(":"))
+    at_triage = dt.datetime.combine(day, dt.time(hour, minute)) + dt.timedelta(minutes=1)
+    sim.now = lambda: at_triage  # the HIS's own clock (the HTTP server shares it)
+    try:
+        came = gateway.mark_attended(regs["came"].visit_no)
+        assert came.attended and came.attended_at == at_triage and came.order_no == "ATT-came"
+        assert gateway.mark_attended("ATT-came", at_triage + dt.timedelta(hours=1)) == came  # first stays
+        with pytest.raises(errors.InvalidRequest):  # a patient seen by the doctor cannot 退号
+            gateway.cancel_registration(regs["came"].lock_id, "ATT-came", "患者退号")
+        with pytest.raises(errors.InvalidRequest):  # check-in on the clinic day only
+            gateway.mark_attended("ATT-stayed_away", at_triage + dt.timedelta(days=1))
+        for refused in ("ATT-unpaid", "ATT-cancelled", regs["cancelled"].visit_no):
+            with pytest.raises(errors.InvalidRequest):
+                gateway.mark_attended(refused)
+        with pytest.raises(errors.NotFound):
+            gateway.mark_attended("V-NO-SUCH-VISIT")
+        listed = {a.order_no: a for a in gateway.registration_attendance(day)}
+        assert listed["ATT-came"].attended and listed["ATT-came"].attended_at == at_triage
+        assert not listed["ATT-stayed_away"].attended and "ATT-unpaid" not in listed
+        walk_money(listed)
+        # entered the next morning from the paper list: the check-in is dated at the slice's start
+        sim.now = lambda: at_triage + dt.timedelta(days=1)
+        late = gateway.mark_attended(regs["stayed_away"].lock_id)
+        assert late.attended_at == dt.datetime.combine(day, dt.time(hour, minute))
+    finally:
+        sim.now = real_now
+
+
 # --- cards -------------------------------------------------------------------------------------
 
 

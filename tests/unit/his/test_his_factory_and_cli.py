@@ -55,6 +55,27 @@ def test_cli_seed_and_stop_clinic(sim_url: str) -> None:
     his.close()
 
 
+def test_cli_attend_checks_a_registration_in(sim_url: str) -> None:
+    import datetime as dt
+
+    app = Flask("cli_test")
+    app.config.update(HIS_SIMULATOR_URL=sim_url)
+    app.cli.add_command(his_cli)
+    runner = app.test_cli_runner()
+    his = SimulatorHis(sim_url)
+    yesterday = his.now().date() - dt.timedelta(days=1)
+    missed = next(a for a in his.registration_attendance(yesterday - dt.timedelta(days=1)) if not a.attended)
+    result = runner.invoke(args=["his", "attend", missed.order_no, "--at",
+                                 f"{missed.clinic_date:%Y-%m-%d} 18:05"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"{missed.visit_no} (order {missed.order_no}" in result.output and "18:05" in result.output
+    again = next(a for a in his.registration_attendance(missed.clinic_date) if a.lock_id == missed.lock_id)
+    assert again.attended and again.attended_at == dt.datetime.combine(missed.clinic_date, dt.time(18, 5))
+    result = runner.invoke(args=["his", "attend", "V-NOPE"])
+    assert result.exit_code != 0 and "not_found" in result.output
+    his.close()
+
+
 def _window(his: SimulatorHis):  # type: ignore[no-untyped-def]
     import datetime as dt
 

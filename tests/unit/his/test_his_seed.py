@@ -115,8 +115,9 @@ def test_an_older_simulator_database_gets_the_evening_clinics(
     url = f"sqlite:///{tmp_path / 'old.db'}"
     seed(url, seed_today)
     conn = sqlite3.connect(tmp_path / "old.db")
-    conn.execute("DELETE FROM his_slices WHERE schedule_id LIKE '%evening'")
-    conn.execute("DELETE FROM his_schedules WHERE half_day = 'evening'")
+    evenings = "SELECT schedule_id FROM his_schedules WHERE half_day = 'evening' AND clinic_date >= ?"
+    conn.execute(f"DELETE FROM his_slices WHERE schedule_id IN ({evenings})", (seed_today.isoformat(),))
+    conn.execute(f"DELETE FROM his_schedules WHERE schedule_id IN ({evenings})", (seed_today.isoformat(),))
     conn.commit()
     conn.close()
     added = seed(url, seed_today)
@@ -124,3 +125,48 @@ def test_an_older_simulator_database_gets_the_evening_clinics(
     for table in ("his_schedules", "his_slices"):  # the same evenings a fresh seed writes
         assert _dump(url, table) == _dump(f"sqlite:///{hospital_template}", table), table
     assert seed(url, seed_today)["sessions"] == 0
+
+
+def test_the_demo_cards_have_past_registrations_one_attended(sim_url: str, seed_today: dt.date) -> None:
+    """The attendance feed has both outcomes to show from the first seed on: the demo mother came to
+    yesterday's 产科 clinic, the demo child missed the 儿科夜诊 the day before."""
+    from app.his.simulator import SimulatorHis
+
+    his = SimulatorHis(sim_url)
+    yesterday = [a for a in his.registration_attendance(seed_today - dt.timedelta(days=1))
+                 if a.order_no.startswith("GHDEMO")]  # fmt: skip
+    before = [a for a in his.registration_attendance(seed_today - dt.timedelta(days=2))
+              if a.order_no.startswith("GHDEMO")]  # fmt: skip
+    mother = next(p for p in generate_patients() if p.group == "mother")
+    child = next(p for p in generate_patients() if p.group == "child")
+    assert [(a.card_no, a.attended) for a in yesterday] == [(mother.card_no, True)]
+    assert yesterday[0].attended_at is not None and yesterday[0].attended_at.date() == yesterday[0].clinic_date
+    assert [(a.card_no, a.attended) for a in before] == [(child.card_no, False)]
+    evening = his.list_schedules(before[0].clinic_date, before[0].clinic_date, department_code="PD01")
+    assert any(x.slice_id == before[0].slice_id for s in evening if s.half_day == "evening" for x in s.slices)
+    his.close()
+
+
+def test_an_older_simulator_database_gains_attendance(tmp_path: Path, seed_today: dt.date) -> None:
+    """A simulator seeded before attendance existed: opening it creates the table (no seed needed,
+    so `flask his serve` on it answers), and the next seed writes the demo cards' past visits."""
+    import sqlite3
+
+    from app.his.simulator import SimulatorHis
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    seed(url, seed_today)
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.execute("DROP TABLE his_attendance")
+    conn.execute("DELETE FROM his_locks")
+    conn.execute("DELETE FROM his_meta WHERE key = 'demo_visits'")
+    conn.commit()
+    conn.close()
+    his = SimulatorHis(url)
+    assert his.registration_attendance(seed_today - dt.timedelta(days=1)) == ()
+    his.close()
+    assert seed(url, seed_today)["demo_visits"] == 2
+    assert seed(url, seed_today)["demo_visits"] == 0
+    his = SimulatorHis(url)
+    assert [a.attended for a in his.registration_attendance(seed_today - dt.timedelta(days=1))] == [True]
+    his.close()
