@@ -11,6 +11,29 @@ from flask.cli import AppGroup
 roles_cli = AppGroup("roles", help="Staff roles (Admin, Finance, Operations, Service desk).")
 demo_cli = AppGroup("demo", help="Demo data and demo accounts (embedded mode only).")
 payments_cli = AppGroup("payments", help="Payments: reconciliation, sweeps.")
+booking_cli = AppGroup("booking", help="Registration: the attendance sweep (已就诊 / 爽约).")
+
+
+@booking_cli.command("attendance")
+@click.option("--days", type=int, default=None,
+              help="Clinic days to look back (default: the setting booking.attendance_lookback_days).")
+def booking_attendance(days: int | None) -> None:
+    """Ask the HIS who came and move booked orders of finished sessions to 已就诊 / 爽约 (what the
+    nightly task does); exit 1 when the HIS did not answer for a day or an order could not move."""
+    from dataclasses import replace
+
+    from app.services.booking import sweep_attendance
+    from app.services.settings import booking_rules
+
+    rules = booking_rules()
+    if days is not None:
+        rules = replace(rules, attendance_lookback_days=max(days, 0))
+    result = sweep_attendance(rules=rules)
+    click.echo(result.summary())
+    for order_no in result.unknown:
+        click.echo(f"not listed by the HIS (left booked, staff to check): {order_no}")
+    if result.failed_dates or result.errors:
+        sys.exit(1)
 
 
 @payments_cli.command("reconcile")
@@ -99,6 +122,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(roles_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(payments_cli)
+    app.cli.add_command(booking_cli)
     app.cli.add_command(preflight)
     app.cli.add_command(inspect_command)
     app.cli.add_command(his_cli)

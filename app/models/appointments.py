@@ -47,6 +47,8 @@ class AppointmentOrder(TimestampMixin, Model):
     paid_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # the check-in at the 分诊台 as the HIS reported it (or the staff marking 已就诊), naive UTC
+    attended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     cancel_reason: Mapped[str | None] = mapped_column(String(255))
     registration_kind: Mapped[str] = mapped_column(String(16), default="advance", nullable=False)  # same_day | advance
     rebooked_from_id: Mapped[int | None] = mapped_column(ForeignKey("appointment_order.id"))

@@ -15,12 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import case, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -580,15 +580,149 @@ def cancel_by_staff(order_id: int, reason: str, staff: str) -> AppointmentOrder:
     return _cancel(order, actor=f"staff:{staff}", reason=reason.strip()[:200], allow_paid=True)
 
 
-def record_no_show(order_id: int, actor: str) -> bool:
-    """Mark a booked order whose patient never came (爽约); counts towards the no-show bar. Commits."""
-    order = db.session.get(AppointmentOrder, int(order_id))
+# -- attendance (就诊情况): 已就诊 or 爽约 once the session is over ------------------------------------
+
+#: what a booked order becomes once the clinic is over
+ATTENDANCE_OUTCOMES = ("visited", "no_show")
+
+
+def record_attendance(order_id: int, outcome: str, *, actor: str, reason: str,
+                      attended_at: dt.datetime | None = None) -> bool:
+    """Move a booked order to 已就诊 (``visited``) or 爽约 (``no_show``, counted by the no-show bar)
+    through the guarded move, recording who and why. False when the order is no longer booked
+    (another sweep or a staff member was first): nothing changes. The place stays taken (it was used
+    or wasted). The caller's unit of work commits."""
+    if outcome not in ATTENDANCE_OUTCOMES:
+        raise ValueError(f"attendance outcome must be one of {ATTENDANCE_OUTCOMES}, not {outcome!r}")
+    values: dict = {"active_key": None}
+    if outcome == "visited":
+        values["attended_at"] = attended_at
+    return states.move("appointment", order_id, "booked", outcome, actor=actor, reason=reason[:255], **values)
+
+
+def session_over_at(clinic_date: dt.date, session_end: str, rules: BookingRules) -> dt.datetime:
+    """When a session counts as over (Beijing time): its last slice's end plus the grace
+    (``booking.attendance_grace_minutes``) in which a late patient may still be seen."""
+    return slot_start(clinic_date, session_end) + dt.timedelta(minutes=rules.attendance_grace_minutes)
+
+
+@dataclass
+class AttendanceSweep:
+    """What one attendance sweep did; ``unknown`` orders stay booked for staff to look at."""
+
+    visited: int = 0
+    no_show: int = 0
+    waiting: int = 0                   # booked, in the window, session not over yet
+    unknown: list[str] = field(default_factory=list)  # order numbers the HIS did not list
+    failed_dates: list[dt.date] = field(default_factory=list)  # the HIS did not answer: next run
+    errors: int = 0                    # orders whose move failed in the database: next run
+
+    def summary(self) -> str:
+        failed = ",".join(d.isoformat() for d in self.failed_dates) or "-"
+        return (f"visited={self.visited} no_show={self.no_show} waiting={self.waiting} "
+                f"unknown={len(self.unknown)} his_failed_dates={failed} errors={self.errors}")
+
+
+def sweep_attendance(now: dt.datetime | None = None, rules: BookingRules | None = None) -> AttendanceSweep:
+    """For every booked order whose session is over (``session_over_at``) and whose clinic date is at
+    most ``booking.attendance_lookback_days`` back, ask the HIS whether the patient checked in and
+    move the order booked -> visited or booked -> no_show.
+
+    Idempotent: only booked orders move, each by the guarded move, so a second run changes nothing.
+    The HIS is asked once per clinic date; a date it does not answer is logged and left for the next
+    run, and an order its answer does not list (退号 at the window, a registration it lost) stays
+    booked and is logged for staff. One commit per order; a failed order never stops the batch.
+    """
+    now = now or hospital_now()
+    rules = rules or booking_rules()
+    session_end = (select(func.max(ScheduleSlice.end_time))
+                   .where(ScheduleSlice.schedule_id == AppointmentOrder.schedule_id)
+                   .scalar_subquery().label("session_end"))
+    rows = db.session.execute(
+        select(AppointmentOrder.id, AppointmentOrder.order_no, AppointmentOrder.his_lock_id,
+               AppointmentOrder.clinic_date, session_end)
+        .where(AppointmentOrder.status == "booked",
+               AppointmentOrder.clinic_date >= now.date() - dt.timedelta(days=rules.attendance_lookback_days),
+               AppointmentOrder.clinic_date <= now.date())
+        .order_by(AppointmentOrder.clinic_date, AppointmentOrder.id)).all()
+    result = AttendanceSweep()
+    due: dict[dt.date, list] = {}
+    for row in rows:
+        if session_over_at(row.clinic_date, row.session_end or "23:59", rules) <= now:
+            due.setdefault(row.clinic_date, []).append(row)
+        else:
+            result.waiting += 1
+    his = his_gateway()
+    for day, orders in due.items():
+        try:
+            records = his.registration_attendance(day)
+        except HisError as exc:
+            log.warning("attendance HIS unavailable date=%s orders=%s: %s (retried next run)", day, len(orders), exc)
+            result.failed_dates.append(day)
+            continue
+        by_lock = {r.lock_id: r for r in records}
+        by_order = {r.order_no: r for r in records}
+        for order in orders:
+            record = by_lock.get(order.his_lock_id or "") or by_order.get(order.order_no)
+            if record is None:
+                log.warning("attendance unknown order=%s date=%s: the HIS does not list it; left booked for "
+                            "staff", order.order_no, day)
+                result.unknown.append(order.order_no)
+                continue
+            outcome = "visited" if record.attended else "no_show"
+            reason = (f"HIS: checked in {record.attended_at:%H:%M}, visit {record.visit_no}"
+                      if record.attended and record.attended_at else
+                      f"HIS: attended, visit {record.visit_no}" if record.attended else
+                      f"HIS: no check-in by the end of the session, visit {record.visit_no}")
+            attended_at = record.attended_at - dt.timedelta(hours=8) if record.attended_at else None
+            try:
+                moved = record_attendance(order.id, outcome, actor="system:attendance", reason=reason,
+                                          attended_at=attended_at)
+                db.session.commit()
+            except SQLAlchemyError:
+                db.session.rollback()
+                log.exception("attendance move failed order=%s (retried next run)", order.order_no)
+                result.errors += 1
+                continue
+            if moved:
+                setattr(result, outcome, getattr(result, outcome) + 1)
+                log.info("attendance order=%s %s (%s)", order.order_no, outcome, reason)
+    log.info("attendance sweep %s", result.summary())
+    return result
+
+
+def mark_attendance_by_staff(order_id: int | str, outcome: str, reason: str, staff,
+                             now: dt.datetime | None = None) -> AppointmentOrder:
+    """The service desk records 已就诊 or 爽约 by hand (the HIS feed missed it or is down): reason
+    mandatory; only a booked order whose clinic day has come, and 爽约 only once its time slice is
+    over; audited with the reason and the operator's IP. Commits."""
+    if outcome not in ATTENDANCE_OUTCOMES:
+        raise DomainError(_("请选择就诊情况"), code="outcome_required")
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_("请填写原因"), code="reason_required")
+    try:
+        order = db.session.get(AppointmentOrder, int(order_id))
+    except (TypeError, ValueError):
+        order = None
     if order is None:
         raise NotFound(_("订单不存在"))
-    moved = states.move("appointment", order.id, "booked", "no_show", actor=actor, reason="did not attend",
-                        active_key=None)
+    if order.status != "booked":
+        raise Conflict(_("只有预约成功（待就诊）的订单可以标记就诊情况"))
+    now = now or hospital_now()
+    if order.clinic_date > now.date():
+        raise DomainError(_("就诊日期未到，不能标记就诊情况"), code="too_early")
+    if outcome == "no_show" and slot_start(order.clinic_date, order.end_time) > now:
+        raise DomainError(_("就诊时段尚未结束，不能标记为爽约"), code="too_early")
+    username = getattr(staff, "username", None) or str(staff)
+    if not record_attendance(order.id, outcome, actor=f"staff:{username}", reason=reason[:200]):
+        db.session.rollback()
+        raise Conflict(_("订单状态已变化，请刷新后查看"))
+    audit.record_staff("booking.attendance", staff, target_type="appointment_order", target_id=order.order_no,
+                       before={"status": "booked"}, after={"status": outcome}, reason=reason[:200])
     db.session.commit()
-    return moved
+    db.session.refresh(order)
+    return order
 
 
 # -- 停诊 --------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ SETTINGS: dict[str, tuple[str, int | None, int | None]] = {
     "booking.max_active": ("int", 1, 50),              # active bookings per patient
     "booking.no_show_limit": ("int", 1, 20),
     "booking.no_show_bar_days": ("int", 1, 365),
+    "booking.attendance_grace_minutes": ("int", 0, 720),  # after a session's end, before 爽约
+    "booking.attendance_lookback_days": ("int", 1, 31),   # clinic days the attendance sweep asks about
     "booking.same_day_enabled": ("bool", None, None),
     "payment.timeout_minutes": ("int", 1, 120),
     "reminder.unpaid_hour": ("int", 0, 23),

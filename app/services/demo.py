@@ -43,6 +43,8 @@ SETTINGS = [
     ("booking.no_show_limit", "3", "爽约次数达到此数暂停预约"),
     ("booking.no_show_window_days", "90", "统计爽约的天数"),
     ("booking.no_show_bar_days", "30", "爽约后暂停预约天数"),
+    ("booking.attendance_grace_minutes", "60", "出诊结束后多少分钟向医院确认就诊情况（未签到记为爽约）"),
+    ("booking.attendance_lookback_days", "7", "向医院确认就诊情况时回溯的天数"),
     ("reminder.unpaid_hour", "18", "待缴费提醒发送时间（时）"),
     ("reminder.quiet_hours", "22:00-08:00", "待缴费提醒免打扰时段（北京时间，可跨零点）"),
     ("deposit.min_yuan", "100", "住院押金单次最低缴纳金额（元）"),

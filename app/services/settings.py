@@ -70,6 +70,10 @@ class BookingRules:
     no_show_limit: int = 3              # booking.no_show_limit: this many no-shows ... [3]
     no_show_window_days: int = 90       # booking.no_show_window_days: ... within N days ... [90]
     no_show_bar_days: int = 30          # booking.no_show_bar_days: ... bar booking for N days [30]
+    attendance_grace_minutes: int = 60  # booking.attendance_grace_minutes: a session is over N min after
+                                        # its last slice ends; only then is a booking 爽约 [60]
+    attendance_lookback_days: int = 7   # booking.attendance_lookback_days: the sweep asks the HIS about
+                                        # clinic days up to N days back [7]
 
 
 def booking_rules() -> BookingRules:
@@ -87,6 +91,8 @@ def booking_rules() -> BookingRules:
         no_show_limit=_int(values, "booking.no_show_limit", d.no_show_limit, 1),
         no_show_window_days=_int(values, "booking.no_show_window_days", d.no_show_window_days, 1),
         no_show_bar_days=_int(values, "booking.no_show_bar_days", d.no_show_bar_days, 0),
+        attendance_grace_minutes=_int(values, "booking.attendance_grace_minutes", d.attendance_grace_minutes, 0),
+        attendance_lookback_days=_int(values, "booking.attendance_lookback_days", d.attendance_lookback_days, 1),
     )
 
 

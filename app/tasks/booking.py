@@ -1,4 +1,5 @@
-"""Booking tasks: the periodic HIS timetable sync and the sweep of interrupted holds (thin)."""
+"""Booking tasks: the periodic HIS timetable sync, the sweep of interrupted holds and the attendance
+sweep (已就诊 / 爽约) (thin)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,17 @@ def release_stale_holds_task() -> int:
     from app.services.booking import release_stale_holds
 
     return release_stale_holds()
+
+
+# The queue's clock is UTC (Huey's default): 14:30 UTC is 22:30 Beijing, after the 夜诊 (18:00-21:00)
+# and its grace are over; 23:30 UTC is 07:30 Beijing, to retry what the night could not reach.
+@huey.periodic_task(crontab(minute="30", hour="14,23"))
+@app_context_task
+def sweep_attendance_task() -> dict[str, int]:
+    """Nightly and each morning: booked orders of finished sessions become 已就诊 or 爽约 from the
+    HIS's attendance (the service logs the counts; a date the HIS did not answer waits for the next run)."""
+    from app.services.booking import sweep_attendance
+
+    result = sweep_attendance()
+    return {"visited": result.visited, "no_show": result.no_show, "unknown": len(result.unknown),
+            "his_failed_dates": len(result.failed_dates), "errors": result.errors}

@@ -386,7 +386,7 @@ def test_no_show_bar(app, world):
                                .values(status="booked"))
             db.session.commit()
             world["his"].cancel_registration(order.his_lock_id, order.order_no, "test: the visit is in the past")
-            assert booking.record_no_show(order.id, "staff:test")
+            assert booking.record_attendance(order.id, "no_show", actor="staff:test", reason="did not attend")
             db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == order.id)
                                .values(clinic_date=booking.hospital_now().date() - dt.timedelta(days=3)))
             db.session.commit()

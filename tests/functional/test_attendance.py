@@ -1,0 +1,256 @@
+"""Attendance (就诊情况): once a session is over the platform asks the HIS who checked in and moves each
+booked order to 已就诊 or 爽约 through the guarded move; three 爽约 bar the patient from booking."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
+
+from app.extensions import db
+from app.his.errors import HisUnavailable
+from app.his.simulator.models import ScheduleRow
+from app.models import AppointmentOrder, Department, Schedule, ScheduleSlice, StateTransition
+from app.services import booking, settings
+from app.services.errors import DomainError
+from tests.functional.test_booking import book, order_row, pay
+
+HOUR = dt.timedelta(hours=1)
+
+
+def open_slice(*, half: str | None = None, day: dt.date | None = None, dept_codes=None, restricted=False,
+               not_schedules=()) -> ScheduleSlice | None:
+    """An open slice with a place left, from tomorrow to the end of the booking window."""
+    today = booking.hospital_now().date()
+    q = (select(ScheduleSlice).join(Schedule).join(Department, Department.id == Schedule.department_id)
+         .where(Schedule.status == "open", Schedule.fee_fen > 0, Schedule.clinic_date > today,
+                Schedule.clinic_date <= booking.open_dates()[-1], ScheduleSlice.booked < ScheduleSlice.capacity)
+         .order_by(Schedule.clinic_date, ScheduleSlice.start_time, ScheduleSlice.id))
+    if half:
+        q = q.where(Schedule.half_day == half)
+    if day:
+        q = q.where(Schedule.clinic_date == day)
+    if dept_codes:
+        q = q.where(Department.code.in_(dept_codes))
+    elif not restricted:
+        q = q.where(Department.max_age.is_(None), Department.min_age.is_(None))
+    if not_schedules:
+        q = q.where(Schedule.id.not_in(list(not_schedules)))
+    return db.session.scalars(q).first()
+
+
+def make_free(his, slc: ScheduleSlice) -> None:
+    """A zero-fee session: booking confirms at the HIS at once (a real registration, no payment)."""
+    db.session.execute(update(Schedule).where(Schedule.id == slc.schedule_id).values(fee_fen=0))
+    db.session.commit()
+    with his.unit() as s:
+        s.execute(update(ScheduleRow).where(ScheduleRow.schedule_id == slc.schedule.his_schedule_id)
+                  .values(fee_fen=0))
+
+
+def booked(his, owner_id: int, patient_id: int, slc: ScheduleSlice) -> AppointmentOrder:
+    make_free(his, slc)
+    order = booking.book(owner_id, patient_id, slc.id).order
+    assert order.status == "booked" and order.his_lock_id and order.his_visit_no
+    return order
+
+
+def at(day: dt.date, hhmm: str) -> dt.datetime:
+    return booking.slot_start(day, hhmm)
+
+
+@pytest.fixture()
+def his_clock(world):
+    """Move the simulated hospital's clock (a check-in happens on the clinic day); restored after."""
+    his = world["his"]
+    real = his.now
+
+    def move(moment: dt.datetime) -> None:
+        his.now = lambda: moment
+
+    yield move
+    his.now = real
+
+
+def morning_and_evening(world):
+    """The mother in an 上午 session and her child at the 儿科夜诊, on the same day."""
+    for evening in db.session.scalars(select(ScheduleSlice).join(Schedule).where(
+            Schedule.half_day == "evening", Schedule.status == "open",
+            Schedule.clinic_date > booking.hospital_now().date(), Schedule.clinic_date <= booking.open_dates()[-1],
+            ScheduleSlice.booked < ScheduleSlice.capacity).order_by(Schedule.clinic_date, ScheduleSlice.start_time)):
+        morning = open_slice(half="am", day=evening.schedule.clinic_date)
+        if morning is not None:
+            return morning, evening
+    raise AssertionError("the seeded HIS has a day with a morning slot and a 夜诊 slot")
+
+
+# -- the sweep -------------------------------------------------------------------------------------------
+
+def test_sweep_waits_for_each_session_to_end_then_follows_the_his_once(app, world, his_clock):
+    with app.app_context():
+        morning, evening = morning_and_evening(world)
+        day = morning.schedule.clinic_date
+        came = booked(world["his"], world["owner"], world["mother"], morning)
+        missed = booked(world["his"], world["owner"], world["child"], evening)
+        assert evening.schedule.half_day == "evening" and evening.end_time <= "21:00"
+        his_clock(at(day, morning.start_time) - dt.timedelta(minutes=5))
+        world["his"].mark_attended(came.his_visit_no)  # 签到 at the 分诊台, five minutes early
+
+        # 12:00 + 60 min grace: the morning is not over at 12:59, the evening not before 22:00
+        first = booking.sweep_attendance(now=at(day, "12:59"))
+        assert (first.visited, first.no_show, first.waiting) == (0, 0, 2)
+        second = booking.sweep_attendance(now=at(day, "13:00"))
+        assert (second.visited, second.no_show, second.waiting) == (1, 0, 1)
+        assert booking.sweep_attendance(now=at(day, "21:59")).no_show == 0
+        night = booking.sweep_attendance(now=at(day, "22:00"))
+        assert (night.visited, night.no_show, night.waiting, night.unknown) == (0, 1, 0, [])
+        again = booking.sweep_attendance(now=at(day, "22:30") + 9 * HOUR)  # the morning run: nothing new
+        assert (again.visited, again.no_show, again.unknown, again.failed_dates) == (0, 0, [], [])
+
+        db.session.expire_all()
+        visited, no_show = db.session.get(AppointmentOrder, came.id), db.session.get(AppointmentOrder, missed.id)
+        assert visited.status == "visited" and no_show.status == "no_show"
+        checked_in = at(day, morning.start_time) - dt.timedelta(minutes=5)
+        assert visited.attended_at == checked_in - 8 * HOUR  # stored in UTC like every timestamp
+        assert no_show.attended_at is None and visited.active_key is None and no_show.active_key is None
+        steps = db.session.scalars(select(StateTransition).where(
+            StateTransition.order_type == "appointment", StateTransition.to_status.in_(("visited", "no_show")))
+            .order_by(StateTransition.id)).all()
+        assert [(s.order_id, s.from_status, s.to_status, s.actor) for s in steps] == [
+            (came.id, "booked", "visited", "system:attendance"), (missed.id, "booked", "no_show", "system:attendance")]
+        assert came.his_visit_no in steps[0].reason and "no check-in" in steps[1].reason
+        # the places stay taken: a visit used it, a no-show wasted it
+        assert db.session.get(ScheduleSlice, morning.id).booked == morning.booked
+
+
+def test_his_failures_unknown_orders_and_database_errors_never_stop_the_batch(app, world, monkeypatch, caplog):
+    with app.app_context():
+        first = open_slice()
+        second = open_slice(not_schedules=[first.schedule_id], day=first.schedule.clinic_date) or \
+            open_slice(not_schedules=[first.schedule_id])
+        a = booked(world["his"], world["owner"], world["mother"], first)
+        b = booked(world["his"], world["stranger"], world["other"], second)
+        gone = booked(world["his"], world["owner"], world["child"],
+                      open_slice(dept_codes=["PD01", "PD02", "PD03"], day=first.schedule.clinic_date, half="am")
+                      or open_slice(dept_codes=["PD01", "PD02", "PD03"]))
+        world["his"].cancel_registration(gone.his_lock_id, gone.order_no, "窗口退号")  # the HIS no longer lists it
+        night = booking.slot_start(max(first.schedule.clinic_date, second.schedule.clinic_date), "23:30")
+
+        real = world["his"].registration_attendance
+        monkeypatch.setattr(world["his"], "registration_attendance",
+                            lambda day: (_ for _ in ()).throw(HisUnavailable("HIS did not answer within 10 s")))
+        with caplog.at_level(logging.WARNING, logger="booking"):
+            down = booking.sweep_attendance(now=night)
+        assert down.visited == down.no_show == 0 and len(down.failed_dates) >= 1
+        assert "attendance HIS unavailable" in caplog.text
+        assert {o.status for o in db.session.scalars(select(AppointmentOrder))} == {"booked"}
+
+        monkeypatch.setattr(world["his"], "registration_attendance", real)
+        calls = []
+        record = booking.record_attendance
+
+        def flaky(order_id, outcome, **kw):  # the database fails for the first order only
+            calls.append(order_id)
+            if len(calls) == 1:
+                raise OperationalError("UPDATE appointment_order", {}, Exception("lock wait timeout"))
+            return record(order_id, outcome, **kw)
+
+        monkeypatch.setattr(booking, "record_attendance", flaky)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="booking"):
+            back = booking.sweep_attendance(now=night)
+        assert back.errors == 1 and back.no_show == 1 and back.unknown == [gone.order_no]
+        assert f"attendance unknown order={gone.order_no}" in caplog.text
+        monkeypatch.setattr(booking, "record_attendance", record)
+        last = booking.sweep_attendance(now=night)  # the order the database refused moves on the next run
+        assert (last.no_show, last.errors, last.unknown) == (1, 0, [gone.order_no])
+        db.session.expire_all()
+        assert {db.session.get(AppointmentOrder, x.id).status for x in (a, b)} == {"no_show"}
+        assert db.session.get(AppointmentOrder, gone.id).status == "booked"  # left for staff
+
+
+def test_orders_beyond_the_lookback_are_not_asked_about(app, world):
+    with app.app_context():
+        slc = open_slice()
+        order = booked(world["his"], world["owner"], world["mother"], slc)
+        settings.set_value("booking.attendance_lookback_days", "2")
+        settings.set_value("booking.attendance_grace_minutes", "0")
+        db.session.commit()
+        day = slc.schedule.clinic_date
+        assert booking.sweep_attendance(now=at(day + dt.timedelta(days=3), "08:00")).no_show == 0
+        assert booking.sweep_attendance(now=at(day + dt.timedelta(days=2), "08:00")).no_show == 1
+        assert order_row(app, order.id).status == "no_show"
+
+
+# -- the no-show bar, end to end ----------------------------------------------------------------------------
+
+def test_three_no_shows_reported_by_the_his_bar_the_fourth_booking(app, world, live_server, sandbox):
+    """Book, pay in the sandbox, the HIS confirms; the session ends and the HIS never saw the patient:
+    爽约. The third 爽约 bars the patient, and the fourth booking is refused with the existing message."""
+    used: list[int] = []
+    orders = []
+    for _ in range(3):
+        with app.app_context():
+            slc = open_slice(not_schedules=used)
+            used.append(slc.schedule_id)
+            result = book(world["owner"], world["mother"], slc.id)
+        pay(app, live_server, sandbox, world["owner"], result.pay)
+        assert order_row(app, result.id).status == "booked"
+        orders.append(result.id)
+    with app.app_context():
+        last_day = max(db.session.get(AppointmentOrder, i).clinic_date for i in orders)
+        done = booking.sweep_attendance(now=at(last_day, "23:30"))
+        assert done.no_show == 3 and done.visited == 0
+        assert {db.session.get(AppointmentOrder, i).status for i in orders} == {"no_show"}
+        with pytest.raises(DomainError, match="该就诊人多次预约未就诊") as refused:
+            booking.book(world["owner"], world["mother"], open_slice(not_schedules=used).id)
+        assert (last_day + dt.timedelta(days=30)).isoformat() in refused.value.message
+        assert refused.value.code == "no_show_barred"
+        assert booking.no_show_barred_until(world["mother"], booking.hospital_now().date(),
+                                            booking.booking_rules()) == last_day + dt.timedelta(days=30)
+        # the child of the same account is not barred
+        assert booking.book(world["owner"], world["child"],
+                            open_slice(dept_codes=["PD01", "PD02", "PD03"]).id).order.status == "pending_payment"
+        assert db.session.scalar(select(func.count(AppointmentOrder.id))) == 4
+
+
+# -- the periodic task and the command --------------------------------------------------------------------
+
+def test_the_periodic_task_runs_at_night_and_in_the_morning_beijing_time(app, world):
+    from app.tasks.booking import sweep_attendance_task
+
+    runs_at = sweep_attendance_task.task_class().validate_datetime  # the consumer's clock is UTC
+    utc = dt.datetime(2026, 11, 27)
+    assert runs_at(utc.replace(hour=14, minute=30))  # 22:30 Beijing
+    assert runs_at(utc.replace(hour=23, minute=30))  # 07:30 Beijing
+    assert not any(runs_at(utc.replace(hour=h, minute=m)) for h in range(24) for m in (0, 30)
+                   if (h, m) not in ((14, 30), (23, 30)))
+    with app.app_context():
+        order = booked(world["his"], world["owner"], world["mother"], open_slice())
+        db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == order.id)
+                           .values(clinic_date=booking.hospital_now().date() - dt.timedelta(days=1)))
+        db.session.commit()
+    # the HIS lists the registration under its own clinic date, not yesterday: unknown, left booked
+    counts = sweep_attendance_task.call_local()
+    assert counts == {"visited": 0, "no_show": 0, "unknown": 1, "his_failed_dates": 0, "errors": 0}
+
+
+def test_the_command_reports_and_fails_when_the_his_is_down(app, world, monkeypatch):
+    with app.app_context():
+        order = booked(world["his"], world["owner"], world["mother"], open_slice())
+        order_no = order.order_no
+        db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == order.id)
+                           .values(clinic_date=booking.hospital_now().date() - dt.timedelta(days=1)))
+        db.session.commit()
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["booking", "attendance"])
+    assert result.exit_code == 0, result.output
+    assert "unknown=1" in result.output and f"not listed by the HIS (left booked, staff to check): {order_no}" \
+        in result.output
+    monkeypatch.setattr(world["his"], "registration_attendance",
+                        lambda day: (_ for _ in ()).throw(HisUnavailable("down")))
+    result = runner.invoke(args=["booking", "attendance", "--days", "3"])
+    assert result.exit_code == 1 and "his_failed_dates=" in result.output
