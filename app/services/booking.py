@@ -822,7 +822,7 @@ def next_open_slots(doctor_id: int, limit: int = 12, now: dt.datetime | None = N
             Schedule.clinic_date >= dates[0], Schedule.clinic_date <= dates[-1],
             ScheduleSlice.booked < ScheduleSlice.capacity)
         .options(joinedload(ScheduleSlice.schedule))
-        .order_by(Schedule.clinic_date, Schedule.half_day, ScheduleSlice.start_time)).all()
+        .order_by(Schedule.clinic_date, ScheduleSlice.start_time)).all()  # start times order 上午/下午/晚上
     return [s for s in slices if slot_start(s.schedule.clinic_date, s.end_time) > now][:limit]
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import Department, Doctor, Schedule, ScheduleSlice
 from app.models.base import utcnow
+from app.models.schedules import HALF_DAYS
 from app.services.his_access import his_gateway
 from app.services.settings import booking_rules
 
@@ -141,6 +142,11 @@ def sync_from_his(days: int | None = None, today: dt.date | None = None) -> Sync
 
 # -- what the pages show ------------------------------------------------------------------------
 
+def half_day_rank(half_day: str) -> int:
+    """A session's place in the day: 上午 0, 下午 1, 晚上 2 (never alphabetical: "evening" < "pm")."""
+    return HALF_DAYS.index(half_day) if half_day in HALF_DAYS else len(HALF_DAYS)
+
+
 @dataclass(frozen=True)
 class DepartmentNode:
     department: Department
@@ -209,14 +215,14 @@ def doctor_sessions(department_id: int, day: dt.date) -> list[DoctorSession]:
         .where(Schedule.department_id.in_(ids), Schedule.clinic_date == day)
         .options(joinedload(Schedule.doctor))
         .group_by(Schedule.id)).all()
-    order = {"am": 0, "pm": 1, "evening": 2}
     sessions = [DoctorSession(s, s.doctor, int(r or 0) if s.status == "open" else 0) for s, r in rows]
-    return sorted(sessions, key=lambda x: (order.get(x.schedule.half_day, 9), x.doctor.code))
+    return sorted(sessions, key=lambda x: (half_day_rank(x.schedule.half_day), x.doctor.code))
 
 
 def doctor_day(doctor_id: int, day: dt.date) -> list[Schedule]:
-    """A doctor's sessions on one day with their slices (the slot picker)."""
-    return list(db.session.scalars(
+    """A doctor's sessions on one day with their slices (the slot picker), 上午, 下午, 晚上."""
+    sessions = db.session.scalars(
         select(Schedule).where(Schedule.doctor_id == doctor_id, Schedule.clinic_date == day)
         .options(joinedload(Schedule.slices), joinedload(Schedule.doctor), joinedload(Schedule.department))
-        .order_by(Schedule.half_day)).unique())
+    ).unique()
+    return sorted(sessions, key=lambda s: half_day_rank(s.half_day))
