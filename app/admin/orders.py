@@ -13,7 +13,7 @@ from flask_appbuilder.views import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from app.admin.filters import CriteriaInterface, beijing_time, criteria_of, criterion
@@ -45,11 +45,11 @@ COMMON_LABELS = {
     "his_receipt_no": _l("HIS 收据号"), "his_error": _l("HIS 错误"), "closed_at": _l("关闭时间"),
     "refund_no": _l("退款单号"), "payment": _l("缴费订单"), "reason": _l("原因"), "requested_by": _l("申请人"),
     "succeeded_at": _l("退款成功时间"), "failure_reason": _l("失败原因"), "channel_refund_no": _l("渠道退款单号"),
-    "attempts": _l("尝试次数"), "updated_at": _l("更新时间"),
+    "attempts": _l("尝试次数"), "updated_at": _l("更新时间"), "attended_at": _l("签到时间"),
 }
 
 TIME_FORMATTERS = {k: beijing_time for k in ("created_at", "paid_at", "confirmed_at", "cancelled_at", "expires_at",
-                                              "closed_at", "succeeded_at", "updated_at")}
+                                              "closed_at", "succeeded_at", "updated_at", "attended_at")}
 
 
 class OrderViewMixin:
@@ -97,7 +97,8 @@ class OrderViewMixin:
 
 
 class AppointmentOrderView(OrderViewMixin, ModelView):
-    """预约订单: search, detail with history, cancel with a mandatory reason (refund when paid)."""
+    """预约订单: search, detail with history, cancel with a mandatory reason (refund when paid), and
+    已就诊 / 爽约 marked by hand with a reason when the HIS's attendance feed missed an order."""
 
     order_type = "appointment"
     export_kind = "appointment_orders"
@@ -115,16 +116,17 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
         "channel": [criterion("appointment", "channel", _l("等于"))],
         "status": [criterion("appointment", "status", _l("等于"))],
     })
-    base_permissions = ["can_list", "can_show", "can_export", "can_cancel_order"]
+    base_permissions = ["can_list", "can_show", "can_export", "can_cancel_order", "can_mark_attendance"]
     method_permission_name = {"cancel_order": "cancel_order", "cancel": "cancel_order", "export": "export",
-                              "list": "list", "show": "show"}
+                              "list": "list", "show": "show", "mark_attendance": "mark_attendance",
+                              "attendance": "mark_attendance"}
     base_order = ("id", "desc")
     list_columns = ["order_no", "patient", "patient.card_no", "department", "doctor", "clinic_date", "half_day",
                     "start_time", "channel", "status", "fee_fen", "created_at"]
     show_columns = ["order_no", "patient", "patient.card_no", "department", "doctor",
                     "clinic_date", "half_day", "start_time", "end_time", "registration_kind", "channel", "status",
                     "fee_fen", "his_visit_no", "queue_no", "location", "created_at", "expires_at", "paid_at",
-                    "confirmed_at", "cancelled_at", "cancel_reason"]
+                    "confirmed_at", "attended_at", "cancelled_at", "cancel_reason"]
     search_columns = ["order_no", "patient_name", "card_no", "phone", "doctor", "department", "clinic_date",
                       "created_at", "channel", "status"]
     search_form_extra_fields = {
@@ -163,7 +165,9 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
             refunds=[r for p in orders.payments_of_appointment(item.id) for r in orders.refunds_of(p.id)],
             patient_phone=mask_phone(item.patient.phone), labels=orders,
             can_cancel=self.appbuilder.sm.has_access("can_cancel_order", self.class_permission_name),
-            cancel_url=url_for(f"{self.endpoint}.cancel", pk=item.id))
+            cancel_url=url_for(f"{self.endpoint}.cancel", pk=item.id),
+            can_mark_attendance=self.appbuilder.sm.has_access("can_mark_attendance", self.class_permission_name),
+            attendance_url=url_for(f"{self.endpoint}.attendance", pk=item.id))
 
     @action("cancel_order", _l("取消预约"), multiple=True, single=False, icon="fa-ban")
     def cancel_order(self, items):
@@ -197,6 +201,47 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
                                     patient=mask_name(item.patient.name), fee=yuan(item.fee_fen),
                                     status=orders.label(orders.APPOINTMENT_STATUS, item.status),
                                     back_url=url_for(f"{self.endpoint}.show", pk=pk))
+
+
+    @action("mark_attendance", _l("标记就诊情况"), multiple=True, single=False, icon="fa-user-md")
+    def mark_attendance(self, items):
+        """List action: open the 已就诊 / 爽约 form for the chosen order (one at a time, with a reason)."""
+        items = items if isinstance(items, list) else [items]
+        if len(items) != 1:
+            flash(_("请一次选择一个订单标记"), "warning")
+            return redirect(url_for(f"{self.endpoint}.list"))
+        return redirect(url_for(f"{self.endpoint}.attendance", pk=items[0].id))
+
+    @expose("/attendance/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    def attendance(self, pk: int):
+        """Record 已就诊 or 爽约 by hand with a mandatory reason; the booking service checks the clinic
+        time has come, moves the order through the guarded move and writes the audit row."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        form = AttendanceForm(outcome=request.args.get("outcome") or None)
+        if form.validate_on_submit():
+            try:
+                booking.mark_attendance_by_staff(item.id, form.outcome.data, form.reason.data, g.user)
+            except DomainError as exc:
+                flash(exc.message, "danger")
+            else:
+                flash(_("已标记为%(status)s", status=orders.label(orders.APPOINTMENT_STATUS, form.outcome.data)),
+                      "success")
+                return redirect(url_for(f"{self.endpoint}.show", pk=pk))
+        return self.render_template("backoffice/mark_attendance.html", title=_("标记就诊情况"), form=form,
+                                    item=item, patient=mask_name(item.patient.name), fee=yuan(item.fee_fen),
+                                    status=orders.label(orders.APPOINTMENT_STATUS, item.status),
+                                    half_day=orders.label(orders.HALF_DAYS, item.half_day),
+                                    back_url=url_for(f"{self.endpoint}.show", pk=pk))
+
+
+class AttendanceForm(FlaskForm):
+    outcome = RadioField(_l("就诊情况"), choices=[("visited", _l("已就诊")), ("no_show", _l("爽约"))],
+                         validators=[DataRequired(message=_l("请选择就诊情况"))])
+    reason = TextAreaField(_l("原因"), validators=[DataRequired(message=_l("请填写原因")),
+                                                  Length(min=2, max=200, message=_l("原因为 2 到 200 个字"))])
 
 
 class CancelBookingForm(FlaskForm):

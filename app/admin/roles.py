@@ -39,7 +39,7 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         (r"AppointmentOrderView|PaymentOrderView|PatientView|NotificationView", r"can_list|can_show"),
         (r"MessagePushView", r"can_list|can_show"),
         (r"消息|推送记录|内容", r"menu_access"),
-        (r"AppointmentOrderView", r"can_cancel_order"),
+        (r"AppointmentOrderView", r"can_cancel_order|can_mark_attendance"),
         (r"DepartmentView|DoctorView|ScheduleView", r"can_list|can_show"),
         (r"订单管理|预约订单|缴费订单|就诊人|消息发送|基础数据|科室|医生|排班", r"menu_access"),
     ],

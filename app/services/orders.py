@@ -180,7 +180,8 @@ def payments_of_appointment(appointment_id: int) -> list[PaymentOrder]:
 APPOINTMENT_STATUS = {
     "locked": _l("锁号中"), "pending_payment": _l("待支付"), "paid": _l("已支付"), "booked": _l("已预约"),
     "failed": _l("预约失败"), "cancelled": _l("已取消"), "stopped": _l("已停诊"), "expired": _l("已过期"),
-    "refunded": _l("已退费"), "visited": _l("已就诊"),
+    "refunded": _l("已退费"), "visited": _l("已就诊"), "no_show": _l("爽约"), "holding": _l("锁号中"),
+    "lock_failed": _l("锁号失败"),
 }
 PAYMENT_STATUS = {
     "created": _l("已创建"), "paying": _l("支付中"), "paid": _l("已支付"), "confirmed": _l("已确认"),

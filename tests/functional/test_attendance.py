@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 
 import pytest
 from sqlalchemy import func, select, update
@@ -254,3 +255,88 @@ def test_the_command_reports_and_fails_when_the_his_is_down(app, world, monkeypa
                         lambda day: (_ for _ in ()).throw(HisUnavailable("down")))
     result = runner.invoke(args=["booking", "attendance", "--days", "3"])
     assert result.exit_code == 1 and "his_failed_dates=" in result.output
+
+
+# -- the back-office: 已就诊 / 爽约 by hand ----------------------------------------------------------------
+
+@pytest.fixture()
+def past_booking(app, clean_db):
+    """Demo staff, and a booked order whose clinic day is over (the HIS feed never reported it)."""
+    from tests.backoffice_helpers import seed_staff_and_orders
+
+    seed_staff_and_orders(app)
+    with app.app_context():
+        return db.session.scalar(select(AppointmentOrder.id).where(AppointmentOrder.status == "booked")
+                                 .order_by(AppointmentOrder.clinic_date).limit(1))
+
+
+@pytest.mark.parametrize(("username", "allowed"), [("admin", True), ("service", True), ("finance", False),
+                                                   ("ops", False)])
+def test_who_may_mark_attendance(app, client, past_booking, username, allowed):
+    from tests.backoffice_helpers import login
+
+    login(client, username)
+    page = client.get(f"/appointmentorderview/show/{past_booking}").get_data(as_text=True)
+    assert ('data-test="mark-no-show"' in page) == allowed
+    assert (client.get(f"/appointmentorderview/attendance/{past_booking}").status_code == 200) == allowed
+    action = client.post("/appointmentorderview/action_post", data={"action": "mark_attendance",
+                                                                     "rowid": [str(past_booking)]})
+    assert ("/attendance/" in action.headers.get("Location", "")) == allowed
+    post = client.post(f"/appointmentorderview/attendance/{past_booking}",
+                       data={"outcome": "no_show", "reason": "患者未到诊，电话未接"})
+    assert post.status_code in ((302,) if allowed else (302, 403))
+    with app.app_context():
+        assert db.session.get(AppointmentOrder, past_booking).status == ("no_show" if allowed else "booked")
+
+
+def test_marking_needs_an_outcome_and_a_reason_and_is_audited_once(app, client, past_booking):
+    from app.models import AuditLog
+    from tests.backoffice_helpers import login
+
+    login(client, "service")
+    form = client.get(f"/appointmentorderview/attendance/{past_booking}?outcome=visited").get_data(as_text=True)
+    assert re.search(r'<input checked[^>]*value="visited"', form)  # the button pressed chose it
+    assert not re.search(r'<input checked[^>]*value="no_show"', form)
+    for data, message in (({"outcome": "visited", "reason": " "}, "请填写原因"),
+                          ({"reason": "患者已签到"}, "请选择就诊情况"),
+                          ({"outcome": "visited", "reason": "x"}, "原因为 2 到 200 个字"),
+                          ({"outcome": "refunded", "reason": "患者已签到"}, 'data-test="outcome-error"')):
+        page = client.post(f"/appointmentorderview/attendance/{past_booking}", data=data)
+        assert page.status_code == 200 and message in page.get_data(as_text=True), (data, message)
+    with app.app_context():
+        assert db.session.get(AppointmentOrder, past_booking).status == "booked"
+    done = client.post(f"/appointmentorderview/attendance/{past_booking}", follow_redirects=True,
+                       data={"outcome": "visited", "reason": "患者已在分诊台签到，系统未回传"})
+    assert "已标记为已就诊" in done.get_data(as_text=True)
+    again = client.post(f"/appointmentorderview/attendance/{past_booking}", follow_redirects=True,
+                        data={"outcome": "no_show", "reason": "重复提交"})
+    assert "只有预约成功（待就诊）的订单可以标记就诊情况" in again.get_data(as_text=True)
+    with app.app_context():
+        order = db.session.get(AppointmentOrder, past_booking)
+        assert order.status == "visited" and order.active_key is None
+        (row,) = db.session.scalars(select(AuditLog).where(AuditLog.action == "booking.attendance")).all()
+        assert row.actor_name == "service" and row.ip and row.target_id == order.order_no
+        assert '"after": {"status": "visited"}' in row.detail and "系统未回传" in row.detail
+        step = db.session.scalar(select(StateTransition).where(StateTransition.order_type == "appointment",
+                                                               StateTransition.order_id == past_booking,
+                                                               StateTransition.to_status == "visited"))
+        assert step.actor == "staff:service" and step.reason == "患者已在分诊台签到，系统未回传"
+    show = client.get(f"/appointmentorderview/show/{past_booking}").get_data(as_text=True)
+    assert "已就诊" in show and 'data-test="mark-visited"' not in show
+
+
+def test_staff_cannot_mark_before_the_clinic_time(app, world):
+    from types import SimpleNamespace
+
+    staff = SimpleNamespace(id=1, username="service")
+    with app.app_context():
+        order = booked(world["his"], world["owner"], world["mother"], open_slice())
+        start = booking.slot_start(order.clinic_date, order.start_time)
+        with pytest.raises(DomainError, match="就诊日期未到"):
+            booking.mark_attendance_by_staff(order.id, "visited", "患者已到", staff, now=start - 24 * HOUR)
+        with pytest.raises(DomainError, match="就诊时段尚未结束"):  # 爽约 only once the slice is over
+            booking.mark_attendance_by_staff(order.id, "no_show", "未到", staff, now=start)
+        with pytest.raises(DomainError, match="请选择就诊情况"):
+            booking.mark_attendance_by_staff(order.id, "cancelled", "未到", staff, now=start)
+        assert booking.mark_attendance_by_staff(order.id, "visited", "患者已到分诊台", staff,
+                                                now=start).status == "visited"
