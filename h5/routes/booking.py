@@ -171,8 +171,13 @@ def booking_order(order_id: int):
     order = booking.owned_order(current_user().id, order_id)
     payment = booking.payment_of(order)
     can_pay = order.status == "pending_payment" and payment is not None and payment.status in ("created", "paying")
+    rules = barred_until = None
+    if order.status == "no_show":  # say what 爽约 means, and whether this patient is barred now
+        rules = booking.booking_rules()
+        barred_until = booking.no_show_barred_until(order.patient_id, booking.hospital_now().date(), rules)
     return render_template("h5/booking/order.html", order=order, payment=payment, steps=_steps(order),
-                           labels=STATUS_LABELS, can_pay=can_pay, can_cancel=booking.can_cancel(order))
+                           labels=STATUS_LABELS, can_pay=can_pay, can_cancel=booking.can_cancel(order),
+                           rules=rules, barred_until=barred_until, beijing=dt.timedelta(hours=8))
 
 
 @bp.post("/booking/orders/<int:order_id>/cancel")

@@ -14,9 +14,10 @@ from sqlalchemy.exc import OperationalError
 from app.extensions import db
 from app.his.errors import HisUnavailable
 from app.his.simulator.models import ScheduleRow
-from app.models import AppointmentOrder, Department, Schedule, ScheduleSlice, StateTransition
+from app.models import AppointmentOrder, ChannelUser, Department, Schedule, ScheduleSlice, StateTransition
 from app.services import booking, settings
 from app.services.errors import DomainError
+from tests import factories
 from tests.functional.test_booking import book, order_row, pay
 
 HOUR = dt.timedelta(hours=1)
@@ -90,7 +91,7 @@ def morning_and_evening(world):
 
 # -- the sweep -------------------------------------------------------------------------------------------
 
-def test_sweep_waits_for_each_session_to_end_then_follows_the_his_once(app, world, his_clock):
+def test_sweep_waits_for_each_session_to_end_then_follows_the_his_once(app, client, world, his_clock):
     with app.app_context():
         morning, evening = morning_and_evening(world)
         day = morning.schedule.clinic_date
@@ -125,6 +126,18 @@ def test_sweep_waits_for_each_session_to_end_then_follows_the_his_once(app, worl
         assert came.his_visit_no in steps[0].reason and "no check-in" in steps[1].reason
         # the places stay taken: a visit used it, a no-show wasted it
         assert db.session.get(ScheduleSlice, morning.id).booked == morning.booked
+        factories.login(client, db.session.get(ChannelUser, world["owner"]))
+        visit_no, came_id, missed_id = came.his_visit_no, came.id, missed.id
+
+    # the patient's 我的预约 shows the final state
+    done = client.get("/h5/booking/orders?state=done").get_data(as_text=True)
+    assert done.count("data-order=") == 2 and "已就诊" in done and "未就诊" in done
+    page = client.get(f"/h5/booking/orders/{came_id}").get_data(as_text=True)
+    assert 'data-status="visited"' in page and visit_no in page and "已就诊" in page
+    assert f'data-attended-at>{checked_in:%m-%d %H:%M}<' in page and "data-cancel" not in page
+    page = client.get(f"/h5/booking/orders/{missed_id}").get_data(as_text=True)
+    assert 'data-status="no_show"' in page and "未就诊" in page and "data-no-show" in page
+    assert "90 天内累计爽约 3 次，将暂停网上预约 30 天。" in page and "data-barred" not in page  # one is not three
 
 
 def test_his_failures_unknown_orders_and_database_errors_never_stop_the_batch(app, world, monkeypatch, caplog):
@@ -188,7 +201,7 @@ def test_orders_beyond_the_lookback_are_not_asked_about(app, world):
 
 # -- the no-show bar, end to end ----------------------------------------------------------------------------
 
-def test_three_no_shows_reported_by_the_his_bar_the_fourth_booking(app, world, live_server, sandbox):
+def test_three_no_shows_reported_by_the_his_bar_the_fourth_booking(app, client, world, live_server, sandbox):
     """Book, pay in the sandbox, the HIS confirms; the session ends and the HIS never saw the patient:
     爽约. The third 爽约 bars the patient, and the fourth booking is refused with the existing message."""
     used: list[int] = []
@@ -206,10 +219,18 @@ def test_three_no_shows_reported_by_the_his_bar_the_fourth_booking(app, world, l
         done = booking.sweep_attendance(now=at(last_day, "23:30"))
         assert done.no_show == 3 and done.visited == 0
         assert {db.session.get(AppointmentOrder, i).status for i in orders} == {"no_show"}
+        fourth = open_slice(not_schedules=used)
         with pytest.raises(DomainError, match="该就诊人多次预约未就诊") as refused:
-            booking.book(world["owner"], world["mother"], open_slice(not_schedules=used).id)
-        assert (last_day + dt.timedelta(days=30)).isoformat() in refused.value.message
-        assert refused.value.code == "no_show_barred"
+            booking.book(world["owner"], world["mother"], fourth.id)
+        until = (last_day + dt.timedelta(days=30)).isoformat()
+        assert until in refused.value.message and refused.value.code == "no_show_barred"
+        factories.login(client, db.session.get(ChannelUser, world["owner"]))
+        fourth_id = fourth.id
+    page = client.post(f"/h5/booking/slices/{fourth_id}/confirm", data={"patient_id": world["mother"]})
+    assert page.status_code == 400 and f"该就诊人多次预约未就诊，{until} 前暂停网上预约" in page.get_data(as_text=True)
+    detail = client.get(f"/h5/booking/orders/{orders[-1]}").get_data(as_text=True)
+    assert "data-barred" in detail and f"{until} 前暂停网上预约" in detail
+    with app.app_context():
         assert booking.no_show_barred_until(world["mother"], booking.hospital_now().date(),
                                             booking.booking_rules()) == last_day + dt.timedelta(days=30)
         # the child of the same account is not barred
