@@ -46,6 +46,7 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18) -> list[str]:
     if db.session.scalar(select(PaymentOrder.id).where(PaymentOrder.order_no.startswith(PREFIX)).limit(1)):
         return ["back-office demo orders: already there"]
     rng = random.Random(8)
+    attendance = random.Random(9)  # its own draws, so the other demo figures stay as they were
     doctors = _departments_and_doctors()
     now = utcnow()
     users, patients = [], []
@@ -91,6 +92,10 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18) -> list[str]:
                     schedules[doctor.id] = schedule
                     schedule._demo_slice = slice_
                 status = {"confirmed": "booked", "refunded": "refunded", "closed": "expired"}[fate]
+                came = None
+                if status == "booked" and day_offset > 1:  # older visits are over: 已就诊 or 爽约
+                    came = attendance.random() >= 0.1
+                    status = "visited" if came else "no_show"
                 appointment = AppointmentOrder(
                     order_no=f"{PREFIX}GH{day:%Y%m%d}{n:04d}", owner_id=p.owner_id, patient_id=p.id,
                     channel=p.channel, schedule_id=schedule.id, slice_id=schedule._demo_slice.id,
@@ -98,13 +103,16 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18) -> list[str]:
                     start_time="08:00", end_time="12:00", fee_fen=schedule.fee_fen, status=status, created_at=at,
                     paid_at=None if fate == "closed" else at + dt.timedelta(minutes=2),
                     cancelled_at=at + dt.timedelta(hours=3) if fate == "refunded" else None,
-                    cancel_reason="患者行程变更" if fate == "refunded" else None, location="门诊二楼")
+                    cancel_reason="患者行程变更" if fate == "refunded" else None, location="门诊二楼",
+                    attended_at=at + dt.timedelta(minutes=40) if came else None)
                 db.session.add(appointment)
                 db.session.flush()
-                path = {"booked": ["pending_payment", "paid", "booked"],
-                        "refunded": ["pending_payment", "paid", "booked", "cancelled", "refunded"],
-                        "expired": ["pending_payment", "expired"]}[status]
+                path = {"refunded": ["pending_payment", "paid", "booked", "cancelled", "refunded"],
+                        "expired": ["pending_payment", "expired"]}.get(status, ["pending_payment", "paid", "booked"])
                 _move("appointment", appointment.id, path, at, f"patient:{p.owner_id}")
+                if came is not None:  # the attendance sweep's step, that night
+                    _move("appointment", appointment.id, ["booked", status], at + dt.timedelta(hours=14),
+                          "system:attendance")
                 amount = schedule.fee_fen
             elif kind == "outpatient":
                 amount = rng.randrange(2000, 60000)

@@ -211,7 +211,61 @@ def seed_booking_demo() -> list[str]:
                 added += 1
     db.session.commit()
     report.append(f"demo patients created: {added}")
+    if current_app.config["HIS_MODE"] == "simulator":
+        report.extend(_book_demo_visits())
     return report
+
+
+def _book_demo_visits() -> list[str]:
+    """The simulator's past registrations of the demo cards (order numbers GHDEMO…, one checked in, one
+    not) become booked orders of the WeChat demo account, then the attendance sweep moves them to
+    已就诊 and 爽约 exactly as it does every night. Idempotent."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from app.his.simulator.seed import DEMO_ORDER_PREFIX
+    from app.models import AppointmentOrder, ChannelUser, Patient, ScheduleSlice, StateTransition
+    from app.services import booking
+    from app.services.his_access import his_gateway
+    from app.services.schedules import sync_from_his
+
+    channel, uid, _nickname = DEMO_PATIENT_ACCOUNTS[0]
+    user = db.session.scalar(select(ChannelUser).where(ChannelUser.channel == channel, ChannelUser.channel_uid == uid))
+    patients = {p.card_no: p for p in db.session.scalars(select(Patient).where(Patient.owner_id == user.id))}
+    today = booking.hospital_now().date()
+    created = 0
+    for back in range(1, booking.booking_rules().attendance_lookback_days + 1):
+        day = today - dt.timedelta(days=back)
+        visits = [r for r in his_gateway().registration_attendance(day) if r.order_no.startswith(DEMO_ORDER_PREFIX)
+                  and r.card_no in patients and db.session.scalar(
+                      select(AppointmentOrder.id).where(AppointmentOrder.order_no == r.order_no)) is None]
+        if not visits:
+            continue
+        sync_from_his(days=0, today=day)  # the past day's sessions, which the booking window never copied
+        for visit in visits:
+            slc = db.session.scalar(select(ScheduleSlice).where(ScheduleSlice.his_slice_id == visit.slice_id))
+            if slc is None:
+                continue
+            sched = slc.schedule
+            booked_at = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(20, 0)) - dt.timedelta(hours=8)
+            order = AppointmentOrder(
+                order_no=visit.order_no, owner_id=user.id, patient_id=patients[visit.card_no].id, channel=channel,
+                schedule_id=sched.id, slice_id=slc.id, department_id=sched.department_id, doctor_id=sched.doctor_id,
+                clinic_date=day, half_day=sched.half_day, start_time=slc.start_time, end_time=slc.end_time,
+                fee_fen=sched.fee_fen, status="booked", his_lock_id=visit.lock_id, his_visit_no=visit.visit_no,
+                location=sched.department.location, created_at=booked_at, paid_at=booked_at + dt.timedelta(minutes=1),
+                confirmed_at=booked_at + dt.timedelta(minutes=2), guidance=booking.WHAT_TO_BRING)
+            db.session.add(order)
+            db.session.flush()
+            for k, (a, b) in enumerate((("holding", "pending_payment"), ("pending_payment", "paid"),
+                                        ("paid", "booked"))):
+                db.session.add(StateTransition(order_type="appointment", order_id=order.id, from_status=a,
+                                               to_status=b, actor="seed", at=booked_at + dt.timedelta(minutes=k)))
+            created += 1
+        db.session.commit()
+    swept = booking.sweep_attendance()
+    return [f"demo past visits booked: {created}; attendance {swept.summary()}"]
 
 
 SEED_HOOKS.append(seed_booking_demo)

@@ -17,6 +17,7 @@ from app.models import (AppointmentOrder, AuditLog, ChannelNotification, Notific
 from app.models.base import utcnow
 from app.services.formatting import yuan
 from app.services.preflight import run_checks
+from app.services.settings import booking_rules
 
 
 @dataclass
@@ -100,6 +101,13 @@ def build_report(days: int = 90) -> InspectionReport:
         ReconciliationItem.resolved_at.is_(None)))
     add(Finding("对账", "未处理的对账差异", unresolved == 0, f"{unresolved} 条",
                 "财务在 对账差异 中逐条核实并填写处理说明" if unresolved else ""))
+    lookback = booking_rules().attendance_lookback_days
+    before = (now + dt.timedelta(hours=8)).date() - dt.timedelta(days=lookback)
+    unsettled = _count(select(func.count()).select_from(AppointmentOrder).where(
+        AppointmentOrder.status == "booked", AppointmentOrder.clinic_date < before))
+    add(Finding("预约", f"就诊日已过 {lookback} 天仍未确认就诊情况的预约", unsettled == 0, f"{unsettled} 笔",
+                "检查医院系统的就诊情况接口（flask booking attendance 可立即重试）；医院未列出的预约由服务台在"
+                "预约订单中标记已就诊或爽约" if unsettled else ""))
     backlog = _count(select(func.count()).select_from(Notification).where(
         Notification.status == "pending", Notification.created_at < hour_ago))
     failed_msgs = _count(select(func.count()).select_from(Notification).where(

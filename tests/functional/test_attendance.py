@@ -361,3 +361,36 @@ def test_staff_cannot_mark_before_the_clinic_time(app, world):
             booking.mark_attendance_by_staff(order.id, "cancelled", "未到", staff, now=start)
         assert booking.mark_attendance_by_staff(order.id, "visited", "患者已到分诊台", staff,
                                                 now=start).status == "visited"
+
+
+# -- the demo ------------------------------------------------------------------------------------------------
+
+def test_the_demo_shows_one_visit_and_one_no_show(app, ctx, his):
+    """The simulator's seed gave the demo cards two past registrations (one checked in); the demo seed
+    books them for the WeChat demo account and the sweep settles them as every night."""
+    from app.services.demo import seed_booking_demo
+
+    assert any("demo past visits booked: 2; attendance visited=1 no_show=1" in line for line in seed_booking_demo())
+    orders = {o.status: o for o in db.session.scalars(
+        select(AppointmentOrder).where(AppointmentOrder.order_no.startswith("GHDEMO")))}
+    assert set(orders) == {"visited", "no_show"}
+    assert orders["visited"].attended_at is not None and orders["visited"].patient.relation == "self"
+    assert orders["no_show"].half_day == "evening" and orders["no_show"].patient.relation == "child"
+    assert all(o.clinic_date < booking.hospital_now().date() and
+               db.session.get(ChannelUser, o.owner_id).channel_uid == "demo-patient-wechat" for o in orders.values())
+    assert any("demo past visits booked: 0; attendance visited=0 no_show=0" in line for line in seed_booking_demo())
+    assert db.session.scalar(select(func.count(AppointmentOrder.id))) == 2
+
+
+def test_the_inspection_report_flags_bookings_nobody_settled(app, world):
+    from app.services.inspection import build_report
+
+    check = "就诊日已过 7 天仍未确认就诊情况的预约"
+    with app.app_context():
+        order = booked(world["his"], world["owner"], world["mother"], open_slice())
+        assert {f.check: f for f in build_report(90).findings}[check].ok
+        db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == order.id)
+                           .values(clinic_date=booking.hospital_now().date() - dt.timedelta(days=8)))
+        db.session.commit()
+        finding = {f.check: f for f in build_report(90).problems}[check]
+        assert finding.detail == "1 笔" and "flask booking attendance" in finding.advice
