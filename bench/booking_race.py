@@ -2,7 +2,7 @@
 slots, booking throughput against the database's own ceiling, slot queries against bare health.
 
     .venv/bin/python bench/booking_race.py            # MariaDB at 127.0.0.1:3306, databases bench_booking*
-    .venv/bin/python bench/booking_race.py --clients 1000 --bookings 3000 --threads 32
+    .venv/bin/python bench/booking_race.py --clients 1000 --bookings 3000 --threads 32 --page-cache ""
 
 It builds its own databases (platform: ``bench_booking``; HIS simulator: ``bench_booking_his``),
 migrates, seeds the simulated hospital, syncs it, adds K + N patients with HIS cards, then starts two
