@@ -5,6 +5,7 @@ reset passwords with a forced change, configuration is validated and audited."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -249,3 +250,16 @@ def test_audit_log_cannot_be_edited_or_deleted(app, client, staff):
         assert db.session.get(AuditLog, row.id) is not None
     page = client.get("/auditlogview/list/?_flt_0_action=staff.view_order").get_data(as_text=True)
     assert "staff.view_order" in page
+
+
+def test_empty_fields_are_blank_not_none(app, client, staff):
+    """Flask-AppBuilder prints a missing value as "None"; staff see a dash on details, an empty cell in lists."""
+    login(client, "admin")
+    pages = [f"/appointmentorderview/show/{staff['order']}", f"/paymentorderview/show/{staff['payment']}",
+             "/appointmentorderview/list/", "/paymentorderview/list/", "/refundview/list/", "/patientview/list/",
+             "/auditlogview/list/", "/operatorview/list/", "/systemsettingview/list/"]
+    for path in pages:
+        response = client.get(path)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200, path
+        assert not re.search(r">\s*None\s*<", page), path
