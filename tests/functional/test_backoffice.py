@@ -8,9 +8,10 @@ import json
 import re
 
 import pytest
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AppointmentOrder, AuditLog, ExportJob, PaymentOrder, SystemSetting
+from app.models import AppointmentOrder, AuditLog, ChannelUser, ExportJob, PaymentOrder, SystemSetting
 from tests.backoffice_helpers import login, seed_staff_and_orders
 
 # Every back-office page of issue #8 and who may open it.
@@ -263,3 +264,13 @@ def test_empty_fields_are_blank_not_none(app, client, staff):
         page = response.get_data(as_text=True)
         assert response.status_code == 200, path
         assert not re.search(r">\s*None\s*<", page), path
+
+
+def test_the_sandbox_sign_in_does_not_offer_the_demo_months_accounts(app, staff):
+    from app.services.identity import sandbox_accounts
+
+    with app.app_context():
+        offered = [a.channel_uid for channel in ("wechat", "alipay") for a in sandbox_accounts(channel, limit=500)]
+        demo_month = db.session.scalars(select(ChannelUser.channel_uid).where(
+            ChannelUser.channel_uid.like("demo-bo-%"))).all()
+    assert demo_month and not set(offered) & set(demo_month)
