@@ -195,6 +195,11 @@ KINDS = {"registration": _l("挂号费"), "outpatient": _l("门诊缴费"), "dep
 HALF_DAYS = {"am": _l("上午"), "pm": _l("下午"), "evening": _l("晚上")}
 
 
+def resolved(table: Mapping[str, object]) -> dict[str, str]:
+    """``table`` with its (lazy) labels translated now: for loops over many rows in one request or job."""
+    return {code: str(text) for code, text in table.items()}
+
+
 def label(table: Mapping[str, object], code: str | None) -> str:
     """The translated label of ``code`` in ``table``, or the code itself when unknown."""
     if code is None:
