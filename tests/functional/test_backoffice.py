@@ -118,6 +118,8 @@ def test_order_detail_shows_history_refunds_and_is_audited(app, client, staff):
     page = client.get(f"/paymentorderview/show/{staff['payment']}").get_data(as_text=True)
     assert 'data-test="history"' in page and "refunding" in page and 'data-test="refunds"' in page
     assert "退款成功" in page
+    history = page.split('data-test="history"')[1]  # states as staff read them, the code beside for the logs
+    assert '退费中 <small class="text-muted">refunding</small>' in history and "<td>缴费订单</td>" in history
     order = client.get(f"/appointmentorderview/show/{staff['order']}").get_data(as_text=True)
     assert "pending_payment" in order and "booked" in order and 'data-test="cancel-booking"' not in order
     assert len(_audit(app, "staff.view_order")) == 2
