@@ -41,6 +41,9 @@ class Config:
     # Huey: "sqlite:///path" or "redis://..."; tasks/__init__ builds the queue from it.
     HUEY_URL = _sqlite("huey.db")
     HUEY_IMMEDIATE = False
+    # Shared one-second cache of a doctor's day of slices (app/services/page_cache.py): Redis, or "" for none.
+    SLOT_PAGE_CACHE_URL = os.environ.get("SLOT_PAGE_CACHE_URL", "")
+    SLOT_PAGE_CACHE_SECONDS = 1
 
     # Flask-AppBuilder back-office
     APP_NAME = "妇幼保健院移动挂号缴费平台"
@@ -148,6 +151,7 @@ class ProductionConfig(Config):
         self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL", "")
         self.HUEY_URL = env.get("REDIS_URL", "")
         self.RATELIMIT_STORAGE_URI = self.HUEY_URL or "memory://"
+        self.SLOT_PAGE_CACHE_URL = env.get("SLOT_PAGE_CACHE_URL", self.HUEY_URL)
         self.HIS_BASE_URL = env.get("HIS_BASE_URL", "")
         self.HIS_APP_ID = env.get("HIS_APP_ID", Config.HIS_APP_ID)
         self.HIS_SECRET = env.get("HIS_SECRET", "")
@@ -192,4 +196,5 @@ class TestConfig(Config):
     HUEY_URL = "memory://"
     DEMO_MODE = True
     RATELIMIT_ENABLED = False  # one test client logs in many times
+    SLOT_PAGE_CACHE_URL = ""  # the page-cache tests switch it on
     SANDBOX_DEMO_CARDS = False  # tests that want the demo card list switch it on

@@ -108,7 +108,7 @@ def child_service(url: str, out: str) -> None:
         base = max_rss_mb()
         started = time.perf_counter()
         written = exports.write_orders(out, exports.payment_rows_select({}), PaymentOrder.id,
-                                       exports.PAYMENT_COLUMNS, exports.payment_values, "缴费订单",
+                                       exports.PAYMENT_COLUMNS, exports.payment_values(), "缴费订单",
                                        on_progress=lambda done: None)
         seconds = time.perf_counter() - started
     print(f"{written} {seconds:.3f} {max_rss_mb():.1f} {base:.1f}")

@@ -17,6 +17,8 @@ from app.models import (AppointmentOrder, ChannelUser, Department, Doctor, Patie
 from app.models.base import utcnow
 
 PREFIX = "DEMO"
+#: the demo month's patient accounts: history for the back-office, never offered at the sandbox sign-in
+ACCOUNT_PREFIX = f"{PREFIX.lower()}-bo-"
 DAYS = 30
 NAMES = ["陈丽华", "黄美玲", "李晓燕", "王芳", "张小宝", "刘欣怡", "林嘉怡", "吴婷婷", "欧阳娜娜", "郑子涵"]
 
@@ -52,7 +54,7 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18) -> list[str]:
     users, patients = [], []
     for i, name in enumerate(NAMES):
         channel = "wechat" if i % 3 else "alipay"
-        user = ChannelUser(channel=channel, channel_uid=f"{PREFIX.lower()}-bo-{i}", nickname=name[0] + "**")
+        user = ChannelUser(channel=channel, channel_uid=f"{ACCOUNT_PREFIX}{i}", nickname=name[0] + "**")
         db.session.add(user)
         db.session.flush()
         patient = Patient(owner_id=user.id, name=name, phone=f"1380000{i:04d}", card_no=f"{PREFIX}{100000 + i}",

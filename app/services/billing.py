@@ -28,7 +28,8 @@ from app.extensions import db
 from app.his.errors import HisBusinessError
 from app.his.errors import NotFound as HisNotFound
 from app.his.interface import Bill
-from app.models import BillPayment, GuidanceRule, Notification, Patient, PaymentOrder, Refund, RefundItem
+from app.models import (AppointmentOrder, BillPayment, GuidanceRule, Notification, Patient, PaymentOrder, Refund,
+                        RefundItem)
 from app.models.base import utcnow
 from app.services import payments
 from app.services.errors import Conflict, DomainError, NotFound
@@ -518,22 +519,51 @@ def in_quiet_hours(now: dt.datetime | None = None) -> bool:
     return in_window(beijing.time(), setting_hours("reminder.quiet_hours", DEFAULT_QUIET_HOURS))
 
 
+#: how often the reminder task runs (app/tasks/billing.py): the clock turns the rotation below
+REMINDER_PERIOD = dt.timedelta(minutes=10)
+
+
+def cards_to_check(now: dt.datetime, max_cards: int) -> list[str]:
+    """The bound cards this run asks the HIS about: first every card with a clinic visit today (new
+    bills come from today's doctors), then one slice of all bound cards. The slices are ``patient.id
+    modulo N`` with N just large enough that a slice holds ``max_cards``, and the clock picks the
+    slice, so every bound card is asked once every N runs however many there are, with no cursor
+    to keep."""
+    today = (now + BEIJING).date()
+    visiting = list(db.session.scalars(
+        select(Patient.card_no).join(AppointmentOrder, AppointmentOrder.patient_id == Patient.id)
+        .where(Patient.status == "bound", AppointmentOrder.clinic_date == today,
+               AppointmentOrder.status.in_(("booked", "visited")))
+        .distinct().order_by(Patient.card_no).limit(max_cards)))
+    bound = db.session.scalar(select(func.count()).select_from(Patient).where(Patient.status == "bound")) or 0
+    slices = max(1, -(-bound // max(1, max_cards)))
+    turn = int((now - dt.datetime(2000, 1, 1)) / REMINDER_PERIOD) % slices
+    rotation = db.session.scalars(
+        select(Patient.card_no).where(Patient.status == "bound", Patient.id % slices == turn)
+        .distinct().order_by(Patient.card_no).limit(max_cards))
+    return list(dict.fromkeys([*visiting, *rotation]))
+
+
 def remind_pending_bills(now: dt.datetime | None = None, max_cards: int = 2000) -> int:
     """Remind each account once per new pending bill of its bound cards; returns reminders written.
 
     Nothing is sent in quiet hours (the next run after them sends what is due). A bill being paid is
     skipped; a bill already reminded to an account is never reminded again (the outbox dedupe key).
+    Which cards one run asks about: ``cards_to_check``.
     """
+    now = now or utcnow()
     if in_quiet_hours(now):
         return 0
-    patients = db.session.scalars(select(Patient).where(Patient.status == "bound").order_by(Patient.id)).all()
+    cards = cards_to_check(now, max_cards)
     by_card: dict[str, list[Patient]] = defaultdict(list)
-    for patient in patients:
-        by_card[patient.card_no].append(patient)
+    for start in range(0, len(cards), 500):
+        for patient in db.session.scalars(select(Patient).where(Patient.status == "bound",
+                                                               Patient.card_no.in_(cards[start:start + 500]))):
+            by_card[patient.card_no].append(patient)
     his = his_gateway()
     written = 0
     with unit_of_work():
-        for card_no in list(by_card)[:max_cards]:
+        for card_no in cards:
             try:
                 bills = his.pending_bills(card_no)
             except HisNotFound:

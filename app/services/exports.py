@@ -180,12 +180,19 @@ def appointment_rows_select(criteria: Mapping[str, str]) -> Select:
     return orders.where(stmt, "appointment", criteria)
 
 
-def appointment_values(row) -> list:
-    (_id, order_no, name, card, phone, dept, doctor, day, half, start, end, channel, status, fee, created,
-     paid, reason) = row
-    return [order_no, mask_name(name), card, mask_phone(phone), dept, doctor, day.isoformat(),
-            orders.label(orders.HALF_DAYS, half), f"{start}-{end}", orders.label(orders.CHANNELS, channel),
-            orders.label(orders.APPOINTMENT_STATUS, status), fee, beijing(created), beijing(paid), reason]
+def appointment_values() -> Callable[[Any], list]:
+    """Row -> cells of the booking export; each label table is translated once per export, not per row."""
+    half_days, channels, statuses = (orders.resolved(t) for t in (orders.HALF_DAYS, orders.CHANNELS,
+                                                                   orders.APPOINTMENT_STATUS))
+
+    def values(row) -> list:
+        (_id, order_no, name, card, phone, dept, doctor, day, half, start, end, channel, status, fee, created,
+         paid, reason) = row
+        return [order_no, mask_name(name), card, mask_phone(phone), dept, doctor, day.isoformat(),
+                half_days.get(half, half or ""), f"{start}-{end}", channels.get(channel, channel or ""),
+                statuses.get(status, status or ""), fee, beijing(created), beijing(paid), reason]
+
+    return values
 
 
 def payment_rows_select(criteria: Mapping[str, str]) -> Select:
@@ -197,13 +204,19 @@ def payment_rows_select(criteria: Mapping[str, str]) -> Select:
     return orders.where(stmt, "payment", criteria)
 
 
-def payment_values(row) -> list:
-    (_id, order_no, kind, name, card, phone, ref, channel, status, amount, refunded, trade_no, created, paid,
-     description) = row
-    received = amount - refunded if paid is not None else 0
-    return [order_no, orders.label(orders.KINDS, kind), mask_name(name), card, mask_phone(phone), ref,
-            orders.label(orders.CHANNELS, channel), orders.label(orders.PAYMENT_STATUS, status), amount,
-            refunded, received, trade_no, beijing(created), beijing(paid), description]
+def payment_values() -> Callable[[Any], list]:
+    """Row -> cells of the payment export; labels translated once per export (see appointment_values)."""
+    kinds, channels, statuses = (orders.resolved(t) for t in (orders.KINDS, orders.CHANNELS, orders.PAYMENT_STATUS))
+
+    def values(row) -> list:
+        (_id, order_no, kind, name, card, phone, ref, channel, status, amount, refunded, trade_no, created, paid,
+         description) = row
+        received = amount - refunded if paid is not None else 0
+        return [order_no, kinds.get(kind, kind or ""), mask_name(name), card, mask_phone(phone), ref,
+                channels.get(channel, channel or ""), statuses.get(status, status or ""), amount,
+                refunded, received, trade_no, beijing(created), beijing(paid), description]
+
+    return values
 
 
 def stream_batches(stmt: Select, id_column, batch: int | None = None) -> Iterator[list]:
@@ -278,10 +291,10 @@ def run_export(job_id: int) -> ExportJob:
         else:
             if job.kind == "appointment_orders":
                 stmt, id_col, cols, values, name = (appointment_rows_select(params), AppointmentOrder.id,
-                                                    APPOINTMENT_COLUMNS, appointment_values, "预约订单")
+                                                    APPOINTMENT_COLUMNS, appointment_values(), "预约订单")
             else:
                 stmt, id_col, cols, values, name = (payment_rows_select(params), PaymentOrder.id,
-                                                    PAYMENT_COLUMNS, payment_values, "缴费订单")
+                                                    PAYMENT_COLUMNS, payment_values(), "缴费订单")
             total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
 
             def progress(done: int) -> None:

@@ -20,6 +20,7 @@ from app.models.base import utcnow
 from app.services import audit
 from app.services.errors import DomainError
 from app.services.uow import unit_of_work
+from app.services.backoffice_demo import ACCOUNT_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,9 @@ def upsert_channel_user(identity: ChannelIdentity) -> ChannelUser:
 
 
 def sandbox_accounts(channel: str, limit: int = 20) -> list[ChannelUser]:
-    """Accounts the sandbox authorisation page offers to sign in as (sandbox mode only)."""
-    return list(db.session.scalars(select(ChannelUser).where(ChannelUser.channel == channel)
+    """Accounts the sandbox authorisation page offers to sign in as (sandbox mode only); the
+    back-office demo month's accounts are history for staff pages, not people to sign in as."""
+    return list(db.session.scalars(select(ChannelUser).where(ChannelUser.channel == channel,
+                                                             ChannelUser.channel_uid.not_like(f"{ACCOUNT_PREFIX}%"))
                                    .order_by(ChannelUser.last_login_at.desc(), ChannelUser.id.desc())
                                    .limit(limit)))

@@ -178,10 +178,10 @@ def payments_of_appointment(appointment_id: int) -> list[PaymentOrder]:
 
 # What staff read for each code (msgids are the hospital's Chinese; English in translations/en).
 APPOINTMENT_STATUS = {
-    "locked": _l("锁号中"), "pending_payment": _l("待支付"), "paid": _l("已支付"), "booked": _l("已预约"),
+    "holding": _l("锁号中"), "lock_failed": _l("锁号失败"), "pending_payment": _l("待支付"), "paid": _l("已支付"),
+    "booked": _l("已预约"),
     "failed": _l("预约失败"), "cancelled": _l("已取消"), "stopped": _l("已停诊"), "expired": _l("已过期"),
-    "refunded": _l("已退费"), "visited": _l("已就诊"), "no_show": _l("爽约"), "holding": _l("锁号中"),
-    "lock_failed": _l("锁号失败"),
+    "refunded": _l("已退费"), "visited": _l("已就诊"), "no_show": _l("爽约"),
 }
 PAYMENT_STATUS = {
     "created": _l("已创建"), "paying": _l("支付中"), "paid": _l("已支付"), "confirmed": _l("已确认"),
@@ -194,6 +194,18 @@ REFUND_STATUS = {
 CHANNELS = {"wechat": _l("微信"), "alipay": _l("支付宝")}
 KINDS = {"registration": _l("挂号费"), "outpatient": _l("门诊缴费"), "deposit": _l("住院押金")}
 HALF_DAYS = {"am": _l("上午"), "pm": _l("下午"), "evening": _l("晚上")}
+ORDER_TYPES = {"appointment": _l("预约订单"), "payment": _l("缴费订单"), "refund": _l("退款")}
+STATUS_BY_TYPE = {"appointment": APPOINTMENT_STATUS, "payment": PAYMENT_STATUS, "refund": REFUND_STATUS}
+
+
+def status_label(order_type: str, code: str | None) -> str:
+    """A state of any of the three order machines as staff read it."""
+    return label(STATUS_BY_TYPE.get(order_type, {}), code)
+
+
+def resolved(table: Mapping[str, object]) -> dict[str, str]:
+    """``table`` with its (lazy) labels translated now: for loops over many rows in one request or job."""
+    return {code: str(text) for code, text in table.items()}
 
 
 def label(table: Mapping[str, object], code: str | None) -> str:

@@ -10,7 +10,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app.services import booking, schedules
+from app.services import booking, page_cache, schedules
 from app.services.errors import DomainError
 from app.services.patients import patients_of
 from h5 import h5_blueprint as bp
@@ -94,13 +94,15 @@ def booking_department(department_id: int):
 
 
 @bp.get("/booking/doctors/<int:doctor_id>")
+@page_cache.doctor_day_page
 def booking_doctor(doctor_id: int):
     dates = booking.open_dates()
     day = _day(request.args.get("date"), dates)
-    sessions = schedules.doctor_day(doctor_id, day) if day else []
+    now = booking.hospital_now()
+    sessions = schedules.doctor_day(doctor_id, day, now) if day else []
     if not sessions and day is not None and request.args.get("date") is None:
         abort(404)
-    doctor = sessions[0].doctor if sessions else None
+    doctor = sessions[0].schedule.doctor if sessions else None
     if doctor is None:
         from app.extensions import db
         from app.models import Doctor
@@ -108,9 +110,11 @@ def booking_doctor(doctor_id: int):
         doctor = db.session.get(Doctor, doctor_id)
         if doctor is None:
             abort(404)
-    now = booking.hospital_now()
+    rebook = request.args.get("rebook", type=int)
+    # one link built per page, not per slice: the release-morning page lists every slice of the day
+    slice_href = url_for("h5.booking_confirm", slice_id=0, rebook=rebook).replace("/0/", "/%d/", 1)
     return render_template("h5/booking/doctor.html", doctor=doctor, dates=dates, day=day, sessions=sessions,
-                           now=now, slot_start=booking.slot_start, rebook=request.args.get("rebook"))
+                           rebook=rebook, slice_href=slice_href, left_label=_("余 %(n)s"))
 
 
 @bp.route("/booking/slices/<int:slice_id>/confirm", methods=["GET", "POST"])

@@ -5,11 +5,13 @@ reset passwords with a forced change, configuration is validated and audited."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AppointmentOrder, AuditLog, ExportJob, PaymentOrder, SystemSetting
+from app.models import AppointmentOrder, AuditLog, ChannelUser, ExportJob, PaymentOrder, SystemSetting
 from tests.backoffice_helpers import login, seed_staff_and_orders
 
 # Every back-office page of issue #8 and who may open it.
@@ -116,6 +118,8 @@ def test_order_detail_shows_history_refunds_and_is_audited(app, client, staff):
     page = client.get(f"/paymentorderview/show/{staff['payment']}").get_data(as_text=True)
     assert 'data-test="history"' in page and "refunding" in page and 'data-test="refunds"' in page
     assert "退款成功" in page
+    history = page.split('data-test="history"')[1]  # states as staff read them, the code beside for the logs
+    assert '退费中 <small class="text-muted">refunding</small>' in history and "<td>缴费订单</td>" in history
     order = client.get(f"/appointmentorderview/show/{staff['order']}").get_data(as_text=True)
     assert "pending_payment" in order and "booked" in order and 'data-test="cancel-booking"' not in order
     assert len(_audit(app, "staff.view_order")) == 2
@@ -249,3 +253,26 @@ def test_audit_log_cannot_be_edited_or_deleted(app, client, staff):
         assert db.session.get(AuditLog, row.id) is not None
     page = client.get("/auditlogview/list/?_flt_0_action=staff.view_order").get_data(as_text=True)
     assert "staff.view_order" in page
+
+
+def test_empty_fields_are_blank_not_none(app, client, staff):
+    """Flask-AppBuilder prints a missing value as "None"; staff see a dash on details, an empty cell in lists."""
+    login(client, "admin")
+    pages = [f"/appointmentorderview/show/{staff['order']}", f"/paymentorderview/show/{staff['payment']}",
+             "/appointmentorderview/list/", "/paymentorderview/list/", "/refundview/list/", "/patientview/list/",
+             "/auditlogview/list/", "/operatorview/list/", "/systemsettingview/list/"]
+    for path in pages:
+        response = client.get(path)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200, path
+        assert not re.search(r">\s*None\s*<", page), path
+
+
+def test_the_sandbox_sign_in_does_not_offer_the_demo_months_accounts(app, staff):
+    from app.services.identity import sandbox_accounts
+
+    with app.app_context():
+        offered = [a.channel_uid for channel in ("wechat", "alipay") for a in sandbox_accounts(channel, limit=500)]
+        demo_month = db.session.scalars(select(ChannelUser.channel_uid).where(
+            ChannelUser.channel_uid.like("demo-bo-%"))).all()
+    assert demo_month and not set(offered) & set(demo_month)

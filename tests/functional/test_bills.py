@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.his.interface import BillItem
 from app.models import BillPayment, ChannelUser, GuidanceRule, Notification, Patient, PaymentOrder, Refund
-from app.services import billing, payments
+from app.services import billing, payments, schedules
 from tests import factories
 from tests.factories import wait_for
 
@@ -292,3 +292,33 @@ def test_unbound_patients_get_no_reminders(app, ctx, his):
     assert billing.remind_pending_bills(now=DAYTIME) == 0
     assert db.session.scalar(select(func.count()).select_from(Patient)) == 1
     assert db.session.scalar(select(func.count()).select_from(Refund)) == 0
+
+
+def test_every_bound_card_is_asked_in_turn_and_todays_visitors_every_run(app, ctx, his, monkeypatch):
+    """Many more bound cards than one run may ask about: each run asks one slice, the slices cover
+    every card within a few runs, and cards with a visit today are asked every time."""
+    from app.models import AppointmentOrder, Schedule
+
+    owners = [factories.channel_user() for _ in range(7)]
+    patients = [factories.patient(owner, card_no=f"ROT{i:05d}") for i, owner in enumerate(owners)]
+    db.session.commit()
+    asked: list[str] = []
+    monkeypatch.setattr(his, "pending_bills", lambda card_no: asked.append(card_no) or ())
+    runs = [DAYTIME + billing.REMINDER_PERIOD * i for i in range(4)]  # 7 cards, 2 a run: 4 slices
+    for when in runs:
+        billing.remind_pending_bills(now=when, max_cards=2)
+    assert sorted(set(asked)) == sorted(p.card_no for p in patients) and len(asked) == 7
+    # a card with a booking today is asked on top of the run's slice, every run
+    schedules.sync_from_his()
+    schedule = db.session.scalars(select(Schedule)).first()
+    visitor = patients[0]
+    db.session.add(AppointmentOrder(
+        order_no="YYROT1", owner_id=visitor.owner_id, patient_id=visitor.id, schedule_id=schedule.id,
+        slice_id=schedule.slices[0].id, department_id=schedule.department_id, doctor_id=schedule.doctor_id,
+        clinic_date=(DAYTIME + dt.timedelta(hours=8)).date(), half_day=schedule.half_day,
+        start_time="08:00", end_time="08:30", fee_fen=0, status="booked", channel="wechat"))
+    db.session.commit()
+    for when in runs:
+        asked.clear()
+        billing.remind_pending_bills(now=when, max_cards=2)
+        assert asked[0] == visitor.card_no and len(asked) <= 3

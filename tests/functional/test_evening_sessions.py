@@ -51,7 +51,8 @@ def test_pages_list_the_evening_clinic_after_the_afternoon(app, client, world):
         day, doctor_id, doctor_code = evening.clinic_date, evening.doctor_id, evening.doctor.code
         dept_id, slice_id = evening.department_id, slc.id
         parent_id = evening.department.parent_id
-        assert [s.half_day for s in schedules.doctor_day(doctor_id, day)] == ["am", "pm", "evening"]
+        assert [d.schedule.half_day for d in schedules.doctor_day(doctor_id, day, booking.hospital_now())] == [
+            "am", "pm", "evening"]
         sessions = schedules.doctor_sessions(dept_id, day)
         ranks = [schedules.half_day_rank(s.schedule.half_day) for s in sessions]
         assert ranks == sorted(ranks) and sessions[-1].schedule.half_day == "evening"
