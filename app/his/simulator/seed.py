@@ -1,8 +1,11 @@
 """Deterministic, idempotent seed of a believable maternal and child health hospital (阳江).
 
 ``seed(db_url, today)`` writes the base data once (departments, doctors, patients, bills,
-reports, inpatients), then on every run only fills what is missing: clinic sessions so that the
-14 days from ``today`` exist, daily cost lists of current stays up to ``today``, and today's queue.
+reports, inpatients) and, once, two past registrations of the demo cards (one checked in); then on
+every run it only fills what is missing: clinic sessions so that the 14 days from ``today`` exist
+(上午 and 下午 from each doctor's timetable, the 儿科夜诊 from its rota), daily cost lists of current
+stays up to ``today``, and today's queue. A database seeded by an older version is brought up to date
+first (guardians, ``half_day`` wide enough for "evening").
 A second run on the same day changes nothing.  All randomness comes from ``random.Random`` seeded
 with fixed values (or with stable strings such as a schedule id), so output depends only on inputs.
 """
