@@ -18,6 +18,7 @@ from app.extensions import db
 from app.models import ChannelUser, DepositRefundRequest, Notification, PaymentOrder, Refund, StateTransition
 from app.services import deposit_refunds, payments
 from app.services.billing import HisRefundRefused
+from app.services.formatting import yuan
 from app.services.signing import signed_headers
 from tests.factories import wait_for
 from tests.functional.test_bills import account, load, login
@@ -339,3 +340,65 @@ def test_bad_bodies_are_refused_with_invalid_request(app, client, his, payload):
 def test_not_json_is_refused(app, client, his):
     response, _, _ = signed_post(app, client, None, raw=b"request_no=1")
     assert response.status_code == 400 and response.get_json()["code"] == "invalid_request"
+
+
+# -- the simulator's 出院结算 asks the running platform ---------------------------------------------------
+
+LOW_BALANCE_CARD = "8800000012"  # in hospital, the deposits paid at the window do not cover the costs
+
+
+def test_simulator_discharge_sends_the_signed_refund_request_end_to_end(app, client, his, sandbox):
+    """The patient tops up twice through the platform; at discharge ¥1,300.00 is left over: the ¥500.00
+    paid last goes back whole, ¥800.00 of the first one; the stay's balance ends at zero."""
+    acc = account(app, LOW_BALANCE_CARD)
+    stay = his.inpatient_stay(LOW_BALANCE_CARD)
+    assert stay.balance_fen < 0
+    first = pay_deposit(app, client, his, sandbox, acc, yuan(-stay.balance_fen + 80000))
+    last = pay_deposit(app, client, his, sandbox, acc, "500")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["his", "discharge", stay.inpatient_no])
+    assert result.exit_code == 0, result.output
+    assert "¥1300.00 to go back to the original payments" in result.output
+    assert f"platform asked ({app.config['PUBLIC_BASE_URL']}/api/his/v1/deposit-refunds)" in result.output
+    request_no = f"CY{stay.inpatient_no}"
+    assert wait_for(lambda: status_of(app, client, request_no)["status"] == "success")
+    data = status_of(app, client, request_no)
+    assert [(r["order_no"], r["amount_fen"]) for r in data["refunds"]] == [(last, 50000), (first, 80000)]
+    assert (load(app, last).status, load(app, last).refunded_fen) == ("refunded", 50000)
+    assert (load(app, first).status, load(app, first).refunded_fen) == ("partially_refunded", 80000)
+    settled = his.inpatient_stay(LOW_BALANCE_CARD)
+    assert settled.status == "discharged" and settled.balance_fen == 0
+
+    again = runner.invoke(args=["his", "discharge", stay.inpatient_no])  # the HIS sends it again
+    assert again.exit_code == 0 and "already settled" in again.output and ": success:" in again.output
+    assert refund_count(app) == 2
+    login(app, client, acc["user"])
+    page = client.get(f"/h5/inpatient/deposits?patient_id={acc['patient']}").get_data(as_text=True)
+    assert "押金已原路退回 ¥1300.00" in page and 'data-refunded="50000"' in page and 'data-refunded="80000"' in page
+
+
+def test_simulator_discharge_handles_the_request_in_process_when_the_platform_is_down(app, client, his, sandbox,
+                                                                                      monkeypatch):
+    import app.his.cli as his_cli
+
+    acc = account(app, LOW_BALANCE_CARD)
+    stay = his.inpatient_stay(LOW_BALANCE_CARD)
+    order_no = pay_deposit(app, client, his, sandbox, acc, yuan(-stay.balance_fen + 10000))
+
+    def unreachable(path, payload):
+        raise requests.ConnectionError("connection refused")
+
+    monkeypatch.setattr(his_cli, "_post_to_platform", unreachable)
+    result = app.test_cli_runner().invoke(args=["his", "discharge", stay.inpatient_no])
+    assert result.exit_code == 0, result.output
+    assert "platform not reachable: handled in-process" in result.output and order_no in result.output
+    assert wait_for(lambda: status_of(app, client, f"CY{stay.inpatient_no}")["status"] == "success")
+    assert load(app, order_no).refunded_fen == 10000
+
+
+def test_simulator_discharge_with_a_shortfall_asks_the_platform_nothing(app, client, his):
+    stay = his.inpatient_stay(LOW_BALANCE_CARD)
+    result = app.test_cli_runner().invoke(args=["his", "discharge", stay.inpatient_no])
+    assert result.exit_code == 0, result.output
+    assert f"still owes ¥{yuan(-stay.balance_fen)}" in result.output and "original payments" not in result.output
+    assert refund_count(app) == 0
