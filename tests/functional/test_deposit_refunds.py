@@ -75,6 +75,22 @@ def ask(stay, request_no, amount_fen, **extra):
             "reason": "出院结算退押金", **extra}
 
 
+def finance_signs_in(app, client) -> None:
+    """The demo finance account (staff accounts outlive the tables a test empties)."""
+    from app.services.demo import DEMO_ACCOUNTS
+    from tests.backoffice_helpers import login as staff_login
+    from tests.backoffice_helpers import restore_demo_staff
+
+    with app.app_context():
+        sm = app.appbuilder.sm
+        username, password, role, display = next(a for a in DEMO_ACCOUNTS if a[0] == "finance")
+        if sm.find_user(username=username) is None:
+            sm.add_user(username=username, first_name=display, last_name=role, email="finance@demo.hospital.local",
+                        role=sm.find_role(role), password=password)
+    restore_demo_staff(app)
+    staff_login(client, "finance")
+
+
 def refund_count(app) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(Refund))
@@ -266,6 +282,13 @@ def test_a_refused_channel_refund_fails_and_its_amount_can_be_asked_again(app, c
     assert alipay_part["status"] == "failed" and "ACQ.TRADE_HAS_FINISHED" in alipay_part["failure_reason"]
     newer = load(app, stay["newer"])
     assert newer.flag == "refund_failed" and newer.refunded_fen == 0  # finance sees it; the amount is free again
+    # finance staff find it where every refund is listed, the deposit payment flagged
+    finance_signs_in(app, client)
+    refunds_page = client.get("/refundview/list/").get_data(as_text=True)
+    failed_row = next(row for row in refunds_page.split("<tr")[1:] if alipay_part["refund_no"] in row)
+    assert "退款失败" in failed_row and stay["newer"] in failed_row
+    payment_page = client.get(f"/paymentorderview/show/{newer.id}").get_data(as_text=True)
+    assert "refund_failed" in payment_page and alipay_part["refund_no"] in payment_page
     monkeypatch.setattr(channel, "refund", original)
     retry, _, _ = signed_post(app, client, ask(stay, "CY-0031", 50000))
     assert retry.status_code == 201
