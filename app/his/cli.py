@@ -104,6 +104,32 @@ def report_ready_command(report_id: str | None, card_no: str | None) -> None:
     click.echo(f"{summary.report_id} {summary.title}: {summary.status}")
 
 
+def announce_stop(schedule_id: str, reason: str) -> str:
+    """Send the signed schedule_stopped event to the platform (PUBLIC_BASE_URL) like a real HIS.
+
+    When no platform server is listening (e.g. ``make run`` is not started), the same service the
+    endpoint calls is run in this process instead, so the demo never leaves bookings behind.
+    """
+    import uuid
+
+    import requests
+
+    event = {"event_id": uuid.uuid4().hex, "type": "schedule_stopped", "schedule_id": schedule_id,
+             "reason": reason}
+    try:
+        response = _post_to_platform("/api/his/v1/events", event)
+    except _NotConfigured:
+        return "not announced: this app has no platform configuration (PUBLIC_BASE_URL, HIS_EVENT_*)"
+    except requests.ConnectionError:
+        from app.services.booking import handle_his_event
+
+        outcome = handle_his_event(event)
+        return f"platform not reachable at {platform_url('/api/his/v1/events')}: handled in-process: {outcome}"
+    if response.status_code != 200:
+        raise click.ClickException(f"platform refused the event ({response.status_code}): {response.text[:200]}")
+    return f"platform notified ({response.url}): {response.json()}"
+
+
 @his_cli.command("discharge")
 @click.argument("inpatient_no")
 @click.option("--announce/--no-announce", default=True, show_default=True,
@@ -204,29 +230,3 @@ def _post_to_platform(path: str, payload: dict) -> requests.Response:
     body = json.dumps(payload, ensure_ascii=False).encode()
     headers = signed_headers(config["HIS_EVENT_APP_ID"], config["HIS_EVENT_SECRET"], "POST", path, body)
     return requests.post(platform_url(path), data=body, headers=headers, timeout=30)
-
-
-def announce_stop(schedule_id: str, reason: str) -> str:
-    """Send the signed schedule_stopped event to the platform (PUBLIC_BASE_URL) like a real HIS.
-
-    When no platform server is listening (e.g. ``make run`` is not started), the same service the
-    endpoint calls is run in this process instead, so the demo never leaves bookings behind.
-    """
-    import uuid
-
-    import requests
-
-    event = {"event_id": uuid.uuid4().hex, "type": "schedule_stopped", "schedule_id": schedule_id,
-             "reason": reason}
-    try:
-        response = _post_to_platform("/api/his/v1/events", event)
-    except _NotConfigured:
-        return "not announced: this app has no platform configuration (PUBLIC_BASE_URL, HIS_EVENT_*)"
-    except requests.ConnectionError:
-        from app.services.booking import handle_his_event
-
-        outcome = handle_his_event(event)
-        return f"platform not reachable at {platform_url('/api/his/v1/events')}: handled in-process: {outcome}"
-    if response.status_code != 200:
-        raise click.ClickException(f"platform refused the event ({response.status_code}): {response.text[:200]}")
-    return f"platform notified ({response.url}): {response.json()}"
