@@ -1,5 +1,4 @@
-"""`flask his ...`: seed the simulated hospital, serve it over HTTP, stop a clinic session, discharge a
-stay (出院结算)."""
+"""`flask his ...`: seed the simulated hospital, serve it over HTTP, stop a clinic session."""
 
 from __future__ import annotations
 
