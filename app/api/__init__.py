@@ -10,7 +10,7 @@ def register_api(app: Flask) -> None:
     from app.api.his_api import his_api_bp
 
     # Endpoint modules attach their routes to his_api_bp on import, before it is registered.
-    from app.api import his_events, his_refunds  # noqa: F401
+    from app.api import his_deposit_refunds, his_events, his_refunds  # noqa: F401
     from app.api.notify import notify_bp
     from app.extensions import csrf
 

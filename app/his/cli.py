@@ -3,9 +3,14 @@ patient in at the 分诊台."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
+
+if TYPE_CHECKING:
+    import requests
 
 his_cli = AppGroup("his", help="The simulated hospital information system (HIS).")
 
@@ -130,8 +135,115 @@ def announce_stop(schedule_id: str, reason: str) -> str:
     When no platform server is listening (e.g. ``make run`` is not started), the same service the
     endpoint calls is run in this process instead, so the demo never leaves bookings behind.
     """
-    import json
     import uuid
+
+    import requests
+
+    event = {"event_id": uuid.uuid4().hex, "type": "schedule_stopped", "schedule_id": schedule_id,
+             "reason": reason}
+    try:
+        response = _post_to_platform("/api/his/v1/events", event)
+    except _NotConfigured:
+        return "not announced: this app has no platform configuration (PUBLIC_BASE_URL, HIS_EVENT_*)"
+    except requests.ConnectionError:
+        from app.services.booking import handle_his_event
+
+        outcome = handle_his_event(event)
+        return f"platform not reachable at {platform_url('/api/his/v1/events')}: handled in-process: {outcome}"
+    if response.status_code != 200:
+        raise click.ClickException(f"platform refused the event ({response.status_code}): {response.text[:200]}")
+    return f"platform notified ({response.url}): {response.json()}"
+
+
+@his_cli.command("discharge")
+@click.argument("inpatient_no")
+@click.option("--announce/--no-announce", default=True, show_default=True,
+              help="Ask the platform to return the surplus paid through it, as a real HIS does: a signed "
+                   "POST /api/his/v1/deposit-refunds.")  # fmt: skip
+def discharge_command(inpatient_no: str, announce: bool) -> None:
+    """Discharge a stay and settle it (出院结算, 押金多退少补) in the simulator.
+
+    The surplus of the deposits goes back to the ones paid through the platform first (原路退回), the
+    rest at the window; a shortfall is collected at the window. Running it again re-sends the same
+    refund request (the platform answers the refunds it made the first time).
+    """
+    from app.services.formatting import yuan
+
+    from .errors import HisError
+    from .simulator import SimulatorHis
+    from .simulator.discharge import discharge
+
+    his = SimulatorHis(_simulator_url())
+    try:
+        done = discharge(his, inpatient_no)
+    except HisError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    finally:
+        his.close()
+    state = "discharged and settled" if done.newly_settled else "already settled"
+    click.echo(f"{done.inpatient_no} (card {done.card_no}): {state} {done.settled_at:%Y-%m-%d %H:%M}: "
+               f"cost ¥{yuan(done.total_cost_fen)}, deposits ¥{yuan(done.deposit_fen)} "
+               f"(¥{yuan(done.online_deposit_fen)} through the platform)")  # fmt: skip
+    if done.due_fen:
+        click.echo(f"the patient still owes ¥{yuan(done.due_fen)}: collected at the cashier's window")
+    if done.window_refund_fen:
+        click.echo(f"¥{yuan(done.window_refund_fen)} returned at the cashier's window")
+    if done.online_refund_fen and done.refund_request_no:
+        click.echo(f"¥{yuan(done.online_refund_fen)} to go back to the original payments "
+                   f"(request {done.refund_request_no})")  # fmt: skip
+        if announce:
+            click.echo(request_deposit_refund(done.refund_request_no, done.inpatient_no, done.online_refund_fen))
+
+
+def request_deposit_refund(request_no: str, inpatient_no: str, amount_fen: int) -> str:
+    """Ask the platform (PUBLIC_BASE_URL) to return ``amount_fen`` of the stay's deposits, signed like a
+    real HIS. When no platform server is listening, the endpoint's service runs in this process instead."""
+    import requests
+
+    from app.services.formatting import yuan
+
+    payload = {"request_no": request_no, "inpatient_no": inpatient_no, "amount_fen": amount_fen,
+               "reason": "出院结算退押金"}
+    try:
+        response = _post_to_platform("/api/his/v1/deposit-refunds", payload)
+    except _NotConfigured:
+        return "not sent: this app has no platform configuration (PUBLIC_BASE_URL, HIS_EVENT_*)"
+    except requests.ConnectionError:
+        from app.services import deposit_refunds
+        from app.services.billing import HisRefundRefused
+
+        try:
+            request, _created = deposit_refunds.his_deposit_refund(payload)
+        except HisRefundRefused as refused:
+            raise click.ClickException(f"platform refused the deposit refund: {refused.code}: "
+                                       f"{refused.message}") from refused  # fmt: skip
+        answer, where = deposit_refunds.deposit_refund_answer(request), "platform not reachable: handled in-process"
+    else:
+        if response.status_code not in (200, 201):
+            raise click.ClickException(f"platform refused the deposit refund ({response.status_code}): "
+                                       f"{response.text[:200]}")  # fmt: skip
+        answer, where = response.json()["data"], f"platform asked ({response.url})"
+    parts = "; ".join(f"{r['order_no']} {r['channel']} ¥{yuan(r['amount_fen'])} {r['status']}"
+                      for r in answer["refunds"])
+    return f"{where}: {answer['status']}: {parts}"
+
+
+class _NotConfigured(Exception):
+    """This app has no platform to talk to."""
+
+
+def platform_url(path: str) -> str:
+    """Where the platform's HIS API answers ``path`` (PUBLIC_BASE_URL)."""
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
+def _post_to_platform(path: str, payload: dict) -> requests.Response:
+    """POST ``payload`` to the platform's HIS API, signed with HIS_EVENT_APP_ID / HIS_EVENT_SECRET.
+
+    Raises _NotConfigured when this app has no platform to talk to, requests.ConnectionError when
+    nothing listens there.
+    """
+    import json
 
     import requests
 
@@ -139,21 +251,7 @@ def announce_stop(schedule_id: str, reason: str) -> str:
 
     config = current_app.config
     if not all(config.get(k) for k in ("PUBLIC_BASE_URL", "HIS_EVENT_APP_ID", "HIS_EVENT_SECRET")):
-        return "not announced: this app has no platform configuration (PUBLIC_BASE_URL, HIS_EVENT_*)"
-    event = {"event_id": uuid.uuid4().hex, "type": "schedule_stopped", "schedule_id": schedule_id,
-             "reason": reason}
-    body = json.dumps(event, ensure_ascii=False).encode()
-    path = "/api/his/v1/events"
-    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
-    headers = signed_headers(current_app.config["HIS_EVENT_APP_ID"], current_app.config["HIS_EVENT_SECRET"],
-                             "POST", path, body)
-    try:
-        response = requests.post(url, data=body, headers=headers, timeout=30)
-    except requests.ConnectionError:
-        from app.services.booking import handle_his_event
-
-        outcome = handle_his_event(event)
-        return f"platform not reachable at {url}: handled in-process: {outcome}"
-    if response.status_code != 200:
-        raise click.ClickException(f"platform refused the event ({response.status_code}): {response.text[:200]}")
-    return f"platform notified ({url}): {response.json()}"
+        raise _NotConfigured
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    headers = signed_headers(config["HIS_EVENT_APP_ID"], config["HIS_EVENT_SECRET"], "POST", path, body)
+    return requests.post(platform_url(path), data=body, headers=headers, timeout=30)

@@ -5,6 +5,7 @@ import flask_appbuilder.security.sqla.models  # noqa: F401  (ab_user & co. share
 from app.models.appointments import AppointmentOrder
 from app.models.audit import AuditLog, StateTransition
 from app.models.bills import BillPayment, RefundItem
+from app.models.deposits import DepositRefundPart, DepositRefundRequest
 from app.models.notifications import Notification
 from app.models.operations import (ApiNonce, ExportJob, FollowEvent, GuidanceRule, MessagePush,
                                    MessageTemplate, OperatorProfile, ReconciliationItem,
@@ -17,8 +18,8 @@ from app.models.users import ChannelUser
 
 __all__ = [
     "ApiNonce", "AppointmentOrder", "AuditLog", "BillPayment", "ChannelNotification", "ChannelUser", "Department",
-    "Doctor", "ExportJob", "FollowEvent", "GuidanceRule", "MessagePush", "MessageTemplate", "Notification",
-    "OperatorProfile", "Patient", "PaymentOrder", "ReconciliationItem", "ReconciliationRun", "Refund", "RefundItem",
-    "Schedule", "ScheduleSlice", "ServiceInstruction", "StateTransition", "Survey", "SurveyQuestion",
-    "SurveyResponse", "SystemSetting",
+    "DepositRefundPart", "DepositRefundRequest", "Doctor", "ExportJob", "FollowEvent", "GuidanceRule",
+    "MessagePush", "MessageTemplate", "Notification", "OperatorProfile", "Patient", "PaymentOrder",
+    "ReconciliationItem", "ReconciliationRun", "Refund", "RefundItem", "Schedule", "ScheduleSlice",
+    "ServiceInstruction", "StateTransition", "Survey", "SurveyQuestion", "SurveyResponse", "SystemSetting",
 ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from flask import has_request_context, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.his.errors import HisError
@@ -208,6 +208,8 @@ class DepositLine:
     state: str  # credited | crediting | paying | refunding | refunded | closed
     deposit_no: str | None = None
     order_no: str | None = None
+    refunded_fen: int = 0   # already back on the patient's WeChat Pay / Alipay (e.g. 出院结算退押金)
+    refunding_fen: int = 0  # on its way back (the channel has not confirmed yet)
 
 
 _ORDER_STATE = {"created": "paying", "paying": "paying", "paid": "crediting", "confirmed": "credited",
@@ -224,16 +226,36 @@ def deposit_lines(owner_id: int, patient_id: int | str | None) -> tuple[StayView
         PaymentOrder.owner_id == owner_id, PaymentOrder.kind == "deposit",
         PaymentOrder.business_ref == view.stay.inpatient_no)).all()
     by_trade = {o.channel_trade_no: o for o in orders if o.channel_trade_no}
-    lines = [DepositLine(r.paid_at, r.amount_fen, r.channel, "credited", deposit_no=r.deposit_no,
-                         order_no=by_trade[r.trade_no].order_no if r.trade_no in by_trade else None)
-             for r in records]
+    back = _refunds_by_order([o.id for o in orders])
+    lines = []
+    for r in records:
+        order = by_trade.get(r.trade_no)
+        done, going = back.get(order.id, (0, 0)) if order else (0, 0)
+        lines.append(DepositLine(r.paid_at, r.amount_fen, r.channel, "credited", deposit_no=r.deposit_no,
+                                 order_no=order.order_no if order else None, refunded_fen=done, refunding_fen=going))
     credited = {r.trade_no for r in records}
     for order in orders:
         if order.channel_trade_no in credited or (order.status == "closed" and order.paid_at is None):
             continue  # already listed from the HIS, or never paid (not a top-up)
+        done, going = back.get(order.id, (0, 0))
         lines.append(DepositLine((order.paid_at or order.created_at) + BEIJING, order.amount_fen, order.channel,
-                                 _ORDER_STATE.get(order.status, order.status), order_no=order.order_no))
+                                 _ORDER_STATE.get(order.status, order.status), order_no=order.order_no,
+                                 refunded_fen=done, refunding_fen=going))
     return view, sorted(lines, key=lambda line: line.at, reverse=True)
+
+
+def _refunds_by_order(order_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Per payment order: (fen refunded, fen still on the way back); failed refunds count for neither."""
+    if not order_ids:
+        return {}
+    totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    rows = db.session.execute(
+        select(Refund.payment_id, Refund.status, func.sum(Refund.amount_fen))
+        .where(Refund.payment_id.in_(order_ids), Refund.status.in_(("requested", "processing", "success")))
+        .group_by(Refund.payment_id, Refund.status))
+    for payment_id, status, amount in rows:
+        totals[payment_id][0 if status == "success" else 1] += int(amount or 0)
+    return {payment_id: (done, going) for payment_id, (done, going) in totals.items()}
 
 
 @dataclass(frozen=True)

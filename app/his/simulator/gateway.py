@@ -43,6 +43,7 @@ from ..interface import (
     TimeSlice,
 )
 from .db import DEFAULT_SIMULATOR_URL, hospital_now, make_engine
+from .models import DischargeRow, OnlineDepositRow
 from .models import (
     AttendanceRow,
     BillItemRow,
@@ -651,6 +652,7 @@ class SimulatorHis(HisGateway):
                 )
                 s.add(row)
                 s.flush()
+                s.add(OnlineDepositRow(deposit_no=row.deposit_no))  # the platform calls this, not the window
                 return _deposit(row)
         except IntegrityError:
             # The same trade arrived twice at once: the other call won, answer with its record.
@@ -1034,7 +1036,8 @@ def _stay_or_404(s: Session, inpatient_no: str) -> StayRow:
 
 
 def _deposit_total(s: Session, inpatient_no: str) -> int:
-    return int(
+    """Deposits of the stay, net of the surplus returned at discharge (出院结算退押金)."""
+    paid = int(
         s.scalar(
             select(func.coalesce(func.sum(DepositRow.amount_fen), 0)).where(
                 DepositRow.inpatient_no == inpatient_no
@@ -1042,6 +1045,8 @@ def _deposit_total(s: Session, inpatient_no: str) -> int:
         )
         or 0
     )
+    settled = s.get(DischargeRow, inpatient_no)
+    return paid if settled is None else paid - settled.online_refund_fen - settled.window_refund_fen
 
 
 def _stay(s: Session, r: StayRow, name: str) -> InpatientStay:

@@ -249,3 +249,34 @@ class NonceRow(HisBase):
     app_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     seen_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+class OnlineDepositRow(HisBase):
+    """A deposit that came in through the platform's interface (``pay_deposit``), not at the cashier's
+    window: only these can go back to the patient's WeChat Pay / Alipay at discharge (原路退回).
+
+    A table of its own rather than a column on ``his_deposits``: ``make_engine`` creates missing
+    tables, so a simulator database seeded before it existed gains it without an ALTER.
+    """
+
+    __tablename__ = "his_online_deposits"
+    deposit_no: Mapped[str] = mapped_column(ForeignKey("his_deposits.deposit_no"), primary_key=True)
+
+
+class DischargeRow(HisBase):
+    """出院结算 of a stay: the final cost against the deposits, 多退少补.
+
+    The surplus goes back through the platform up to what was paid through it (``online_refund_fen``,
+    asked for under ``refund_request_no``), the rest at the window; a shortfall is collected there.
+    """
+
+    __tablename__ = "his_discharges"
+    inpatient_no: Mapped[str] = mapped_column(ForeignKey("his_stays.inpatient_no"), primary_key=True)
+    settled_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    total_cost_fen: Mapped[int]
+    deposit_fen: Mapped[int]           # every deposit of the stay, window and platform
+    online_deposit_fen: Mapped[int]    # of which paid through the platform
+    online_refund_fen: Mapped[int]     # surplus returned to the original WeChat Pay / Alipay payments
+    window_refund_fen: Mapped[int]     # surplus returned at the cashier's window
+    due_fen: Mapped[int]               # still owed by the patient (少补), paid at the window
+    refund_request_no: Mapped[str | None] = mapped_column(String(48))

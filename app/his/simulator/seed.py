@@ -598,22 +598,26 @@ def _seed_stay_costs(s: Session, today: dt.date) -> int:
     """Fill daily cost lists from admission (to discharge or today) where a day has none yet."""
     added = 0
     for stay in s.scalars(select(StayRow).order_by(StayRow.inpatient_no)).all():
-        last = stay.discharged_at.date() if stay.discharged_at else today
-        have = set(
-            s.scalars(
-                select(CostItemRow.day).where(CostItemRow.inpatient_no == stay.inpatient_no)
-            ).all()
-        )
-        day = stay.admitted_at.date()
-        while day <= last:
-            if day not in have:
-                for seq, (name, category, qty, price) in enumerate(_stay_day_items(stay, day), 1):
-                    s.add(CostItemRow(inpatient_no=stay.inpatient_no, day=day, seq=seq, name=name,
-                                      category=category, quantity=qty, unit_price_fen=price,
-                                      amount_fen=qty * price))  # fmt: skip
-                added += 1
-            day += dt.timedelta(days=1)
+        added += post_stay_costs(s, stay, stay.discharged_at.date() if stay.discharged_at else today)
     s.flush()
+    return added
+
+
+def post_stay_costs(s: Session, stay: StayRow, last: dt.date) -> int:
+    """Charge one stay's days from admission to ``last`` that have no charges yet; returns the days."""
+    added = 0
+    have = set(
+        s.scalars(select(CostItemRow.day).where(CostItemRow.inpatient_no == stay.inpatient_no)).all()
+    )
+    day = stay.admitted_at.date()
+    while day <= last:
+        if day not in have:
+            for seq, (name, category, qty, price) in enumerate(_stay_day_items(stay, day), 1):
+                s.add(CostItemRow(inpatient_no=stay.inpatient_no, day=day, seq=seq, name=name,
+                                  category=category, quantity=qty, unit_price_fen=price,
+                                  amount_fen=qty * price))  # fmt: skip
+            added += 1
+        day += dt.timedelta(days=1)
     return added
 
 

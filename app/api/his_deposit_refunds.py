@@ -1,0 +1,39 @@
+"""Deposit refunds at discharge the HIS starts (出院结算退押金): POST /api/his/v1/deposit-refunds and the
+status query GET /api/his/v1/deposit-refunds/<request_no>. Signed by the HIS; the rules live in
+app.services.deposit_refunds (see docs/his-api.md, "Inbound: the platform's API for the HIS")."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from app.api.his_api import error, his_api_bp, signed_by_his
+from app.services import deposit_refunds
+from app.services.billing import HisRefundRefused
+
+
+@his_api_bp.post("/deposit-refunds")
+@signed_by_his
+def create_deposit_refund():
+    """Return part of a stay's platform deposits to the original payments; the same request_no again is
+    answered alike."""
+    if not request.is_json:
+        return error("invalid_request", "Content-Type must be application/json", 400)
+    payload = request.get_json(silent=True)
+    if payload is None:
+        return error("invalid_request", "body is not valid JSON", 400)
+    try:
+        refund_request, created = deposit_refunds.his_deposit_refund(payload)
+    except HisRefundRefused as refused:
+        return error(refused.code, refused.message, refused.status)
+    return jsonify(data=deposit_refunds.deposit_refund_answer(refund_request)), 201 if created else 200
+
+
+@his_api_bp.get("/deposit-refunds/<request_no>")
+@signed_by_his
+def deposit_refund_status(request_no: str):
+    """Where each refund of the request stands, and the request as a whole."""
+    try:
+        refund_request = deposit_refunds.his_deposit_refund_status(request_no)
+    except HisRefundRefused as refused:
+        return error(refused.code, refused.message, refused.status)
+    return jsonify(data=deposit_refunds.deposit_refund_answer(refund_request))
