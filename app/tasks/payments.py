@@ -52,7 +52,8 @@ def sandbox_redeliver_notifications() -> int:
     return len(sandbox.deliver_due()) if sandbox is not None else 0
 
 
-@huey.periodic_task(crontab(hour="10", minute="5"))
+# The queue's clock is UTC (Huey's default): 02:05 UTC is 10:05 Beijing, when both channels' bills are out.
+@huey.periodic_task(crontab(hour="2", minute="5"))
 @app_context_task
 def reconcile_yesterday() -> list[int]:
     """Daily: reconcile yesterday (Beijing) for every channel, once the channels' bills are ready."""

@@ -59,3 +59,14 @@ def test_reconcile_command_for_any_date(app, live_server, clean_db):
     result = runner.invoke(args=["payments", "reconcile", "--date", "2026-11-01"])
     assert result.exit_code == 0, result.output
     assert "wechat 2026-11-01: done" in result.output and "alipay 2026-11-01: done" in result.output
+
+
+def test_daily_reconciliation_runs_at_five_past_ten_beijing_not_utc():
+    """The consumer's clock is UTC: 10:05 in Beijing, when both channels' bills are out, is 02:05 UTC."""
+    import datetime as dt
+
+    from app.tasks.payments import reconcile_yesterday
+
+    runs_at = reconcile_yesterday.task_class().validate_datetime
+    day = dt.datetime(2026, 11, 27)
+    assert [(h, m) for h in range(24) for m in range(0, 60, 5) if runs_at(day.replace(hour=h, minute=m))] == [(2, 5)]
