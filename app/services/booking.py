@@ -587,7 +587,7 @@ ATTENDANCE_OUTCOMES = ("visited", "no_show")
 
 
 def record_attendance(order_id: int, outcome: str, *, actor: str, reason: str,
-                      attended_at: dt.datetime | None = None) -> bool:
+                      attended_at: dt.datetime | None = None, from_status: str = "booked") -> bool:
     """Move a booked order to 已就诊 (``visited``) or 爽约 (``no_show``, counted by the no-show bar)
     through the guarded move, recording who and why. False when the order is no longer booked
     (another sweep or a staff member was first): nothing changes. The place stays taken (it was used
@@ -597,7 +597,7 @@ def record_attendance(order_id: int, outcome: str, *, actor: str, reason: str,
     values: dict = {"active_key": None}
     if outcome == "visited":
         values["attended_at"] = attended_at
-    return states.move("appointment", order_id, "booked", outcome, actor=actor, reason=reason[:255], **values)
+    return states.move("appointment", order_id, from_status, outcome, actor=actor, reason=reason[:255], **values)
 
 
 def session_over_at(clinic_date: dt.date, session_end: str, rules: BookingRules) -> dt.datetime:
@@ -695,7 +695,8 @@ def mark_attendance_by_staff(order_id: int | str, outcome: str, reason: str, sta
                              now: dt.datetime | None = None) -> AppointmentOrder:
     """The service desk records 已就诊 or 爽约 by hand (the HIS feed missed it or is down): reason
     mandatory; only a booked order whose clinic day has come, and 爽约 only once its time slice is
-    over; audited with the reason and the operator's IP. Commits."""
+    over; a 爽约 may be corrected to 已就诊 (the patient was seen but never checked in), which takes
+    it out of the no-show count. Audited with the reason and the operator's IP. Commits."""
     if outcome not in ATTENDANCE_OUTCOMES:
         raise DomainError(_("请选择就诊情况"), code="outcome_required")
     reason = (reason or "").strip()
@@ -707,7 +708,8 @@ def mark_attendance_by_staff(order_id: int | str, outcome: str, reason: str, sta
         order = None
     if order is None:
         raise NotFound(_("订单不存在"))
-    if order.status != "booked":
+    correcting = order.status == "no_show" and outcome == "visited"
+    if order.status != "booked" and not correcting:
         raise Conflict(_("只有预约成功（待就诊）的订单可以标记就诊情况"))
     now = now or hospital_now()
     if order.clinic_date > now.date():
@@ -715,11 +717,12 @@ def mark_attendance_by_staff(order_id: int | str, outcome: str, reason: str, sta
     if outcome == "no_show" and slot_start(order.clinic_date, order.end_time) > now:
         raise DomainError(_("就诊时段尚未结束，不能标记为爽约"), code="too_early")
     username = getattr(staff, "username", None) or str(staff)
-    if not record_attendance(order.id, outcome, actor=f"staff:{username}", reason=reason[:200]):
+    before = order.status
+    if not record_attendance(order.id, outcome, actor=f"staff:{username}", reason=reason[:200], from_status=before):
         db.session.rollback()
         raise Conflict(_("订单状态已变化，请刷新后查看"))
     audit.record_staff("booking.attendance", staff, target_type="appointment_order", target_id=order.order_no,
-                       before={"status": "booked"}, after={"status": outcome}, reason=reason[:200])
+                       before={"status": before}, after={"status": outcome}, reason=reason[:200])
     db.session.commit()
     db.session.refresh(order)
     return order

@@ -53,7 +53,7 @@ APPOINTMENT = {
     "expired": set(),
     "refunded": set(),
     "visited": set(),
-    "no_show": set(),                                               # paid, booked, never came (爽约)
+    "no_show": {"visited"},  # paid, booked, never came (爽约); staff may correct it when the patient did come
 }
 
 MACHINES = {

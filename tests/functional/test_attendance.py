@@ -346,6 +346,43 @@ def test_marking_needs_an_outcome_and_a_reason_and_is_audited_once(app, client, 
     assert "已就诊" in show and 'data-test="mark-visited"' not in show
 
 
+
+def test_a_wrong_no_show_is_corrected_to_visited_and_no_longer_counts(app, client, past_booking):
+    """The HIS said 爽约 but the patient was seen (never checked in at the kiosk): the service desk
+    corrects it, audited, and it leaves the no-show count; a visit is never turned into a no-show."""
+    from app.models import AuditLog
+    from app.services.settings import booking_rules
+    from tests.backoffice_helpers import login
+
+    login(client, "service")
+    client.post(f"/appointmentorderview/attendance/{past_booking}",
+                data={"outcome": "no_show", "reason": "HIS 回传未就诊"})
+    with app.app_context():
+        order = db.session.get(AppointmentOrder, past_booking)
+        assert order.status == "no_show"
+        patient_id, day = order.patient_id, order.clinic_date
+        rules = booking_rules()
+        counted = db.session.scalar(select(func.count()).select_from(AppointmentOrder).where(
+            AppointmentOrder.patient_id == patient_id, AppointmentOrder.status == "no_show"))
+    show = client.get(f"/appointmentorderview/show/{past_booking}").get_data(as_text=True)
+    assert 'data-test="correct-no-show"' in show and 'data-test="mark-no-show"' not in show
+    refused = client.post(f"/appointmentorderview/attendance/{past_booking}", follow_redirects=True,
+                          data={"outcome": "no_show", "reason": "再次标记"})
+    assert "只有预约成功（待就诊）的订单可以标记就诊情况" in refused.get_data(as_text=True)
+    client.post(f"/appointmentorderview/attendance/{past_booking}",
+                data={"outcome": "visited", "reason": "患者已由医生接诊，未在分诊台签到"})
+    with app.app_context():
+        assert db.session.get(AppointmentOrder, past_booking).status == "visited"
+        assert db.session.scalar(select(func.count()).select_from(AppointmentOrder).where(
+            AppointmentOrder.patient_id == patient_id, AppointmentOrder.status == "no_show")) == counted - 1
+        assert booking.no_show_barred_until(patient_id, day, rules) is None
+        rows = db.session.scalars(select(AuditLog).where(AuditLog.action == "booking.attendance")
+                                  .order_by(AuditLog.id)).all()
+        assert '"before": {"status": "no_show"}' in rows[-1].detail and "未在分诊台签到" in rows[-1].detail
+    again = client.post(f"/appointmentorderview/attendance/{past_booking}", follow_redirects=True,
+                        data={"outcome": "no_show", "reason": "改回爽约"})
+    assert "只有预约成功（待就诊）的订单可以标记就诊情况" in again.get_data(as_text=True)
+
 def test_staff_cannot_mark_before_the_clinic_time(app, world):
     from types import SimpleNamespace
 
