@@ -41,7 +41,7 @@ from app.models import (
 from app.models.base import new_order_no, utcnow
 from app.services import audit, payments, states
 from app.services.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
-from app.services.formatting import yuan
+from app.services.formatting import mask_name, yuan
 from app.services.his_access import his_gateway
 from app.services.notifications import notify
 from app.services.patients import owned_patient
@@ -687,6 +687,9 @@ def sweep_attendance(now: dt.datetime | None = None, rules: BookingRules | None 
             if moved:
                 setattr(result, outcome, getattr(result, outcome) + 1)
                 log.info("attendance order=%s %s (%s)", order.order_no, outcome, reason)
+                if outcome == "no_show":
+                    _notify_attendance(order.id, rules, now.date())
+                    db.session.commit()
     log.info("attendance sweep %s", result.summary())
     return result
 
@@ -723,6 +726,8 @@ def mark_attendance_by_staff(order_id: int | str, outcome: str, reason: str, sta
         raise Conflict(_("订单状态已变化，请刷新后查看"))
     audit.record_staff("booking.attendance", staff, target_type="appointment_order", target_id=order.order_no,
                        before={"status": before}, after={"status": outcome}, reason=reason[:200])
+    if outcome == "no_show" or correcting:
+        _notify_attendance(order.id, booking_rules(), now.date())
     db.session.commit()
     db.session.refresh(order)
     return order
@@ -784,6 +789,32 @@ def _stop_one(order: AppointmentOrder, reason: str, actor: str) -> bool:
     db.session.commit()
     payments.send_queued_refunds()
     return True
+
+
+def _notify_attendance(order_id: int, rules: BookingRules, today: dt.date) -> None:
+    """Tell the patient an order became 爽约 (with the count and whether booking is now barred), or
+    that a 爽约 was corrected to 已就诊; once each (dedupe keys). The caller commits."""
+    order = db.session.get(AppointmentOrder, order_id)
+    when = f"{order.clinic_date:%Y-%m-%d} {HALF_DAY_NAMES.get(order.half_day, '')} {order.start_time}"
+    who = f"{mask_name(order.patient.name)} 预约的 {when} {order.doctor.name}医生"
+    link = _public_link("h5.booking_order", order_id=order.id)
+    if order.status == "visited":
+        notify(order.owner_id, "no_show", "就诊记录更正", f"{who}的就诊记录已更正为已就诊，不计爽约次数。",
+               dedupe_key=f"no_show_corrected:{order.order_no}", link=link, payload={"order_no": order.order_no})
+        return
+    since = today - dt.timedelta(days=rules.no_show_window_days)
+    count = db.session.scalar(select(func.count()).select_from(AppointmentOrder).where(
+        AppointmentOrder.patient_id == order.patient_id, AppointmentOrder.status == "no_show",
+        AppointmentOrder.clinic_date >= since)) or 0
+    barred = no_show_barred_until(order.patient_id, today, rules)
+    then = (f"已暂停网上预约至 {barred:%Y-%m-%d}。" if barred else
+            f"累计 {rules.no_show_limit} 次将暂停网上预约 {rules.no_show_bar_days} 天。")
+    notify(order.owner_id, "no_show", "爽约提醒",
+           f"{who}未按时就诊，已记为爽约（{rules.no_show_window_days} 天内第 {count} 次），{then}"
+           "如已就诊请联系服务台更正；不能按时就诊请提前取消预约。",
+           dedupe_key=f"no_show:{order.order_no}", link=link,
+           payload={"order_no": order.order_no, "no_shows": count,
+                    "barred_until": barred.isoformat() if barred else None})
 
 
 def _notify_stopped(order: AppointmentOrder, reason: str, *, paid: bool) -> None:

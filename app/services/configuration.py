@@ -44,7 +44,7 @@ KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 BOOLEANS = {"true", "false", "1", "0", "yes", "no"}
 MESSAGE_KINDS = ("booking_success", "booking_cancelled", "refund_success", "stop_clinic", "payment_success",
-                 "unpaid_reminder", "report_ready", "visit_reminder", "deposit_low")
+                 "unpaid_reminder", "report_ready", "visit_reminder", "deposit_low", "no_show")
 QUESTION_KINDS = ("single", "rating", "text")
 
 

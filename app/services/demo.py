@@ -116,6 +116,7 @@ MESSAGE_KINDS = [  # kind, WeChat template id, Alipay template id (sandbox)
     ("payment_success", "sbx-wx-payment", "sbx-ali-payment"),
     ("refund_success", "sbx-wx-refund", "sbx-ali-refund"),
     ("stop_clinic", "sbx-wx-stop", "sbx-ali-stop"),
+    ("no_show", "sbx-wx-noshow", "sbx-ali-noshow"),
     ("unpaid_reminder", "sbx-wx-unpaid", "sbx-ali-unpaid"),
     ("report_ready", "sbx-wx-report", "sbx-ali-report"),
     ("survey", "sbx-wx-survey", "sbx-ali-survey"),

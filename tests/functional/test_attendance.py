@@ -14,7 +14,8 @@ from sqlalchemy.exc import OperationalError
 from app.extensions import db
 from app.his.errors import HisUnavailable
 from app.his.simulator.models import ScheduleRow
-from app.models import AppointmentOrder, ChannelUser, Department, Schedule, ScheduleSlice, StateTransition
+from app.models import (AppointmentOrder, ChannelUser, Department, Notification, Schedule, ScheduleSlice,
+                        StateTransition)
 from app.services import booking, settings
 from app.services.errors import DomainError
 from tests import factories
@@ -138,6 +139,12 @@ def test_sweep_waits_for_each_session_to_end_then_follows_the_his_once(app, clie
     page = client.get(f"/h5/booking/orders/{missed_id}").get_data(as_text=True)
     assert 'data-status="no_show"' in page and "未就诊" in page and "data-no-show" in page
     assert "90 天内累计爽约 3 次，将暂停网上预约 30 天。" in page and "data-barred" not in page  # one is not three
+    # the patient is told once, with the count; the visit gets no such notice
+    with app.app_context():
+        notices = db.session.scalars(select(Notification).where(Notification.kind == "no_show")).all()
+        assert [n.dedupe_key for n in notices] == [f"no_show:{no_show.order_no}"]
+        assert "已记为爽约（90 天内第 1 次）" in notices[0].body and "累计 3 次将暂停网上预约 30 天" in notices[0].body
+        assert notices[0].owner_id == world["owner"] and f"/h5/booking/orders/{missed_id}" in notices[0].link
 
 
 def test_his_failures_unknown_orders_and_database_errors_never_stop_the_batch(app, world, monkeypatch, caplog):
@@ -379,6 +386,10 @@ def test_a_wrong_no_show_is_corrected_to_visited_and_no_longer_counts(app, clien
         rows = db.session.scalars(select(AuditLog).where(AuditLog.action == "booking.attendance")
                                   .order_by(AuditLog.id)).all()
         assert '"before": {"status": "no_show"}' in rows[-1].detail and "未在分诊台签到" in rows[-1].detail
+        order = db.session.get(AppointmentOrder, past_booking)
+        kinds = dict(db.session.execute(select(Notification.dedupe_key, Notification.title).where(
+            Notification.kind == "no_show", Notification.owner_id == order.owner_id)).all())
+        assert kinds == {f"no_show:{order.order_no}": "爽约提醒", f"no_show_corrected:{order.order_no}": "就诊记录更正"}
     again = client.post(f"/appointmentorderview/attendance/{past_booking}", follow_redirects=True,
                         data={"outcome": "no_show", "reason": "改回爽约"})
     assert "只有预约成功（待就诊）的订单可以标记就诊情况" in again.get_data(as_text=True)
