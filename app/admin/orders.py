@@ -169,14 +169,18 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
             can_mark_attendance=self.appbuilder.sm.has_access("can_mark_attendance", self.class_permission_name),
             attendance_url=url_for(f"{self.endpoint}.attendance", pk=item.id))
 
-    @action("cancel_order", _l("取消预约"), multiple=True, single=False, icon="fa-ban")
-    def cancel_order(self, items):
-        """List action: open the cancel form for the chosen order (one at a time, a reason is required)."""
+    def _one_order_form(self, items, form_endpoint: str, one_at_a_time: str):
+        """A list action that opens a per-order form: one order at a time (each needs its own reason)."""
         items = items if isinstance(items, list) else [items]
         if len(items) != 1:
-            flash(_("请一次选择一个订单取消"), "warning")
+            flash(one_at_a_time, "warning")
             return redirect(url_for(f"{self.endpoint}.list"))
-        return redirect(url_for(f"{self.endpoint}.cancel", pk=items[0].id))
+        return redirect(url_for(f"{self.endpoint}.{form_endpoint}", pk=items[0].id))
+
+    @action("cancel_order", _l("取消预约"), multiple=True, single=False, icon="fa-ban")
+    def cancel_order(self, items):
+        """List action: open the cancel form for the chosen order (a reason is required)."""
+        return self._one_order_form(items, "cancel", _("请一次选择一个订单取消"))
 
     @expose("/cancel/<int:pk>", methods=["GET", "POST"])
     @has_access
@@ -202,15 +206,10 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
                                     status=orders.label(orders.APPOINTMENT_STATUS, item.status),
                                     back_url=url_for(f"{self.endpoint}.show", pk=pk))
 
-
     @action("mark_attendance", _l("标记就诊情况"), multiple=True, single=False, icon="fa-user-md")
     def mark_attendance(self, items):
-        """List action: open the 已就诊 / 爽约 form for the chosen order (one at a time, with a reason)."""
-        items = items if isinstance(items, list) else [items]
-        if len(items) != 1:
-            flash(_("请一次选择一个订单标记"), "warning")
-            return redirect(url_for(f"{self.endpoint}.list"))
-        return redirect(url_for(f"{self.endpoint}.attendance", pk=items[0].id))
+        """List action: open the 已就诊 / 爽约 form for the chosen order (with a reason)."""
+        return self._one_order_form(items, "attendance", _("请一次选择一个订单标记"))
 
     @expose("/attendance/<int:pk>", methods=["GET", "POST"])
     @has_access

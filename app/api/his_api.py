@@ -24,6 +24,24 @@ def error(code: str, message: str, status: int):
     return jsonify(code=code, message=message), status
 
 
+class BadBody(Exception):
+    """The request body is not the JSON object an endpoint expects; ``answer`` is the error response."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.answer = error("invalid_request", message, 400)
+
+
+def json_body() -> object:
+    """The request's JSON body, or ``BadBody`` when it is not JSON at all."""
+    if not request.is_json:
+        raise BadBody("Content-Type must be application/json")
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise BadBody("body is not valid JSON")
+    return payload
+
+
 def signed_by_his(view: Callable) -> Callable:
     """Refuse any call that is not signed by the HIS, is stale, or replays a nonce (401)."""
 

@@ -4,9 +4,9 @@ app.services.deposit_refunds (see docs/his-api.md, "Inbound: the platform's API 
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
 
-from app.api.his_api import error, his_api_bp, signed_by_his
+from app.api.his_api import BadBody, error, his_api_bp, json_body, signed_by_his
 from app.services import deposit_refunds
 from app.services.billing import HisRefundRefused
 
@@ -16,13 +16,10 @@ from app.services.billing import HisRefundRefused
 def create_deposit_refund():
     """Return part of a stay's platform deposits to the original payments; the same request_no again is
     answered alike."""
-    if not request.is_json:
-        return error("invalid_request", "Content-Type must be application/json", 400)
-    payload = request.get_json(silent=True)
-    if payload is None:
-        return error("invalid_request", "body is not valid JSON", 400)
     try:
-        refund_request, created = deposit_refunds.his_deposit_refund(payload)
+        refund_request, created = deposit_refunds.his_deposit_refund(json_body())
+    except BadBody as bad:
+        return bad.answer
     except HisRefundRefused as refused:
         return error(refused.code, refused.message, refused.status)
     return jsonify(data=deposit_refunds.deposit_refund_answer(refund_request)), 201 if created else 200

@@ -4,9 +4,9 @@ app.services.billing (see docs/his-api.md, "Inbound: the platform's API for the 
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
 
-from app.api.his_api import error, his_api_bp, signed_by_his
+from app.api.his_api import BadBody, error, his_api_bp, json_body, signed_by_his
 from app.services import billing
 
 
@@ -14,13 +14,10 @@ from app.services import billing
 @signed_by_his
 def create_refund():
     """Refund (part of) a bill paid through the platform; the same request_no again is answered alike."""
-    if not request.is_json:
-        return error("invalid_request", "Content-Type must be application/json", 400)
-    payload = request.get_json(silent=True)
-    if payload is None:
-        return error("invalid_request", "body is not valid JSON", 400)
     try:
-        refund, created = billing.his_refund(payload)
+        refund, created = billing.his_refund(json_body())
+    except BadBody as bad:
+        return bad.answer
     except billing.HisRefundRefused as refused:
         return error(refused.code, refused.message, refused.status)
     return jsonify(data=billing.refund_answer(refund)), 201 if created else 200
