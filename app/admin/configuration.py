@@ -16,6 +16,7 @@ from app.admin.filters import AuditedModelView, beijing_time
 from app.models import GuidanceRule, MessageTemplate, ServiceInstruction, Survey, SurveyQuestion, SystemSetting
 from app.services import configuration
 from app.services.configuration import InvalidConfiguration
+from app.services.notifications import NOTICE_KINDS
 
 
 def checked(check):
@@ -82,7 +83,7 @@ class MessageTemplateView(AuditedModelView):
     add_columns = edit_columns = ["kind", "channel", "template_id", "field_map_json", "link_pattern", "is_active"]
     search_columns = ["kind", "channel", "template_id", "is_active"]
     add_form_extra_fields = edit_form_extra_fields = {
-        "kind": SelectField(_l("消息类型"), choices=[(k, k) for k in configuration.MESSAGE_KINDS]),
+        "kind": SelectField(_l("消息类型"), choices=list(NOTICE_KINDS.items())),
         "channel": SelectField(_l("渠道"), choices=[("wechat", _l("微信")), ("alipay", _l("支付宝"))]),
         # extra fields carry their own validators (validators_columns only reach generated fields)
         "field_map_json": TextAreaField(_l("字段映射 (JSON)"), default="{}", validators=[
@@ -94,6 +95,7 @@ class MessageTemplateView(AuditedModelView):
     }
     label_columns = {"kind": _l("消息类型"), "channel": _l("渠道"), "template_id": _l("模板 ID"),
                      "field_map_json": _l("字段映射 (JSON)"), "link_pattern": _l("链接"), "is_active": _l("启用")}
+    formatters_columns = {"kind": lambda kind: f"{NOTICE_KINDS[kind]} ({kind})" if kind in NOTICE_KINDS else kind}
     list_title = _l("消息模板")
 
 

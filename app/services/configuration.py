@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Survey, SurveyQuestion, SurveyResponse
+from app.services.notifications import NOTICE_KINDS
 
 # Known settings: key -> (kind, minimum, maximum). Kinds: int, time (HH:MM), bool, text.
 SETTINGS: dict[str, tuple[str, int | None, int | None]] = {
@@ -43,8 +44,7 @@ SUFFIX_KINDS = (
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 BOOLEANS = {"true", "false", "1", "0", "yes", "no"}
-MESSAGE_KINDS = ("booking_success", "booking_cancelled", "refund_success", "stop_clinic", "payment_success",
-                 "unpaid_reminder", "report_ready", "visit_reminder", "deposit_low", "no_show")
+MESSAGE_KINDS = tuple(NOTICE_KINDS)  # the kinds a 消息模板 may be for: exactly the notices sent
 QUESTION_KINDS = ("single", "rating", "text")
 
 

@@ -7,6 +7,7 @@ from flask import current_app
 from app.admin.roles import ADMIN, FINANCE, OPERATIONS, SERVICE_DESK
 from app.extensions import db
 from app.models import ServiceInstruction, SystemSetting
+from app.services.notifications import NOTICE_KINDS
 
 # username, password, role, display name: also written in README.md
 DEMO_ACCOUNTS = [
@@ -111,17 +112,12 @@ def remove_demo_accounts() -> int:
 
 # --- identity and messages (issue 4): templates, the satisfaction survey, the patient limit ---------
 
-MESSAGE_KINDS = [  # kind, WeChat template id, Alipay template id (sandbox)
-    ("booking_success", "sbx-wx-booking", "sbx-ali-booking"),
-    ("payment_success", "sbx-wx-payment", "sbx-ali-payment"),
-    ("refund_success", "sbx-wx-refund", "sbx-ali-refund"),
-    ("stop_clinic", "sbx-wx-stop", "sbx-ali-stop"),
-    ("no_show", "sbx-wx-noshow", "sbx-ali-noshow"),
-    ("unpaid_reminder", "sbx-wx-unpaid", "sbx-ali-unpaid"),
-    ("report_ready", "sbx-wx-report", "sbx-ali-report"),
-    ("survey", "sbx-wx-survey", "sbx-ali-survey"),
-    ("welcome", "sbx-wx-welcome", "sbx-ali-welcome"),
-]
+def demo_template_ids(kind: str) -> tuple[str, str]:
+    """The sandbox template ids (WeChat, Alipay) of a notice kind."""
+    short = kind.replace("_", "-")
+    return f"sbx-wx-{short}", f"sbx-ali-{short}"
+
+
 FIELD_MAP = '{"thing1": "title", "thing2": "body", "time3": "time"}'
 DEMO_SURVEY = ("门诊就诊满意度调查", "visit", [
     ("rating", "您对本次就诊的总体满意度", None, True),
@@ -135,7 +131,8 @@ def seed_identity_demo() -> list[str]:
     from app.models import MessageTemplate, Survey, SurveyQuestion
 
     added = 0
-    for kind, wechat_id, alipay_id in MESSAGE_KINDS:
+    for kind in NOTICE_KINDS:
+        wechat_id, alipay_id = demo_template_ids(kind)
         for channel, template_id in (("wechat", wechat_id), ("alipay", alipay_id)):
             if db.session.query(MessageTemplate).filter_by(kind=kind, channel=channel).first() is None:
                 db.session.add(MessageTemplate(kind=kind, channel=channel, template_id=template_id,

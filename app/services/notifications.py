@@ -8,16 +8,37 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ChannelUser, Notification
+
+#: every kind of notice the platform sends, as staff choose it for a 服务号/服务窗 template (消息模板);
+#: a notice of a kind with no active template stays in the message centre only
+NOTICE_KINDS = {
+    "booking_success": _l("预约成功通知"),
+    "booking_failed": _l("预约失败通知"),
+    "stop_clinic": _l("停诊通知"),
+    "refund_success": _l("退款成功通知"),
+    "bill_paid": _l("缴费成功通知（含导诊）"),
+    "bill_failed": _l("缴费失败通知"),
+    "bill_reminder": _l("待缴费提醒"),
+    "deposit_paid": _l("押金缴纳成功通知"),
+    "deposit_failed": _l("押金缴纳失败通知"),
+    "report_ready": _l("报告出具提醒"),
+    "no_show": _l("爽约提醒"),
+    "survey": _l("满意度调查邀请"),
+    "welcome": _l("关注欢迎语"),
+}
 
 
 def notify(owner_id: int, kind: str, title: str, body: str, *, dedupe_key: str, link: str | None = None,
            payload: dict[str, Any] | None = None) -> Notification:
     """Add one notice for ``owner_id`` to the current unit of work; the same ``dedupe_key`` twice
     yields the first notice (a replayed event notifies once). The caller commits."""
+    if kind not in NOTICE_KINDS:  # a kind staff could not give a template would never be pushed
+        raise ValueError(f"unknown notice kind {kind!r}: add it to NOTICE_KINDS")
     existing = db.session.scalar(select(Notification).where(Notification.dedupe_key == dedupe_key))
     if existing is not None:
         return existing

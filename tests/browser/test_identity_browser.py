@@ -81,7 +81,7 @@ def test_wechat_patient_journey(wechat_page, live_server, app, his):
         owner = db.session.scalar(select(ChannelUser.id).where(ChannelUser.nickname == "王妈妈"))
         survey_id = db.session.scalar(select(Survey.id))
         offer_survey(owner, "visit", "GH-DEMO-1")
-        notify(owner, "payment_success", "缴费成功", "您已成功缴纳门诊费用 35.00 元，请按导诊提示前往药房取药。",
+        notify(owner, "bill_paid", "缴费成功", "您已成功缴纳门诊费用 35.00 元，请按导诊提示前往药房取药。",
                dedupe_key="browser-pay-1", link="/h5/")
         db.session.commit()
     page.goto(f"{live_server}/h5/me")

@@ -18,7 +18,7 @@ def _notify(app, owner_id: int, key: str, title: str = "缴费成功") -> int:
     from app.services.notifications import notify
 
     with app.app_context():
-        notice = notify(owner_id, "payment_success", title, "您已成功缴费 35.00 元", dedupe_key=key, link="/h5/")
+        notice = notify(owner_id, "bill_paid", title, "您已成功缴费 35.00 元", dedupe_key=key, link="/h5/")
         db.session.commit()
         return notice.id
 
@@ -109,3 +109,33 @@ def test_staff_see_deliveries_and_templates(app, client, his):
     client.get("/logout/")
     client.post("/login/", data={"username": "finance", "password": "finance123"})
     assert client.get("/messagetemplateview/list/").status_code in (302, 403)
+
+
+def test_every_notice_kind_sent_can_have_a_template_and_the_demo_has_one_each(app, clean_db):
+    """A notice whose kind staff cannot pick in 消息模板 is never pushed: the kinds the code sends, the
+    kinds the template form offers and the demo's templates are one list, and notify refuses others."""
+    import re
+    from pathlib import Path
+
+    import pytest
+
+    from app.models import MessageTemplate
+    from app.services import configuration
+    from app.services.demo import seed_identity_demo
+    from app.services.notifications import NOTICE_KINDS, notify
+
+    root = Path(app.root_path)
+    sent = {kind for path in root.rglob("*.py")
+            for kind in re.findall(r'notify\(\s*[^,()]+(?:\([^()]*\))?,\s*"([a-z_]+)"', path.read_text())}
+    assert {"bill_paid", "bill_reminder", "booking_success", "no_show", "stop_clinic"} <= sent  # the scan works
+    assert sent <= set(NOTICE_KINDS) and set(configuration.MESSAGE_KINDS) == set(NOTICE_KINDS)
+    with app.app_context():
+        seed_identity_demo()
+        templates = set(db.session.execute(select(MessageTemplate.kind, MessageTemplate.channel)).all())
+        assert templates == {(k, c) for k in NOTICE_KINDS for c in ("wechat", "alipay")}
+        user = ChannelUser(channel="wechat", channel_uid="kinds-1")
+        db.session.add(user)
+        db.session.flush()
+        with pytest.raises(ValueError, match="unknown notice kind"):
+            notify(user.id, "payment_success", "缴费成功", "x", dedupe_key="kinds-1")
+        db.session.rollback()
