@@ -31,6 +31,7 @@ from app.models import (
     ChannelUser,
     Department,
     Doctor,
+    Notification,
     Patient,
     PaymentOrder,
     Refund,
@@ -371,6 +372,41 @@ def _notify_booked(order: AppointmentOrder) -> None:
     notify(order.owner_id, "booking_success", "预约成功", body, dedupe_key=f"booked:{order.order_no}",
            link=_public_link("h5.booking_order", order_id=order.id),
            payload={"order_no": order.order_no, "visit_no": order.his_visit_no, "queue_no": order.queue_no})
+
+
+def remind_tomorrows_visits(now: dt.datetime | None = None) -> int:
+    """就诊提醒: the evening before, every booked order of tomorrow gets one reminder with the time,
+    place, queue number, what to bring and until when it can still be cancelled (so that a patient
+    who cannot come cancels instead of becoming a 爽约). Once per order; returns reminders written."""
+    now = now or hospital_now()
+    tomorrow = now.date() + dt.timedelta(days=1)
+    rules = booking_rules()
+    orders = db.session.scalars(
+        select(AppointmentOrder).where(AppointmentOrder.status == "booked", AppointmentOrder.clinic_date == tomorrow)
+        .options(joinedload(AppointmentOrder.doctor), joinedload(AppointmentOrder.department),
+                 joinedload(AppointmentOrder.patient))
+        .order_by(AppointmentOrder.id)).all()
+    keys = {f"visit_reminder:{o.order_no}": o for o in orders}
+    done = set(db.session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(list(keys)))))
+    written = 0
+    for key, order in keys.items():
+        if key in done:
+            continue
+        cutoff = slot_start(order.clinic_date, order.start_time) - dt.timedelta(minutes=rules.cancel_before_minutes)
+        notify(order.owner_id, "visit_reminder", "就诊提醒",
+               f"{mask_name(order.patient.name)}，您预约了明天（{order.clinic_date:%m月%d日}）"
+               f"{HALF_DAY_NAMES.get(order.half_day, '')} {order.start_time}-{order.end_time} "
+               f"{order.department.name} {order.doctor.name}，候诊号 {order.queue_no or '-'}，"
+               f"地点：{order.location or '-'}。{WHAT_TO_BRING}。如不能按时就诊，请在 {cutoff:%m-%d %H:%M} "
+               "前取消预约，以免记为爽约。",
+               dedupe_key=key, link=_public_link("h5.booking_order", order_id=order.id),
+               payload={"order_no": order.order_no, "clinic_date": order.clinic_date.isoformat(),
+                        "start_time": order.start_time})
+        written += 1
+    db.session.commit()
+    if written:
+        log.info("visit reminders written: %s for %s", written, tomorrow)
+    return written
 
 
 # -- the payment core's view of a registration ------------------------------------------------------

@@ -27,6 +27,7 @@ NOTICE_KINDS = {
     "deposit_paid": _l("押金缴纳成功通知"),
     "deposit_failed": _l("押金缴纳失败通知"),
     "report_ready": _l("报告出具提醒"),
+    "visit_reminder": _l("就诊提醒"),
     "no_show": _l("爽约提醒"),
     "survey": _l("满意度调查邀请"),
     "welcome": _l("关注欢迎语"),

@@ -27,6 +27,16 @@ def release_stale_holds_task() -> int:
     return release_stale_holds()
 
 
+# 10:00 UTC is 18:00 Beijing: the evening before, when a patient can still cancel in time.
+@huey.periodic_task(crontab(minute="0", hour="10"))
+@app_context_task
+def remind_tomorrows_visits_task() -> int:
+    """Daily at 18:00 Beijing: 就诊提醒 for every booked order of tomorrow, once each."""
+    from app.services.booking import remind_tomorrows_visits
+
+    return remind_tomorrows_visits()
+
+
 # The queue's clock is UTC (Huey's default): 14:30 UTC is 22:30 Beijing, after the 夜诊 (18:00-21:00)
 # and its grace are over; 23:30 UTC is 07:30 Beijing, to retry what the night could not reach.
 @huey.periodic_task(crontab(minute="30", hour="14,23"))

@@ -442,3 +442,32 @@ def test_the_inspection_report_flags_bookings_nobody_settled(app, world):
         db.session.commit()
         finding = {f.check: f for f in build_report(90).problems}[check]
         assert finding.detail == "1 笔" and "flask booking attendance" in finding.advice
+
+
+# -- 就诊提醒: the evening before ------------------------------------------------------------------------
+
+def test_the_evening_before_each_booked_visit_gets_one_reminder(app, world):
+    from app.tasks.booking import remind_tomorrows_visits_task
+
+    runs_at = remind_tomorrows_visits_task.task_class().validate_datetime  # the consumer's clock is UTC
+    utc = dt.datetime(2026, 11, 27)
+    assert [(h, m) for h in range(24) for m in range(0, 60, 10) if runs_at(utc.replace(hour=h, minute=m))] == [(10, 0)]
+    with app.app_context():
+        first = open_slice()
+        day = first.schedule.clinic_date
+        tomorrow_visit = booked(world["his"], world["owner"], world["mother"], first)
+        later = open_slice(day=day + dt.timedelta(days=1), not_schedules=(first.schedule_id,))
+        assert later is not None, "the seeded HIS has a session the day after"
+        later_visit = booked(world["his"], world["owner"], world["child"], later)
+        evening_before = at(day - dt.timedelta(days=1), "18:00")
+        assert booking.remind_tomorrows_visits(now=evening_before) == 1
+        assert booking.remind_tomorrows_visits(now=evening_before) == 0  # once per order
+        (notice,) = db.session.scalars(select(Notification).where(Notification.kind == "visit_reminder")).all()
+        assert notice.dedupe_key == f"visit_reminder:{tomorrow_visit.order_no}" and notice.owner_id == world["owner"]
+        cutoff = at(day, first.start_time) - dt.timedelta(minutes=settings.booking_rules().cancel_before_minutes)
+        assert f"{first.start_time}-{first.end_time}" in notice.body
+        assert f"{cutoff:%m-%d %H:%M} 前取消预约" in notice.body
+        assert f"/h5/booking/orders/{tomorrow_visit.id}" in notice.link
+        # the day after's booking is reminded on its own evening, unless it was cancelled by then
+        booking.cancel_by_staff(later_visit.id, "患者来电取消", "service")
+        assert booking.remind_tomorrows_visits(now=at(day, "18:00")) == 0
