@@ -1,6 +1,8 @@
-"""A shared micro-cache for the public page everyone reloads when 号源 are released: a doctor's day of
-time slices. On a release morning thousands of patients refresh the same few pages; rendering each
-one again for every refresh is what limits how many refreshes a second the servers answer.
+"""A shared micro-cache for the public pages everyone reloads when 号源 are released: the department
+tree, a department's doctors of a day and a doctor's day of time slices. On a release morning
+thousands of patients refresh the same few pages; rendering each one again for every refresh is
+what limits how many refreshes a second the servers answer. Only pages with nothing of the visitor's
+own on them may use it.
 
 The cache lives in Redis (``SLOT_PAGE_CACHE_URL``; production points it at ``REDIS_URL``), so every
 app process and machine shares it; the embedded default has none and renders every time. An entry
@@ -47,8 +49,8 @@ def _key() -> str:
     return _PREFIX + hashlib.sha1(raw.encode()).hexdigest()
 
 
-def doctor_day_page(view):
-    """Cache the decorated doctor's-day view's 200 answers for ``SLOT_PAGE_CACHE_SECONDS``.
+def public_page(view):
+    """Cache the decorated public view's rendered pages for ``SLOT_PAGE_CACHE_SECONDS``.
 
     Bypassed when the visitor has a flash message waiting (it belongs on their page only)."""
 

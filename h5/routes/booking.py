@@ -74,6 +74,7 @@ def _day(value: str | None, dates: list[dt.date]) -> dt.date | None:
 
 
 @bp.get("/booking", endpoint="booking")
+@page_cache.public_page
 def booking_home():
     dates = booking.open_dates()
     tree = schedules.department_tree(dates)
@@ -81,6 +82,7 @@ def booking_home():
 
 
 @bp.get("/booking/departments/<int:department_id>")
+@page_cache.public_page
 def booking_department(department_id: int):
     dept = schedules.department(department_id)
     if dept is None:
@@ -94,7 +96,7 @@ def booking_department(department_id: int):
 
 
 @bp.get("/booking/doctors/<int:doctor_id>")
-@page_cache.doctor_day_page
+@page_cache.public_page
 def booking_doctor(doctor_id: int):
     dates = booking.open_dates()
     day = _day(request.args.get("date"), dates)

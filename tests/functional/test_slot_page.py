@@ -61,13 +61,23 @@ def _fill(app, slice_id):
         db.session.commit()
 
 
-def _statements(app):
-    """Count SQL statements sent while the returned list is being watched."""
-    seen: list[str] = []
+@pytest.fixture()
+def statements(app):
+    """Returns a function that starts recording the SQL sent from then on (until the test ends)."""
     with app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", lambda *a, **k: seen.append(a[2]))
-    return seen
+    seen: list[str] = []
+
+    def record(*args, **kwargs):
+        seen.append(args[2])
+
+    def start() -> list[str]:
+        event.listen(engine, "before_cursor_execute", record)
+        return seen
+
+    yield start
+    if event.contains(engine, "before_cursor_execute", record):
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_the_day_lists_each_slice_with_what_is_left_and_past_slices_are_closed(app, world):
@@ -117,13 +127,14 @@ def test_without_a_cache_every_visit_reads_the_database(app, client, world):
     assert "约满" in client.get(f"/h5/booking/doctors/{doctor_id}?date={day}").get_data(as_text=True)
 
 
-def test_the_cache_answers_repeat_visits_for_a_second_without_the_database(app, client, world, page_cache):
+def test_the_cache_answers_repeat_visits_for_a_second_without_the_database(app, client, world, page_cache,
+                                                                           statements):
     slice_id, doctor_id, day = _day_of(app)
     url = f"/h5/booking/doctors/{doctor_id}?date={day}"
     first = client.get(url).get_data(as_text=True)
     assert f"/h5/booking/slices/{slice_id}/confirm" in first and len(page_cache.data) == 1
     _fill(app, slice_id)
-    seen = _statements(app)
+    seen = statements()
     again = client.get(url)
     assert again.status_code == 200 and again.get_data(as_text=True) == first and seen == []
     assert again.headers["Cache-Control"] == "private, no-store"  # still never kept by a shared proxy
@@ -188,3 +199,20 @@ def test_a_stopped_session_shows_the_stop_and_no_slices(app, client, world):
         db.session.commit()
     page = client.get(f"/h5/booking/doctors/{doctor_id}?date={day}").get_data(as_text=True)
     assert "专家外出会诊" in page and f"/h5/booking/slices/{slice_id}/confirm" not in page
+
+
+def test_the_department_tree_and_a_departments_day_are_cached_too(app, client, world, page_cache, statements):
+    """The other two pages of a release morning: the tree (places left per department) and the
+    doctors of a department's day; each variant is one entry, a message waiting bypasses it."""
+    slice_id, doctor_id, day = _day_of(app)
+    with app.app_context():
+        department_id = db.session.get(ScheduleSlice, slice_id).schedule.department_id
+    pages = ["/h5/booking", f"/h5/booking/departments/{department_id}?date={day}"]
+    first = [client.get(path).get_data(as_text=True) for path in pages]
+    assert f"/h5/booking/departments/{department_id}" in first[0] and f"/h5/booking/doctors/{doctor_id}" in first[1]
+    assert len(page_cache.data) == 2
+    seen = statements()
+    assert [client.get(path).get_data(as_text=True) for path in pages] == first and seen == []
+    with client.session_transaction() as sess:
+        sess["_flashes"] = [("error", "号源已被约满，请选择其他时段")]
+    assert "号源已被约满" in client.get(pages[1]).get_data(as_text=True) and seen
