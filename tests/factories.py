@@ -62,3 +62,24 @@ def login_browser(context, app, base_url: str, user: ChannelUser) -> None:
     serializer = app.session_interface.get_signing_serializer(app)
     context.add_cookies([{"name": app.config.get("SESSION_COOKIE_NAME", "session"),
                           "value": serializer.dumps(session_for(user)), "url": base_url}])
+
+
+def his_signed_post(app, client, path: str, payload, *, secret=None, timestamp=None, nonce=None,
+                    raw: bytes | None = None):
+    """POST to the platform's HIS API signed as the HIS would (or with a wrong secret, an old timestamp,
+    a reused nonce); returns (response, headers, body) so a test can replay exactly the same call."""
+    import json
+
+    from app.services.signing import signed_headers
+
+    body = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode()
+    headers = signed_headers(app.config["HIS_EVENT_APP_ID"], secret or app.config["HIS_EVENT_SECRET"], "POST", path,
+                             body, nonce=nonce, timestamp=timestamp)
+    return client.post(path, data=body, headers=headers), headers, body
+
+
+def his_signed_get(app, client, path: str, *, secret=None):
+    from app.services.signing import signed_headers
+
+    headers = signed_headers(app.config["HIS_EVENT_APP_ID"], secret or app.config["HIS_EVENT_SECRET"], "GET", path, b"")
+    return client.get(path, headers=headers)

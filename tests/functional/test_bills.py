@@ -161,15 +161,21 @@ def _open_and_pay(app, client, sandbox, acc, bills, channel="wechat") -> str:
     response = post_pay(client, acc, bills)
     assert response.status_code == 303, response.get_data(as_text=True)
     order_no = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+    pay_in_sandbox(app, sandbox, acc["user"], order_no, channel)
+    return order_no
+
+
+def pay_in_sandbox(app, sandbox, user_id: int, order_no: str, channel: str = "wechat") -> None:
+    """Open the cashier for a payment order and have the sandbox channel confirm it (its notification
+    is delivered to the platform)."""
     with app.app_context():
-        user = db.session.get(ChannelUser, acc["user"])
+        user = db.session.get(ChannelUser, user_id)
         start = payments.start_payment(order_no, user.id, user.channel_uid, "http://127.0.0.1/h5/")
     if channel == "alipay":
         import requests
 
         assert requests.get(start.redirect_url, timeout=10).status_code == 200  # opens the trade
     assert sandbox.confirm_payment(channel, order_no).delivered
-    return order_no
 
 
 @pytest.mark.parametrize("channel", ["wechat", "alipay"])

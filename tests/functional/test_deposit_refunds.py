@@ -15,30 +15,26 @@ from sqlalchemy import func, select
 
 from app.channels import ChannelError
 from app.extensions import db
-from app.models import ChannelUser, DepositRefundRequest, Notification, PaymentOrder, Refund, StateTransition
+from app.models import DepositRefundRequest, Notification, PaymentOrder, Refund, StateTransition
 from app.services import deposit_refunds, payments
 from app.services.billing import HisRefundRefused
 from app.services.formatting import yuan
 from app.services.signing import signed_headers
+from tests import factories
 from tests.factories import wait_for
-from tests.functional.test_bills import account, load, login
+from tests.functional.test_bills import account, load, login, pay_in_sandbox
 
 PATH = "/api/his/v1/deposit-refunds"
 CARD = "8800000003"          # in hospital (seeded deposits were paid at the window, not through the platform)
 OTHER_CARD = "8800000012"    # in hospital, another stay
 
 
-def signed_post(app, client, payload, *, secret=None, timestamp=None, nonce=None, raw: bytes | None = None):
-    body = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode()
-    headers = signed_headers(app.config["HIS_EVENT_APP_ID"], secret or app.config["HIS_EVENT_SECRET"], "POST", PATH,
-                             body, nonce=nonce, timestamp=timestamp)
-    return client.post(PATH, data=body, headers=headers), headers, body
+def signed_post(app, client, payload, **sign):
+    return factories.his_signed_post(app, client, PATH, payload, **sign)
 
 
 def signed_get(app, client, request_no, *, secret=None):
-    path = f"{PATH}/{request_no}"
-    headers = signed_headers(app.config["HIS_EVENT_APP_ID"], secret or app.config["HIS_EVENT_SECRET"], "GET", path, b"")
-    return client.get(path, headers=headers)
+    return factories.his_signed_get(app, client, f"{PATH}/{request_no}", secret=secret)
 
 
 def pay_deposit(app, client, his, sandbox, acc, yuan: str, channel: str = "wechat") -> str:
@@ -49,12 +45,7 @@ def pay_deposit(app, client, his, sandbox, acc, yuan: str, channel: str = "wecha
                                                           "inpatient_no": stay.inpatient_no, "amount": yuan})
     assert response.status_code == 303, response.get_data(as_text=True)
     order_no = response.headers["Location"].rsplit("/", 1)[-1]
-    with app.app_context():
-        user = db.session.get(ChannelUser, acc["user"])
-        start = payments.start_payment(order_no, user.id, user.channel_uid, "http://127.0.0.1/h5/")
-    if channel == "alipay":
-        assert requests.get(start.redirect_url, timeout=10).status_code == 200  # opens the trade
-    assert sandbox.confirm_payment(channel, order_no).delivered
+    pay_in_sandbox(app, sandbox, acc["user"], order_no, channel)
     assert wait_for(lambda: load(app, order_no).status == "confirmed")
     return order_no
 

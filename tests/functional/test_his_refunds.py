@@ -13,23 +13,19 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import BillPayment, Notification, PaymentOrder, Refund, RefundItem
 from app.services.signing import signed_headers
+from tests import factories
 from tests.factories import wait_for
 from tests.functional.test_bills import ONE_BILL_CARD, TWO_BILL_CARD, _open_and_pay, account, load, login
 
 PATH = "/api/his/v1/refunds"
 
 
-def signed_post(app, client, payload, *, secret=None, timestamp=None, nonce=None, raw: bytes | None = None):
-    body = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode()
-    headers = signed_headers(app.config["HIS_EVENT_APP_ID"], secret or app.config["HIS_EVENT_SECRET"], "POST", PATH,
-                             body, nonce=nonce, timestamp=timestamp)
-    return client.post(PATH, data=body, headers=headers), headers, body
+def signed_post(app, client, payload, **sign):
+    return factories.his_signed_post(app, client, PATH, payload, **sign)
 
 
 def signed_get(app, client, request_no, *, secret=None):
-    path = f"{PATH}/{request_no}"
-    headers = signed_headers(app.config["HIS_EVENT_APP_ID"], secret or app.config["HIS_EVENT_SECRET"], "GET", path, b"")
-    return client.get(path, headers=headers)
+    return factories.his_signed_get(app, client, f"{PATH}/{request_no}", secret=secret)
 
 
 @pytest.fixture()
