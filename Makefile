@@ -7,7 +7,7 @@ FLASK := $(VENV)/bin/flask --app run
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test test-suite install translations browser-deps lint bench clean-demo
+.PHONY: run test test-suite test-another-day install translations browser-deps faketime-deps lint bench clean-demo
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ browser-deps:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
+# Debian's faketime: the unit and functional tests again on another date and hour (test-another-day).
+faketime-deps:
+	@if ! command -v faketime >/dev/null; then \
+	  echo "installing Debian faketime for the run on another day"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq faketime >/dev/null; \
+	fi
+
 run: export PUBLIC_BASE_URL = http://$(HOST):$(PORT)
 run: export SANDBOX_BASE_URL = http://$(HOST):$(PORT)/sandbox
 run: install
@@ -40,11 +48,19 @@ run: install
 	  consumer=$$!; trap "kill $$consumer 2>/dev/null" EXIT INT TERM; \
 	  $(FLASK) run --host $(HOST) --port $(PORT) --with-threads
 
-test: install browser-deps
-	$(PY) -m pytest -q
+# The whole suite in file order (pytest-randomly is installed: `-p randomly` shuffles, as CI does next).
+test: install browser-deps faketime-deps
+	$(PY) -m pytest -q -p no:randomly
+
+# Unit and functional tests once more, in random order (the seed is printed: --randomly-seed=N replays it), on
+# ANOTHER_DAY (UTC): by default 00:30 Beijing on 1 January, when the Beijing and UTC dates and years differ.
+ANOTHER_DAY ?= 2026-12-31 16:30:00
+test-another-day: install faketime-deps
+	TZ=UTC faketime '$(ANOTHER_DAY)' $(PY) -m pytest -p randomly tests/unit tests/functional
 
 lint: install
 	$(VENV)/bin/ruff check .
+	PYTHONPATH=. $(VENV)/bin/lint-imports
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

@@ -17,7 +17,26 @@ except ConfigurationRefused as refused:
     print(refused, file=sys.stderr)
     sys.exit(1)
 
-if app.config.get("PREFLIGHT_ON_START"):
+
+
+def _cli_command(argv: list[str]) -> str | None:
+    """The `flask` sub-command being run ("run", "db", ...), or None when this is not the flask CLI."""
+    import os
+
+    if os.path.basename(argv[0] if argv else "") != "flask":
+        return None
+    args = iter(argv[1:])
+    for arg in args:
+        if arg in ("--app", "-A", "--env-file", "-e"):
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+# The start-up check guards serving (gunicorn, `flask run`); other commands - `flask db upgrade` first of
+# all, on the very database the check would refuse - must still work.
+if app.config.get("PREFLIGHT_ON_START") and _cli_command(sys.argv) in (None, "run"):
     from app.services.preflight import run_checks
 
     with app.app_context():

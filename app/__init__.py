@@ -1,4 +1,5 @@
-"""Application factory: extensions -> security -> back-office views -> H5 blueprint -> API -> tasks."""
+"""Application factory: extensions -> security -> back-office views -> H5 blueprint -> API -> commands ->
+doubles (only those the configuration names, app/doubles_switch.py) -> tasks."""
 
 from __future__ import annotations
 
@@ -49,12 +50,25 @@ def create_app(config: object | str | None = None, **overrides) -> Flask:
     configure_logging(app)
 
     register_extensions(app)
+    from app.security import register_security
     from app.security_headers import register_security_headers
+
+    register_security(app)
 
     register_security_headers(app)
     register_blueprints(app)
+    from app.admin.errors import register_error_pages
+
+    register_error_pages(app)
     register_commands(app)
+    from app.doubles_switch import plug_in_doubles
+
+    plug_in_doubles(app)
+    register_payments(app)
     register_tasks(app)
+    from app.operations import register_operations
+
+    register_operations(app)
     return app
 
 
@@ -94,8 +108,11 @@ def _parse_locale_once(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.api import register_api
+    from app.services.formatting import beijing
     from h5 import h5_blueprint
 
+    # Every page (H5 and back-office) shows a database time through the clock: {{ at|beijing }}.
+    app.add_template_filter(beijing, "beijing")
     app.register_blueprint(h5_blueprint, url_prefix="/h5")
     register_api(app)
 
@@ -106,8 +123,21 @@ def register_commands(app: Flask) -> None:
     register_cli(app)
 
 
+def register_payments(app: Flask) -> None:
+    """The businesses around the money (registration, bills, deposits, classes) plug into the payment core."""
+    from app.payments.commands import register_payments as plug_in
+
+    plug_in()
+
+
 def register_tasks(app: Flask) -> None:
+    from app import outbox
+    from app.services import uow
     from app.tasks import bind_app, huey
+    from app.tasks.outbox import run_outbox_task
+
+    outbox.use_queue(run_outbox_task)  # the dispatcher reaches the workers through this, never by import
+    uow.after_commit(outbox.dispatch)  # the one dispatcher: after every outermost commit
 
     if app.config.get("HUEY_IMMEDIATE"):
         huey.immediate = True

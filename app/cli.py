@@ -1,4 +1,4 @@
-"""Flask CLI commands: roles, demo data, preflight, and the HIS simulator."""
+"""Flask CLI commands: roles, removing the demo accounts, payments, booking, rollups, preflight, inspection."""
 
 from __future__ import annotations
 
@@ -7,11 +7,43 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from app.services.uow import unit_of_work
 
 roles_cli = AppGroup("roles", help="Staff roles (Admin, Finance, Operations, Service desk).")
 demo_cli = AppGroup("demo", help="Demo data and demo accounts (embedded mode only).")
 payments_cli = AppGroup("payments", help="Payments: reconciliation, sweeps.")
 booking_cli = AppGroup("booking", help="Registration: the attendance sweep (已就诊 / 爽约).")
+rollups_cli = AppGroup("rollups", help="Daily rollups behind 交易统计 and 数据分析.")
+
+
+@rollups_cli.command("rebuild")
+@click.option("--from", "first", required=True, help="first Beijing day, YYYY-MM-DD")
+@click.option("--to", "last", required=True, help="last Beijing day, YYYY-MM-DD (days from today on are "
+              "always computed live and skipped)")
+def rollups_rebuild(first: str, last: str) -> None:
+    """Rebuild the daily rollups of a range from the order tables (after a repair, an import, or to
+    fill days the nightly task missed)."""
+    import datetime as dt
+
+    from app.services import rollups
+
+    try:
+        a, b = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    except ValueError as exc:
+        raise click.BadParameter(f"dates are YYYY-MM-DD: {exc}") from exc
+    if b < a:
+        raise click.BadParameter("--to is before --from")
+    run = rollups.build(a, b, progress=lambda x, y: click.echo(f"built {x} .. {y}"))
+    click.echo(f"{run.days} days rebuilt" + (f" ({run.first_day} .. {run.last_day})" if run.days else ""))
+
+
+@rollups_cli.command("nightly")
+def rollups_nightly() -> None:
+    """What the nightly task does: yesterday, every closed day changed since the last run, missing days."""
+    from app.services import rollups
+
+    run = rollups.nightly()
+    click.echo(f"{run.days} days built ({run.first_day} .. {run.last_day}); consistent up to {run.consistent_at} UTC")
 
 
 @booking_cli.command("attendance")
@@ -72,22 +104,22 @@ def roles_sync() -> None:
         click.echo(f"{role}: {n} permissions")
 
 
-@demo_cli.command("seed")
-def demo_seed() -> None:
-    """Seed the demo hospital, staff accounts and content; a re-run changes nothing."""
-    from app.services.demo import seed_demo
-
-    report = seed_demo()
-    for line in report:
-        click.echo(line)
-
-
+# `flask demo seed` is the doubles' (doubles/demo/cli.py), added to this group by app/doubles_switch.py in demo
+# mode; removing the demo accounts is the product's, since production refuses to start while they exist.
 @demo_cli.command("remove-accounts")
 def demo_remove_accounts() -> None:
     """Delete the demo staff accounts (required before a production start)."""
-    from app.services.demo import remove_demo_accounts
+    from app.services.preflight import DEMO_USERNAMES
 
-    click.echo(f"removed {remove_demo_accounts()} demo accounts")
+    sm = current_app.appbuilder.sm
+    removed = 0
+    with unit_of_work():  # Flask-AppBuilder's session is db.session
+        for username in DEMO_USERNAMES:
+            user = sm.find_user(username=username)
+            if user is not None:
+                sm.session.delete(user)
+                removed += 1
+    click.echo(f"removed {removed} demo accounts")
 
 
 @click.command("preflight")
@@ -117,12 +149,11 @@ def inspect_command(days: int) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    from app.his.cli import his_cli
-
+    """The product's commands; `flask his …` and `flask demo seed` come with the doubles (app/doubles_switch.py)."""
     app.cli.add_command(roles_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(payments_cli)
     app.cli.add_command(booking_cli)
+    app.cli.add_command(rollups_cli)
     app.cli.add_command(preflight)
     app.cli.add_command(inspect_command)
-    app.cli.add_command(his_cli)

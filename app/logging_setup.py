@@ -1,37 +1,24 @@
 """Structured, one-line logs that an on-call engineer can grep at 3 a.m.
 
-Every line carries the request id (X-Request-ID from the proxy, or a new one) so one patient's
-complaint can be followed through web, task and channel logs.
+Every line is a JSON object carrying the request id (X-Request-ID from the proxy, or a new one), so
+one patient's complaint can be followed through web, task and channel logs; the formatter and the
+request id's journey into Huey tasks live in ``app.operations.logs``.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-import uuid
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, g, request
 
-
-class RequestContextFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if has_request_context():
-            record.request_id = getattr(g, "request_id", "-")
-            record.path = request.path
-        else:
-            record.request_id = "-"
-            record.path = "-"
-        return True
+from app.operations import logs
 
 
 def configure_logging(app: Flask) -> None:
     root = logging.getLogger()
     if not any(getattr(h, "_hospital", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = logs.handler()
         handler._hospital = True  # type: ignore[attr-defined]
-        handler.addFilter(RequestContextFilter())
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s %(path)s] %(message)s"))
         root.addHandler(handler)
         root.setLevel(logging.INFO)
         for noisy in ("flask_appbuilder", "werkzeug"):
@@ -39,9 +26,21 @@ def configure_logging(app: Flask) -> None:
 
     @app.before_request
     def _assign_request_id() -> None:
-        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex[:16]
+        rid = logs.clean_request_id(request.headers.get("X-Request-ID"))
+        g.request_id = rid
+        # kept on this request (not on g, which a nested test_request_context shares and tears down)
+        request.environ["hospital.request_id_token"] = logs.request_id_var.set(rid)
 
     @app.after_request
     def _echo_request_id(response):
         response.headers["X-Request-ID"] = getattr(g, "request_id", "")
         return response
+
+    @app.teardown_request
+    def _forget_request_id(_exc=None) -> None:
+        token = request.environ.pop("hospital.request_id_token", None)
+        if token is not None:
+            try:
+                logs.request_id_var.reset(token)
+            except ValueError:  # set in another context (a streamed response): nothing to undo
+                logs.request_id_var.set(None)

@@ -9,3 +9,4 @@ h5_blueprint = Blueprint("h5", __name__, template_folder="templates", static_fol
 
 from h5 import context, errors  # noqa: E402,F401
 from h5.routes import auth, bills, booking, home, inpatient, me, pay, queries  # noqa: E402,F401
+from h5.routes import mothers, registration, waitlist  # noqa: E402,F401  (for mothers and children, issue 17)

@@ -13,6 +13,24 @@ def inject_locale():
     return {"get_locale": get_locale}
 
 
+def _english() -> bool:
+    return str(get_locale() or "").startswith("en")
+
+
+def doctor_name(doctor) -> str:
+    """The doctor's name, in English when the patient chose English and the hospital gave one."""
+    return (doctor.name_en if _english() and getattr(doctor, "name_en", None) else doctor.name) if doctor else ""
+
+
+def department_name(department) -> str:
+    """The department's name, in English when the patient chose English and the hospital gave one."""
+    if department is None:
+        return ""
+    return department.name_en if _english() and getattr(department, "name_en", None) else department.name
+
+
+bp.add_app_template_filter(doctor_name, "doctor_name")
+bp.add_app_template_filter(department_name, "dept_name")
 bp.add_app_template_filter(yuan, "yuan")
 bp.add_app_template_filter(mask_name, "mask_name")
 bp.add_app_template_filter(mask_phone, "mask_phone")

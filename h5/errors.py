@@ -27,7 +27,9 @@ def his_unavailable(error: HisUnavailable):
 
 @bp.app_errorhandler(404)
 def not_found(error):
-    """Any unknown address under /h5/ gets the patient's friendly page; elsewhere the default."""
+    """Any unknown address under /h5/ gets the patient's friendly page; elsewhere staff's (in Chinese)."""
     if not request.path.startswith("/h5/"):
-        return error
+        from app.admin.errors import error_page
+
+        return error_page(error)
     return render_template("h5/error.html", message=_("页面不存在或已失效")), 404

@@ -6,6 +6,13 @@
   python scripts/i18n.py build         update, then apply every translations/en_batches/*.json, then check
 
 Each piece of work adds its English in its own batch file (no merge conflicts in the .po files).
+
+Flask-AppBuilder's own English strings that its "zh" catalogue lacks ("Show", "Edit", "List Groups", the
+user form's help …) are given their Chinese in translations/fab_zh_CN.json; ``update`` writes them into
+both catalogues (the app's catalogue is merged after Flask-AppBuilder's, so it wins).
+
+translations/zh_Hans_CN is a link to zh_CN: Babel parses "zh_CN" as zh_Hans_CN, and gettext looks only in
+zh_Hans_CN/ and zh/ for it, so without the link the Chinese catalogue is never read.
 """
 
 from __future__ import annotations
@@ -52,6 +59,21 @@ def update() -> None:
         if message.id and not message.string:
             message.string = message.id
     _save(zh, _po("zh_CN"))
+    add_framework_strings()
+
+
+def add_framework_strings() -> None:
+    """Flask-AppBuilder's English msgids with our Chinese (zh_CN) and themselves (en)."""
+    pairs = json.loads((TR / "fab_zh_CN.json").read_text(encoding="utf-8"))
+    for locale in ("zh_CN", "en"):
+        catalog = _load(_po(locale))
+        for msgid, chinese in pairs.items():
+            text = chinese if locale == "zh_CN" else msgid
+            if msgid in catalog:  # also used by our own templates (extracted): set, not merged
+                catalog[msgid].string = text
+            else:
+                catalog.add(msgid, text)
+        _save(catalog, _po(locale))
 
 
 def missing() -> list[str]:

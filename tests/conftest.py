@@ -30,11 +30,17 @@ subprocess.run([str(Path(sys.executable).parent / "pybabel"), "compile", "-d",
 from sqlalchemy import MetaData, inspect, text  # noqa: E402
 
 from app import create_app  # noqa: E402
+from app.doubles_switch import install_doubles  # noqa: E402
 from app.extensions import db  # noqa: E402
+
+# The test process is a demo installation: make_his/make_channels/make_oauth/make_sender build the doubles
+# even in tests that never create an app (create_app would register them on its first call anyway).
+install_doubles()
 
 SECURITY_TABLES = {"ab_user", "ab_role", "ab_permission", "ab_view_menu", "ab_permission_view",
                    "ab_permission_view_role", "ab_user_role", "ab_register_user", "ab_group",
-                   "ab_group_role", "ab_user_group", "ab_api_key", "alembic_version"}
+                   "ab_group_role", "ab_user_group", "ab_api_key", "alembic_version",
+                   "role_grant"}
 
 
 def drop_everything(engine) -> None:
@@ -55,10 +61,19 @@ def drop_everything(engine) -> None:
             conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
 
 
+@pytest.fixture(autouse=True)
+def _real_clock_after_each_test():
+    """A test that moves the clock (clock.travel/freeze) never leaves it moved for the next one."""
+    from app import clock
+
+    yield
+    clock.reset()
+
+
 @pytest.fixture(scope="session")
 def his_template(tmp_path_factory) -> Path:
     """The seeded HIS simulator database, built once; tests get a copy."""
-    from app.his.simulator import seed
+    from doubles.his.simulator import seed
 
     path = tmp_path_factory.mktemp("his") / "his_template.db"
     seed(f"sqlite:///{path}")
@@ -112,6 +127,17 @@ def clean_db(app):
 
 
 @pytest.fixture()
+def staff_restored(app):
+    """For a test that changes a demo staff account (password, active): staff accounts outlive the clean
+    tables, so the account is put back as seeded after it (test_staff_cancel failed after the operator
+    tests had reset the service account, in that order only)."""
+    yield
+    from tests.backoffice_helpers import restore_demo_staff
+
+    restore_demo_staff(app)
+
+
+@pytest.fixture()
 def ctx(app, clean_db):
     """An app context held for the whole test, for service-level tests."""
     with app.app_context():
@@ -153,23 +179,27 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(app):
-    """The app on a real socket (threads, like `flask run`), its public and sandbox URLs pointing at
-    itself, so channel adapters, the sandbox gateways and notifications travel over real HTTP."""
+def _live_socket(app):
+    """One threaded server on a real socket (like `flask run`) for the whole run."""
     from werkzeug.serving import make_server
 
     port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    old = {k: app.config[k] for k in ("PUBLIC_BASE_URL", "SANDBOX_BASE_URL")}
-    app.config.update(PUBLIC_BASE_URL=base, SANDBOX_BASE_URL=f"{base}/sandbox")
-    app.extensions.pop("payment_channels", None)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield base
+    yield f"http://127.0.0.1:{port}"
     server.shutdown()
-    app.config.update(old)
-    app.extensions.pop("payment_channels", None)
+
+
+@pytest.fixture()
+def live_server(app, _live_socket):
+    """The app on a real socket, its public and sandbox URLs pointing at itself for this test only, so
+    channel adapters, the sandbox gateways and notifications travel over real HTTP; the next test sees
+    the configured URLs again (a test without the server never builds links to it)."""
+    from tests.factories import public_urls
+
+    with public_urls(app, _live_socket):
+        yield _live_socket
 
 
 @pytest.fixture()

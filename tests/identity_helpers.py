@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
-from app.his.simulator.seed import generate_patients
+from doubles.his.simulator.seed import generate_patients
 
 WECHAT_UA = "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 Mobile/15E148 MicroMessenger/8.0.50 NetType/WIFI"
 ALIPAY_UA = "Mozilla/5.0 (Linux; Android 13) Mobile Safari/537.36 AlipayClient/10.5.36.8000"
@@ -48,7 +48,7 @@ def bind_form(p, relation: str = "self", with_card: bool = True, **extra) -> dic
 def queue_and_report_patient(app):
     """A seeded patient waiting in a clinic queue today, with a ready lab report showing abnormal
     values (found through the HIS, as the demo card list does)."""
-    from app.services.demo import demo_patient_cards
+    from doubles.demo.hospital import demo_patient_cards
 
     app.config["SANDBOX_DEMO_CARDS"] = True
     try:

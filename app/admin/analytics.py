@@ -2,44 +2,53 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-from flask import request
+from flask import flash, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 
-from app.services import analytics
-from app.services.formatting import yuan
-
-
-def _beijing_today() -> dt.date:
-    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()
-
-
-def _parse(value: str | None, default: dt.date) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value) if value else default
-    except ValueError:
-        return default
+from app.services import analytics, analytics_tables, date_ranges
+from app.services.errors import DomainError
+from app.services.formatting import yuan, yuan_grouped
 
 
 class AnalyticsView(BaseView):
     route_base = "/analytics"
     default_view = "index"
 
-    @expose("/")
-    @has_access
-    def index(self):
-        today = _beijing_today()
-        end = _parse(request.args.get("end"), today)
-        start = _parse(request.args.get("start"), end - dt.timedelta(days=29))
-        if (end - start).days > 366:
-            start = end - dt.timedelta(days=366)
+    def _query(self):
+        """The range and channel asked for; a wrong date is said (and the last 30 days shown)."""
+        try:
+            start, end = date_ranges.parse_range(request.args.get("start"), request.args.get("end"))
+        except DomainError as exc:
+            flash(exc.message, "danger")
+            start, end = date_ranges.parse_range(None, None)
         channel = request.args.get("channel") or None
         if channel not in (None, "wechat", "alipay"):
             channel = None
-        data = analytics.compute(start, end, channel)
-        summary = data.summary()
+        before = analytics_tables.previous_period(start, end)
+        return start, end, channel, analytics.compute(start, end, channel), analytics.compute(*before, channel)
+
+    @expose("/export")
+    @has_access
+    def export(self):
+        """Every table of the page (汇总 with the previous period, 渠道×业务, 按日) as one .xlsx."""
+        import io
+
+        from flask import g, send_file
+
+        from app.services import audit
+
+        start, end, channel, data, before = self._query()
+        audit.staff_viewed("staff.analytics_export", g.user, target_type="analytics",
+                           target_id=f"{start}..{end}", channel=channel)
+        return send_file(io.BytesIO(analytics_tables.workbook(data, before)), as_attachment=True,
+                         download_name=f"数据分析_{start:%Y%m%d}_{end:%Y%m%d}.xlsx",
+                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+    @expose("/")
+    @has_access
+    def index(self):
+        start, end, channel, data, before = self._query()
 
         def money(name: str) -> list[str]:
             return [yuan(v) for v in data.daily(name, channel)]
@@ -66,16 +75,10 @@ class AnalyticsView(BaseView):
                 "registration": _("挂号"), "outpatient": _("门诊缴费"), "deposit": _("住院押金"), "refund": _("退款"),
             },
         }
-        rows = [
-            (_("新增关注"), "follow", False), (_("取消关注"), "unfollow", False), (_("新增绑卡"), "bind", False),
-            (_("取消绑卡"), "unbind", False), (_("预约挂号人次"), "booking_advance", False),
-            (_("当天挂号人次"), "booking_same_day", False), (_("挂号金额（元）"), "booking_fee_fen", True),
-            (_("挂号交易笔数"), "count_registration", False), (_("诊间缴费笔数"), "count_outpatient", False),
-            (_("押金缴纳笔数"), "count_deposit", False), (_("挂号收入（元）"), "amount_registration_fen", True),
-            (_("门诊缴费金额（元）"), "amount_outpatient_fen", True), (_("押金金额（元）"), "amount_deposit_fen", True),
-            (_("退款金额（元）"), "refund_fen", True),
-        ]
-        table = [(label, {k: (yuan(v) if is_money else v) for k, v in summary[key].items()}) for label, key, is_money
-                 in rows]
-        return self.render_template("admin/analytics.html", start=start, end=end, channel=channel or "",
-                                    charts=charts, table=table)
+        args = {"start": start.isoformat(), "end": end.isoformat(), **({"channel": channel} if channel else {})}
+        return self.render_template(
+            "admin/analytics.html", start=start, end=end, channel=channel or "", charts=charts,
+            summary=analytics_tables.summary_rows(data, before), cross=analytics_tables.cross_table(data),
+            before=before, money=yuan_grouped, range_presets=date_ranges.presets(),
+            active_preset=date_ranges.active_preset(start, end), keep={"channel": channel} if channel else {},
+            export_url=url_for("AnalyticsView.export", **args))

@@ -4,15 +4,20 @@ app/services/configuration.py before it is saved, and every change is audited (b
 
 from __future__ import annotations
 
+import json
+
 from flask import abort, g
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from flask_appbuilder.views import expose
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from wtforms import SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, ValidationError
 
 from app.admin.filters import AuditedModelView, beijing_time
+from app.channels.wechat import keywords
 from app.models import GuidanceRule, MessageTemplate, ServiceInstruction, Survey, SurveyQuestion, SystemSetting
 from app.services import configuration
 from app.services.configuration import InvalidConfiguration
@@ -37,7 +42,8 @@ class SystemSettingView(AuditedModelView):
     audit_target = "setting"
     datamodel = SQLAInterface(SystemSetting)
     base_permissions = ["can_list", "can_show", "can_add", "can_edit"]
-    list_columns = ["key", "value", "description", "updated_by", "updated_at"]
+    list_columns = ["key", "shown_value", "description", "updated_by", "updated_at"]
+    show_columns = ["key", "shown_value", "description", "updated_by", "updated_at"]
     add_columns = ["key", "value", "description"]
     edit_columns = ["value", "description"]
     search_columns = ["key", "description"]
@@ -48,13 +54,17 @@ class SystemSettingView(AuditedModelView):
         "value": [checked(lambda form, field: configuration.validate_setting(form.key.data, field.data)
                           if "key" in form else field.data)],
     }
-    label_columns = {"key": _l("配置键"), "value": _l("值"), "description": _l("说明"), "updated_by": _l("修改人"),
+    label_columns = {"key": _l("配置键"), "value": _l("值"), "shown_value": _l("值"),
+                     "description": _l("说明"), "updated_by": _l("修改人"),
                      "updated_at": _l("修改时间")}
     formatters_columns = {"updated_at": beijing_time}
     list_title = _l("系统设置")
 
     def pre_add(self, item) -> None:
+        from app.services.settings import REGISTRY
+
         item.updated_by = g.user.username
+        item.description = item.description or str(REGISTRY[item.key].label)
         super().pre_add(item)
 
     def pre_update(self, item) -> None:
@@ -68,9 +78,55 @@ class SystemSettingView(AuditedModelView):
 
 
 def _key_only(key: str) -> str:
-    if not configuration.KEY_PATTERN.match((key or "").strip()):
-        raise InvalidConfiguration(str(_l("配置键格式应为 模块.名称，例如 booking.days_ahead")))
-    return key.strip()
+    from app.services.settings import REGISTRY
+
+    key = (key or "").strip()
+    if key not in REGISTRY:
+        raise InvalidConfiguration(str(_l("没有这个设置项：%(key)s（只能修改列表中已有的设置）", key=key)))
+    return key
+
+
+_MAPPING_HELP = _l("微信模板字段名的前缀就是类型，每个值按类型自动截断或换成渠道格式（超出以…截断）：")
+_SOURCES_HELP = _l("每个字段的值可以是消息标题、消息正文、发送时间（下例依次写法）、业务数据（payload.字段名）"
+                   "或单引号括起的固定文字，例如：")
+#: what a mapping's value fills the field with (app/services/delivery.py render_fields)
+SOURCES = {"title": _l("消息标题"), "body": _l("消息正文"), "time": _l("发送时间")}
+MAPPING_EXAMPLE = '{"thing1": "title", "thing2": "body", "time3": "time"}'
+
+
+class _HelpMarkup(LazyString):
+    """Help text built per request (the reader's language) that carries its own markup."""
+
+    def __html__(self) -> str:
+        return str(self)
+
+
+def _mapping_help() -> Markup:
+    """The mapping field's help: each type by a field name as WeChat's console shows it (thing1, time3),
+    with its Chinese name and rule, then what a value may be, with an example mapping."""
+    types = "；".join(f"{code}1（{t.label}）：{t.rule}" for code, t in keywords.TYPES.items())
+    return Markup("{}{}。{}<code>{}</code>").format(_MAPPING_HELP, types, _SOURCES_HELP, MAPPING_EXAMPLE)
+
+
+def source_label(source: str) -> str:
+    """A mapping's value as staff read it: title -> 消息标题, payload.doctor -> 业务数据 payload.doctor."""
+    if source in SOURCES:
+        return str(SOURCES[source])
+    if source.startswith("payload."):
+        return f"{_l('业务数据')} {source}"
+    return source
+
+
+def _field_types(text: str) -> Markup:
+    """A mapping as staff read it: each field with its WeChat type and rule (WeChat refuses a push whose
+    value breaks its field's type, errcode 47003)."""
+    try:
+        mapping = json.loads(text or "{}")
+    except ValueError:
+        return Markup.escape(text)
+    rows = keywords.describe_mapping(mapping if isinstance(mapping, dict) else {})
+    return Markup("<br>").join(Markup("{}（{}）← {} <small class=\"text-muted\">{}</small>").format(
+        key, label, source_label(source), rule) for key, label, rule, source in rows)
 
 
 class MessageTemplateView(AuditedModelView):
@@ -79,7 +135,8 @@ class MessageTemplateView(AuditedModelView):
     audit_target = "message_template"
     base_permissions = ["can_list", "can_show", "can_add", "can_edit", "can_delete"]
     datamodel = SQLAInterface(MessageTemplate)
-    list_columns = ["kind", "channel", "template_id", "link_pattern", "is_active"]
+    list_columns = ["kind", "channel", "template_id", "field_map_json", "link_pattern", "is_active"]
+    show_columns = ["kind", "channel", "template_id", "field_map_json", "link_pattern", "is_active"]
     add_columns = edit_columns = ["kind", "channel", "template_id", "field_map_json", "link_pattern", "is_active"]
     search_columns = ["kind", "channel", "template_id", "is_active"]
     add_form_extra_fields = edit_form_extra_fields = {
@@ -87,7 +144,8 @@ class MessageTemplateView(AuditedModelView):
         "channel": SelectField(_l("渠道"), choices=[("wechat", _l("微信")), ("alipay", _l("支付宝"))]),
         # extra fields carry their own validators (validators_columns only reach generated fields)
         "field_map_json": TextAreaField(_l("字段映射 (JSON)"), default="{}", validators=[
-            checked(lambda form, field: configuration.validate_field_map(field.data))]),
+            checked(lambda form, field: configuration.validate_field_map(field.data))],
+            description=_HelpMarkup(_mapping_help)),
     }
     validators_columns = {
         "template_id": [DataRequired(), Length(max=128)],
@@ -95,7 +153,8 @@ class MessageTemplateView(AuditedModelView):
     }
     label_columns = {"kind": _l("消息类型"), "channel": _l("渠道"), "template_id": _l("模板 ID"),
                      "field_map_json": _l("字段映射 (JSON)"), "link_pattern": _l("链接"), "is_active": _l("启用")}
-    formatters_columns = {"kind": lambda kind: f"{NOTICE_KINDS[kind]} ({kind})" if kind in NOTICE_KINDS else kind}
+    formatters_columns = {"kind": lambda kind: str(NOTICE_KINDS.get(kind, kind)),
+                          "field_map_json": lambda text: _field_types(text)}
     list_title = _l("消息模板")
 
 
@@ -145,6 +204,7 @@ class SurveyView(AuditedModelView):
     datamodel = SQLAInterface(Survey)
     related_views = [SurveyQuestionView]
     list_columns = ["title", "trigger", "is_active", "created_at"]
+    show_columns = ["title", "trigger", "is_active", "questions", "created_at", "updated_at"]
     add_columns = edit_columns = ["title", "trigger", "is_active"]
     show_template = "backoffice/survey_show.html"
     add_form_extra_fields = edit_form_extra_fields = {

@@ -17,9 +17,8 @@ from flask_appbuilder.models.sqla.filters import SQLAFilterConverter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy import inspect as sa_inspect
 
+from app import clock
 from app.services import audit, orders
-
-BEIJING = dt.timedelta(hours=8)
 
 
 def _condition_tables() -> dict:
@@ -69,6 +68,70 @@ class CriteriaInterface(SQLAInterface):
         return filters
 
 
+class BeijingDayFilter(BaseFilter):
+    """One end of a date range on a timestamp (naive UTC, compared by Beijing day) or a date column.
+    A date that cannot be read is said next to the list and the condition left out, never silently."""
+
+    bound = "from"
+    as_utc = True
+    field_label = ""
+    column: tuple = ()  # (another table's column,) with ``through``; else the view's own column of that name
+    through = None  # (this table's key, the other table's key) when the date is on a related row
+
+    def apply(self, query, value):
+        from flask import flash
+        from flask_babel import gettext as _
+
+        from app.services import date_ranges
+        from app.services.errors import DomainError
+
+        text = str(value or "").strip()
+        if len(text) > 10 and text[10] in " T":  # a date-time picker's value: its day
+            text = text[:10]
+        try:
+            day = date_ranges.parse_day(text, str(self.field_label or _("日期")))
+        except DomainError as exc:
+            said = g.__dict__.setdefault("_bad_dates_said", set())
+            if exc.message not in said:  # the list applies its filters twice (count, rows): say it once
+                said.add(exc.message)
+                flash(exc.message + _("；此条件未生效"), "danger")
+            return query
+        return query if day is None else query.filter(self.condition(day))
+
+    def condition(self, day: dt.date):
+        column = self.column[0] if self.column else getattr(self.model, self.column_name)
+        if self.bound == "from":
+            return column >= (clock.beijing_day_start_utc(day) if self.as_utc else day)
+        if self.as_utc:
+            return column < clock.beijing_day_start_utc(day + dt.timedelta(days=1))
+        return column <= day
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.through is not None:  # e.g. a reconciliation difference filtered by its run's 账单日期
+            own, other = self.through
+            inner = self.condition
+
+            def condition(day: dt.date):
+                from sqlalchemy import select
+
+                return own.in_(select(other).where(inner(day)))
+
+            self.condition = condition
+
+
+def day_range(field_label, *, as_utc: bool = True, column=None, through=None) -> list[type[BeijingDayFilter]]:
+    """从 / 至 filters for a date column: _flt_0_<column> is the first day, _flt_1_<column> the last (the
+    date presets above each list set exactly these). Timestamps compare by Beijing day (``as_utc``)."""
+    from flask_babel import lazy_gettext as _l
+
+    return [type(f"BeijingDay_{bound}", (BeijingDayFilter,),
+                 {"name": name, "bound": bound, "as_utc": as_utc, "arg_name": f"day_{bound}",
+                  "field_label": field_label, "column": (column,) if column is not None else (),
+                  "through": through})
+            for bound, name in (("from", _l("从")), ("to", _l("至")))]
+
+
 def criteria_of(filters) -> dict[str, str]:
     """The criteria a view's current search filters stand for (for exports and audit)."""
     found: dict[str, str] = {}
@@ -83,14 +146,16 @@ def criteria_of(filters) -> dict[str, str]:
 
 def beijing_time(value: dt.datetime | None) -> str:
     """Naive UTC from the database as Beijing time for staff pages."""
-    return "" if value is None else (value + BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    return clock.display(value)
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if hasattr(value, "id") and hasattr(value, "__table__"):
-        return f"{value.__class__.__name__}:{value.id}"
+        # Audit trails name things (a role "Finance", not "Role:5"); rows without a name keep their id.
+        name = getattr(value, "name", None) or getattr(value, "username", None)
+        return str(name) if name else f"{value.__class__.__name__}:{value.id}"
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value

@@ -4,19 +4,27 @@ answers. Templates, service instructions and surveys are configuration pages (ap
 from __future__ import annotations
 
 from flask_appbuilder import ModelView
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import lazy_gettext as _l
+from wtforms import StringField
 
+from app import clock
+from app.admin.filters import CriteriaInterface, day_range
+from app.admin.list_tools import DatePresets
 from app.models import FollowEvent, MessagePush, Notification, SurveyResponse
-from app.services.formatting import beijing
 
 READ_ONLY = ["can_list", "can_show"]
 
 
-class NotificationView(ModelView):
+def _day_field(label) -> StringField:
+    return StringField(label, description="YYYY-MM-DD")
+
+
+class NotificationView(DatePresets, ModelView):
     """Every notice in the outbox: whether it was pushed, how often, and why not."""
 
-    datamodel = SQLAInterface(Notification)
+    datamodel = CriteriaInterface(Notification, {"created_at": day_range(_l("创建时间"))})
+    date_filters = (("created_at", _l("创建时间")),)
+    search_form_extra_fields = {"created_at": _day_field(_l("创建时间"))}
     base_permissions = READ_ONLY
     base_order = ("id", "desc")
     list_columns = ["id", "created_at", "channel", "kind", "title", "status", "attempts", "last_error", "sent_at",
@@ -32,10 +40,12 @@ class NotificationView(ModelView):
     show_title = _l("消息详情")
 
 
-class MessagePushView(ModelView):
+class MessagePushView(DatePresets, ModelView):
     """Each push attempt (sandbox or real channel) with the request and the channel's answer."""
 
-    datamodel = SQLAInterface(MessagePush)
+    datamodel = CriteriaInterface(MessagePush, {"at": day_range(_l("时间"))})
+    date_filters = (("at", _l("推送时间")),)
+    search_form_extra_fields = {"at": _day_field(_l("时间"))}
     base_permissions = READ_ONLY
     base_order = ("id", "desc")
     list_columns = ["at", "notification_id", "channel", "template_id", "ok", "error_code", "error_message"]
@@ -47,8 +57,10 @@ class MessagePushView(ModelView):
     list_title = _l("推送记录")
 
 
-class FollowEventView(ModelView):
-    datamodel = SQLAInterface(FollowEvent)
+class FollowEventView(DatePresets, ModelView):
+    datamodel = CriteriaInterface(FollowEvent, {"at": day_range(_l("时间"))})
+    date_filters = (("at", _l("时间")),)
+    search_form_extra_fields = {"at": _day_field(_l("时间"))}
     base_permissions = READ_ONLY
     base_order = ("at", "desc")
     list_columns = ["at", "channel", "event", "channel_uid"]
@@ -57,8 +69,10 @@ class FollowEventView(ModelView):
     list_title = _l("关注事件")
 
 
-class SurveyResponseView(ModelView):
-    datamodel = SQLAInterface(SurveyResponse)
+class SurveyResponseView(DatePresets, ModelView):
+    datamodel = CriteriaInterface(SurveyResponse, {"created_at": day_range(_l("提交时间"))})
+    date_filters = (("created_at", _l("提交时间")),)
+    search_form_extra_fields = {"created_at": _day_field(_l("提交时间"))}
     base_permissions = READ_ONLY
     base_order = ("id", "desc")
     list_columns = ["created_at", "survey_id", "subject", "overall", "answers_json"]
@@ -66,4 +80,4 @@ class SurveyResponseView(ModelView):
     label_columns = {"created_at": _l("提交时间"), "survey_id": _l("问卷编号"), "subject": _l("就诊/缴费单号"),
                      "overall": _l("总体评分"), "answers_json": _l("答案")}
     list_title = _l("调查结果")
-    formatters_columns = {"created_at": lambda at: beijing(at)}
+    formatters_columns = {"created_at": clock.display}

@@ -10,12 +10,17 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
+from flask_appbuilder import expose
+from flask_appbuilder.security.decorators import has_access
+from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
-from wtforms.validators import Length, Optional
+from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
+from app import clock
 from app.admin.filters import AuditedModelView, CriteriaInterface, criterion
 from app.services import operators
 from app.services.errors import DomainError
+from app.services.formatting import mask_phone
 
 # Pages an operator with a one-time password may still open.
 OPEN_ENDPOINTS = {"ResetMyPasswordView.this_form_get", "ResetMyPasswordView.this_form_post",
@@ -24,7 +29,22 @@ OPEN_PREFIXES = ("/h5", "/api", "/notify", "/sandbox", "/static")
 
 
 def _roles(roles) -> str:
-    return ", ".join(r.name for r in roles or [])
+    return ", ".join(operators.role_label(r.name) for r in roles or [])
+
+
+class NewOperatorForm(FlaskForm):
+    """新增操作员: what the hospital knows of a new colleague; email is optional."""
+
+    username = StringField(_l("登录名"), validators=[
+        DataRequired(message=_l("请填写登录名")),
+        Regexp(r"^[A-Za-z][A-Za-z0-9_.-]{2,31}$", message=_l("登录名为 3 到 32 位字母、数字或 _ . -，以字母开头"))])
+    name = StringField(_l("姓名"), validators=[DataRequired(message=_l("请填写姓名")), Length(max=32)])
+    department = StringField(_l("科室"), validators=[DataRequired(message=_l("请填写科室")), Length(max=64)])
+    phone = StringField(_l("手机号"), validators=[
+        DataRequired(message=_l("请填写手机号")), Regexp(r"^1[3-9]\d{9}$", message=_l("请填写 11 位手机号"))])
+    role = SelectField(_l("角色"), validators=[DataRequired(message=_l("请选择角色"))])
+    email = StringField(_l("邮箱（可不填）"), validators=[Optional(), Email(message=_l("邮箱格式不正确")),
+                                                     Length(max=64)])
 
 
 class OperatorView(AuditedModelView):
@@ -40,13 +60,17 @@ class OperatorView(AuditedModelView):
         "roles": [criterion("operator", "role", _l("等于"))],
         "active": [criterion("operator", "active", _l("等于"))],
     })
-    base_permissions = ["can_list", "can_show", "can_edit", "can_deactivate", "can_reset_password"]
+    base_permissions = ["can_list", "can_show", "can_edit", "can_deactivate", "can_reset_password", "can_unlock",
+                        "can_reset_second_factor", "can_create"]
     method_permission_name = {"deactivate": "deactivate", "reset_password": "reset_password", "list": "list",
-                              "show": "show", "edit": "edit"}
+                              "create": "create",
+                              "show": "show", "edit": "edit", "unlock": "unlock",
+                              "reset_second_factor": "reset_second_factor"}
     base_order = ("id", "asc")
-    list_columns = ["username", "first_name", "last_name", "operator_profile.department", "roles", "last_login",
-                    "active"]
-    show_columns = list_columns + ["email", "login_count", "fail_login_count", "created_on"]
+    list_columns = ["username", "first_name", "last_name", "operator_profile.department", "operator_profile.phone",
+                    "roles", "last_login", "active"]
+    show_columns = list_columns + ["email", "login_count", "fail_login_count", "created_on",
+                                   "operator_profile.locked_until", "operator_profile.totp_enabled_at"]
     edit_columns = ["first_name", "last_name", "email", "department", "roles", "active"]
     search_columns = ["username", "first_name", "department", "roles", "active"]
     search_form_extra_fields = {
@@ -57,14 +81,46 @@ class OperatorView(AuditedModelView):
     edit_form_extra_fields = {"department": StringField(_l("科室"), validators=[Optional(), Length(max=64)])}
     label_columns = {"username": _l("登录名"), "first_name": _l("姓名"), "last_name": _l("职务/备注"),
                      "operator_profile.department": _l("科室"), "department": _l("科室"), "roles": _l("角色"),
+                     "operator_profile.phone": _l("手机号"),
                      "last_login": _l("最近登录"), "active": _l("启用"), "email": _l("邮箱"),
-                     "login_count": _l("登录次数"), "fail_login_count": _l("失败次数"), "created_on": _l("创建时间")}
+                     "login_count": _l("登录次数"), "fail_login_count": _l("失败次数"), "created_on": _l("创建时间"),
+                     "operator_profile.locked_until": _l("锁定至"),
+                     "operator_profile.totp_enabled_at": _l("双因素认证启用时间")}
     formatters_columns = {"roles": _roles, "active": lambda v: _("是") if v else _("否"),
-                          "last_login": lambda v: v.strftime("%Y-%m-%d %H:%M:%S") if v else "",
-                          "created_on": lambda v: v.strftime("%Y-%m-%d %H:%M:%S") if v else ""}
+                          "operator_profile.phone": lambda v: mask_phone(v) if v else "",
+                          "last_login": clock.display, "created_on": clock.display,
+                          # an operator without a profile row gets "" from Flask-AppBuilder, not None
+                          "operator_profile.locked_until": lambda at: clock.display(at or None),
+                          "operator_profile.totp_enabled_at": lambda at: clock.display(at or None)}
     list_title = _l("操作员")
     show_title = _l("操作员详情")
     edit_title = _l("编辑操作员")
+
+    @expose("/create/", methods=["GET", "POST"])
+    @has_access
+    def create(self):
+        """新增操作员: login, name, 科室, phone, role (email optional); a one-time password shown once."""
+        sm = self.appbuilder.sm
+        form = NewOperatorForm()
+        form.role.choices = [("", _("请选择"))] + [
+            (r.name, operators.role_label(r.name)) for r in sm.get_all_roles() if r.name != sm.auth_role_public]
+        if form.validate_on_submit():
+            try:
+                user, temporary = operators.create_operator(
+                    username=form.username.data, name=form.name.data, department=form.department.data,
+                    phone=form.phone.data, role_name=form.role.data, email=form.email.data, staff=g.user)
+            except DomainError as exc:
+                field = {"username_taken": form.username, "email_taken": form.email,
+                         "role_required": form.role}.get(exc.code)
+                if field is None:
+                    flash(exc.message, "danger")
+                else:
+                    field.errors = [exc.message]
+            else:
+                flash(Markup(_("已新增操作员 %(user)s，临时密码：<code data-test=\"temp-password\">%(pw)s</code>"
+                               "（仅显示一次，首次登录须修改）")) % {"user": user.username, "pw": temporary}, "warning")
+                return redirect(url_for("OperatorView.list"))
+        return self.render_template("backoffice/operator_new.html", title=_("新增操作员"), form=form)
 
     def prefill_form(self, form, pk) -> None:
         form.department.data = operators.department_of(int(pk))
@@ -96,14 +152,31 @@ class OperatorView(AuditedModelView):
         return redirect(url_for("OperatorView.list"))
 
 
+    @action("unlock", _l("解锁"), _l("解除所选操作员的登录锁定？"), "fa-unlock", multiple=True, single=False)
+    def unlock(self, items):
+        items = items if isinstance(items, list) else [items]
+        changed = operators.unlock([u.id for u in items], g.user)
+        flash(_("已解锁 %(n)d 个操作员", n=changed), "success")
+        return redirect(url_for("OperatorView.list"))
+
+    @action("reset_second_factor", _l("重置双因素认证"), _l("清除所选操作员的双因素认证？他们须重新绑定验证器。"),
+            "fa-mobile", multiple=True, single=False)
+    def reset_second_factor(self, items):
+        items = items if isinstance(items, list) else [items]
+        changed = operators.reset_second_factor([u.id for u in items], g.user)
+        flash(_("已重置 %(n)d 个操作员的双因素认证", n=changed), "success")
+        return redirect(url_for("OperatorView.list"))
+
+
 def enforce_password_change():
     """before_request: an operator whose password was reset may only change it (or sign out)."""
-    if not current_user.is_authenticated or request.endpoint in OPEN_ENDPOINTS:
-        return None
+    # the path first: a patient's or the HIS's request never loads an operator (Flask-Login's loader)
     if request.path.startswith(OPEN_PREFIXES) or request.endpoint is None:
         return None
+    if not current_user.is_authenticated or request.endpoint in OPEN_ENDPOINTS:
+        return None
     if operators.must_change_password(current_user.id):
-        flash(_("管理员已重置您的密码，请先设置新密码"), "warning")
+        flash(_("管理员已重置您的密码，请先设置新密码（“当前密码”填写临时密码）"), "warning")
         return redirect(url_for("ResetMyPasswordView.this_form_get"))
     return None
 

@@ -13,18 +13,23 @@ from flask_appbuilder.views import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from app.admin import fast_lists, list_tools
 from app.admin.filters import CriteriaInterface, beijing_time, criteria_of, criterion
 from app.models import AppointmentOrder, Patient, PaymentOrder, Refund
 from app.services import audit, booking, orders
 from app.services.errors import DomainError
-from app.services.formatting import mask_id_number, mask_name, mask_phone, yuan
+from app.services.uow import unit_of_work
+from app.services.formatting import mask_id_number, mask_name, mask_phone, yuan, yuan_grouped
 
 
 def _choices(table: dict) -> list[tuple[str, str]]:
     return [("", "")] + [(k, str(v)) for k, v in table.items()]
+
+
+STUCK_CHOICES = [("", ""), ("1", _l("超时未推进"))]
 
 
 def _masked_patient(patient: Patient | None) -> str:
@@ -52,9 +57,29 @@ TIME_FORMATTERS = {k: beijing_time for k in ("created_at", "paid_at", "confirmed
                                               "closed_at", "succeeded_at", "updated_at", "attended_at")}
 
 
-class OrderViewMixin:
+#: the money columns of each order list and the key of their sum in ``orders.totals``
+TOTAL_COLUMNS = {"appointment": {"fee_fen": "amount_fen"},
+                 "payment": {"amount_fen": "amount_fen", "refunded_fen": "refunded_fen"},
+                 "refund": {"amount_fen": "amount_fen"}}
+
+
+def finance_tools(order_type: str, kind: str, filters, widgets: dict) -> dict:
+    """The active conditions in words and the 合计 of the filtered rows, as a bar above the table and as
+    its last row (and a message for a date that cannot be read) for an order list."""
+    criteria = criteria_of(filters)
+    list_tools.flash_bad_dates(criteria)
+    # An unfiltered list counted by estimate (app/admin/fast_lists.py) has no 合计: it would sum every row.
+    estimate = fast_lists.estimated_count()
+    totals = None if estimate is not None else orders.totals(order_type, criteria)
+    widgets["list"].template_args["totals_row"] = list_tools.totals_row(totals, TOTAL_COLUMNS[order_type])
+    return {"tools": {**list_tools.list_context(kind, criteria, totals), "estimated_count": estimate}}
+
+
+class OrderViewMixin(list_tools.DatePresets):
     """What booking and payment order views share: audited detail with history, personal-data search
-    audit, export of the filtered list."""
+    audit, export of the filtered list, date presets and the 合计 row."""
+
+    date_filters = (("created_at", _l("下单时间")),)
 
     order_type = "appointment"
     export_kind = ""
@@ -77,7 +102,8 @@ class OrderViewMixin:
         return self.render_template(self.list_template, title=self.list_title, widgets=widgets,
                                     can_export=self.appbuilder.sm.has_access("can_export",
                                                                              self.class_permission_name),
-                                    export_url=url_for(f"{self.endpoint}.export", **request.args))
+                                    export_url=url_for(f"{self.endpoint}.export", **request.args),
+                                    **finance_tools(self.order_type, self.export_kind, self._filters, widgets))
 
     @expose("/export/", methods=["POST"])
     @has_access
@@ -102,9 +128,10 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
 
     order_type = "appointment"
     export_kind = "appointment_orders"
-    datamodel = CriteriaInterface(AppointmentOrder, {
+    date_filters = (("created_at", _l("下单时间")), ("clinic_date", _l("就诊日期")))
+    datamodel = fast_lists.EstimatedCountInterface(AppointmentOrder, {
         "order_no": [criterion("appointment", "order_no", _l("开头是"))],
-        "patient_name": [criterion("appointment", "patient_name", _l("等于"))],
+        "patient_name": [criterion("appointment", "patient_name", _l("包含"))],
         "card_no": [criterion("appointment", "card_no", _l("等于"))],
         "phone": [criterion("appointment", "phone", _l("等于"))],
         "doctor": [criterion("appointment", "doctor", _l("包含"))],
@@ -115,6 +142,7 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
                        criterion("appointment", "created_to", _l("至"))],
         "channel": [criterion("appointment", "channel", _l("等于"))],
         "status": [criterion("appointment", "status", _l("等于"))],
+        "stuck": [criterion("appointment", "stuck", _l("是"))],
     })
     base_permissions = ["can_list", "can_show", "can_export", "can_cancel_order", "can_mark_attendance"]
     method_permission_name = {"cancel_order": "cancel_order", "cancel": "cancel_order", "export": "export",
@@ -128,7 +156,7 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
                     "fee_fen", "his_visit_no", "queue_no", "location", "created_at", "expires_at", "paid_at",
                     "confirmed_at", "attended_at", "cancelled_at", "cancel_reason"]
     search_columns = ["order_no", "patient_name", "card_no", "phone", "doctor", "department", "clinic_date",
-                      "created_at", "channel", "status"]
+                      "created_at", "channel", "status", "stuck"]
     search_form_extra_fields = {
         "order_no": StringField(_l("订单号")), "patient_name": StringField(_l("就诊人姓名")),
         "card_no": StringField(_l("就诊卡号")), "phone": StringField(_l("手机号")),
@@ -137,6 +165,7 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
         "created_at": StringField(_l("下单时间"), description="YYYY-MM-DD"),
         "channel": SelectField(_l("渠道"), choices=_choices(orders.CHANNELS)),
         "status": SelectField(_l("状态"), choices=_choices(orders.APPOINTMENT_STATUS)),
+        "stuck": SelectField(_l("超时未推进"), choices=STUCK_CHOICES),
     }
     label_columns = COMMON_LABELS
     formatters_columns = {
@@ -145,7 +174,7 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
         "channel": lambda v: orders.label(orders.CHANNELS, v),
         "status": lambda v: orders.label(orders.APPOINTMENT_STATUS, v),
         "half_day": lambda v: orders.label(orders.HALF_DAYS, v),
-        "fee_fen": yuan,
+        "fee_fen": yuan_grouped,
     }
     list_title = _l("预约订单")
     show_title = _l("预约订单详情")
@@ -190,18 +219,26 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
         if item is None:
             abort(404)
         form = CancelBookingForm()
+        from app import clock
+        from app.registration.rules import clinic_is_over
+
+        over = clinic_is_over(item.clinic_date, item.end_time, clock.beijing_now())
         if form.validate_on_submit():
-            reason = form.reason.data.strip()
-            try:
-                # The booking service refunds a paid fee, frees the slot, tells the HIS and the
-                # patient, and writes the audit row (before/after, reason, IP).
-                booking.cancel_by_staff(item.id, reason, g.user.username)
-            except DomainError as exc:
-                flash(exc.message, "danger")
+            if over and not form.confirm_over.data:
+                # the visit may have taken place: refunding it needs a deliberate confirmation
+                form.confirm_over.errors = [_("就诊时间已过，请勾选确认后再取消")]
             else:
-                flash(_("订单已取消"), "success")
-                return redirect(url_for(f"{self.endpoint}.show", pk=pk))
+                try:
+                    # The booking service refunds a paid fee, frees the slot, tells the HIS and the
+                    # patient, and writes the audit row (before/after, reason, IP).
+                    booking.cancel_by_staff(item.id, form.reason.data.strip(), g.user.username)
+                except DomainError as exc:
+                    flash(exc.message, "danger")
+                else:
+                    flash(_("订单已取消"), "success")
+                    return redirect(url_for(f"{self.endpoint}.show", pk=pk))
         return self.render_template("backoffice/cancel_booking.html", title=_("取消预约"), form=form, item=item,
+                                    clinic_over=over,
                                     patient=mask_name(item.patient.name), fee=yuan(item.fee_fen),
                                     status=orders.label(orders.APPOINTMENT_STATUS, item.status),
                                     back_url=url_for(f"{self.endpoint}.show", pk=pk))
@@ -246,33 +283,93 @@ class AttendanceForm(FlaskForm):
 class CancelBookingForm(FlaskForm):
     reason = TextAreaField(_l("取消原因"), validators=[DataRequired(message=_l("请填写取消原因")),
                                                       Length(min=2, max=255, message=_l("取消原因为 2 到 255 个字"))])
+    confirm_over = BooleanField(_l("我已核实患者未就诊，确认取消并退费"))
 
 
-class RefundView(ModelView):
-    """退费记录: every refund with its state; read-only (refunds move only through the payment service)."""
+class RefundView(list_tools.DatePresets, ModelView):
+    """退费记录: every refund with its channel, reason and state; a failed one can be tried again (重试,
+    audited). Refunds otherwise move only through the payment service."""
 
-    datamodel = CriteriaInterface(Refund, {
+    datamodel = fast_lists.EstimatedCountInterface(Refund, {
         "refund_no": [criterion("refund", "refund_no", _l("开头是"))],
+        "order_no": [criterion("refund", "order_no", _l("等于"))],
+        "channel": [criterion("refund", "channel", _l("等于"))],
+        "reason": [criterion("refund", "reason", _l("包含"))],
         "status": [criterion("refund", "status", _l("等于"))],
+        "overdue": [criterion("refund", "overdue", _l("是"))],
         "created_at": [criterion("refund", "created_from", _l("从")), criterion("refund", "created_to", _l("至"))],
     })
-    base_permissions = ["can_list", "can_show"]
+    base_permissions = ["can_list", "can_show", "can_retry"]
+    method_permission_name = {"list": "list", "show": "show", "retry": "retry", "retry_one": "retry"}
     base_order = ("id", "desc")
-    list_columns = ["refund_no", "payment", "amount_fen", "status", "reason", "requested_by", "created_at",
-                    "succeeded_at"]
-    show_columns = list_columns + ["channel_refund_no", "failure_reason", "attempts", "updated_at"]
-    search_columns = ["refund_no", "status", "created_at"]
+    list_columns = ["refund_no", "payment", "payment.channel", "amount_fen", "status", "reason", "requested_by",
+                    "created_at", "succeeded_at", "failure_reason"]
+    show_columns = ["refund_no", "payment", "payment.channel", "amount_fen", "status", "reason", "requested_by",
+                    "created_at", "succeeded_at", "channel_refund_no", "failure_reason", "attempts", "updated_at"]
+    search_columns = ["refund_no", "order_no", "channel", "reason", "status", "overdue", "created_at"]
     search_form_extra_fields = {
         "refund_no": StringField(_l("退款单号")),
+        "order_no": StringField(_l("订单号")),
+        "channel": SelectField(_l("渠道"), choices=_choices(orders.CHANNELS)),
+        "reason": StringField(_l("原因")),
         "status": SelectField(_l("状态"), choices=_choices(orders.REFUND_STATUS)),
+        "overdue": SelectField(_l("超时未完成"), choices=[("", ""), ("1", _l("超时未完成"))]),
         "created_at": StringField(_l("申请时间"), description="YYYY-MM-DD"),
     }
-    label_columns = COMMON_LABELS
-    formatters_columns = {**TIME_FORMATTERS, "amount_fen": yuan,
+    label_columns = {**COMMON_LABELS, "payment.channel": _l("渠道"), "created_at": _l("申请时间")}
+    formatters_columns = {**TIME_FORMATTERS, "amount_fen": yuan_grouped,
                           "payment": lambda p: p.order_no if p is not None else "",
+                          "payment.channel": lambda v: orders.label(orders.CHANNELS, v),
                           "status": lambda v: orders.label(orders.REFUND_STATUS, v)}
     list_title = _l("退费记录")
     show_title = _l("退费详情")
+    date_filters = (("created_at", _l("申请时间")),)
+
+    @expose("/list/")
+    @has_access
+    def list(self):
+        widgets = self._list()
+        return self.render_template(self.list_template, title=self.list_title, widgets=widgets,
+                                    **finance_tools("refund", "refunds", self._filters, widgets))
+
+    @action("retry", _l("重试"), _l("对选中的退款失败记录重新发起退款？"), icon="fa-repeat", multiple=True,
+            single=False)
+    def retry(self, items):
+        """List action: try each chosen FAILED refund again (audited one by one)."""
+        items = items if isinstance(items, list) else [items]
+        done = 0
+        for item in items:
+            if self._retry(item.refund_no):
+                done += 1
+        if done:
+            flash(_("已重新发起 %(n)s 笔退款", n=done), "success")
+        self.update_redirect()
+        return redirect(url_for(f"{self.endpoint}.list", **request.args))
+
+    @expose("/retry/<int:pk>", methods=["POST"])
+    @has_access
+    def retry_one(self, pk: int):
+        """重试 on a refund's detail page."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        if self._retry(item.refund_no):
+            flash(_("已重新发起退款"), "success")
+        return redirect(url_for(f"{self.endpoint}.show", pk=pk))
+
+    def _retry(self, refund_no: str) -> bool:
+        from app.services import payments
+
+        try:
+            again = payments.retry_refund(refund_no, f"staff:{g.user.username}")
+        except DomainError as exc:
+            flash(f"{refund_no}: {exc.message}", "danger")
+            return False
+        with unit_of_work():
+            audit.record_staff("refund.retry", g.user, target_type="refund", target_id=refund_no,
+                               before={"status": "failed"},
+                               after={"refund_no": again.refund_no, "status": again.status})
+        return True
 
 
 class PaymentOrderView(OrderViewMixin, ModelView):
@@ -280,9 +377,9 @@ class PaymentOrderView(OrderViewMixin, ModelView):
 
     order_type = "payment"
     export_kind = "payment_orders"
-    datamodel = CriteriaInterface(PaymentOrder, {
+    datamodel = fast_lists.EstimatedCountInterface(PaymentOrder, {
         "order_no": [criterion("payment", "order_no", _l("开头是"))],
-        "patient_name": [criterion("payment", "patient_name", _l("等于"))],
+        "patient_name": [criterion("payment", "patient_name", _l("包含"))],
         "card_no": [criterion("payment", "card_no", _l("等于"))],
         "phone": [criterion("payment", "phone", _l("等于"))],
         "doctor": [criterion("payment", "doctor", _l("包含"))],
@@ -293,9 +390,13 @@ class PaymentOrderView(OrderViewMixin, ModelView):
         "kind": [criterion("payment", "kind", _l("等于"))],
         "channel": [criterion("payment", "channel", _l("等于"))],
         "status": [criterion("payment", "status", _l("等于"))],
+        "channel_trade_no": [criterion("payment", "channel_trade_no", _l("等于"))],
+        "flag": [criterion("payment", "flag", _l("等于"))],
+        "stuck": [criterion("payment", "stuck", _l("是"))],
     })
-    base_permissions = ["can_list", "can_show", "can_export"]
-    method_permission_name = {"export": "export", "list": "list", "show": "show"}
+    base_permissions = ["can_list", "can_show", "can_export", "can_resolve_his"]
+    method_permission_name = {"export": "export", "list": "list", "show": "show", "recheck_his": "resolve_his",
+                              "refund_unknown": "resolve_his"}
     base_order = ("id", "desc")
     related_views = [RefundView]
     list_columns = ["order_no", "kind", "patient", "patient.card_no", "channel", "status", "amount_fen",
@@ -303,8 +404,8 @@ class PaymentOrderView(OrderViewMixin, ModelView):
     show_columns = ["order_no", "kind", "description", "patient", "patient.card_no", "business_ref", "channel",
                     "status", "amount_fen", "refunded_fen", "channel_trade_no", "flag", "created_at", "expires_at",
                     "paid_at", "closed_at", "his_receipt_no", "his_error"]
-    search_columns = ["order_no", "patient_name", "card_no", "phone", "doctor", "department", "business_ref",
-                      "created_at", "kind", "channel", "status"]
+    search_columns = ["order_no", "channel_trade_no", "patient_name", "card_no", "phone", "doctor", "department",
+                      "business_ref", "created_at", "kind", "channel", "status", "flag", "stuck"]
     search_form_extra_fields = {
         "order_no": StringField(_l("订单号")), "patient_name": StringField(_l("就诊人姓名")),
         "card_no": StringField(_l("就诊卡号")), "phone": StringField(_l("手机号")),
@@ -314,6 +415,9 @@ class PaymentOrderView(OrderViewMixin, ModelView):
         "kind": SelectField(_l("业务类型"), choices=_choices(orders.KINDS)),
         "channel": SelectField(_l("渠道"), choices=_choices(orders.CHANNELS)),
         "status": SelectField(_l("状态"), choices=_choices(orders.PAYMENT_STATUS)),
+        "channel_trade_no": StringField(_l("渠道交易号")),
+        "flag": StringField(_l("标记")),
+        "stuck": SelectField(_l("超时未推进"), choices=STUCK_CHOICES),
     }
     label_columns = COMMON_LABELS
     formatters_columns = {
@@ -322,7 +426,7 @@ class PaymentOrderView(OrderViewMixin, ModelView):
         "kind": lambda v: orders.label(orders.KINDS, v),
         "channel": lambda v: orders.label(orders.CHANNELS, v),
         "status": lambda v: orders.label(orders.PAYMENT_STATUS, v),
-        "amount_fen": yuan, "refunded_fen": yuan,
+        "amount_fen": yuan_grouped, "refunded_fen": yuan_grouped,
     }
     list_title = _l("缴费订单")
     show_title = _l("缴费订单详情")
@@ -343,7 +447,50 @@ class PaymentOrderView(OrderViewMixin, ModelView):
         return self.render_template(
             self.show_template, pk=pk, title=self.show_title, widgets=widgets, related_views=[],
             item=item, history=history, payments=[], refunds=refunds,
-            patient_phone=mask_phone(item.patient.phone), labels=orders, can_cancel=False, cancel_url=None)
+            patient_phone=mask_phone(item.patient.phone), labels=orders, can_cancel=False, cancel_url=None,
+            his_checks=orders.his_checks_of(item.id),
+            can_resolve_his=item.status == "confirm_unknown" and self.appbuilder.sm.has_access(
+                "can_resolve_his", self.class_permission_name),
+            recheck_url=url_for(f"{self.endpoint}.recheck_his", pk=item.id),
+            refund_unknown_url=url_for(f"{self.endpoint}.refund_unknown", pk=item.id))
+
+    @expose("/recheck_his/<int:pk>", methods=["POST"])
+    @has_access
+    def recheck_his(self, pk: int):
+        """医院结果未知: ask the HIS now what it did with the trade (its answer is kept as evidence)."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        from app.services import payments
+
+        status = payments.recheck_unknown(item.order_no, actor=f"staff:{g.user.username}")
+        with unit_of_work():
+            audit.record_staff("payment.recheck_his", g.user, target_type="payment_order", target_id=item.order_no,
+                               before={"status": "confirm_unknown"}, after={"status": str(status)})
+        flash(_("已向医院核实：%(status)s", status=orders.label(orders.PAYMENT_STATUS, str(status))), "info")
+        return redirect(url_for(f"{self.endpoint}.show", pk=pk))
+
+    @expose("/refund_unknown/<int:pk>", methods=["POST"])
+    @has_access
+    def refund_unknown(self, pk: int):
+        """Finance checked with the hospital that it did not apply the trade (the HIS cannot be asked): refund."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        from app.services import payments
+
+        note = (request.form.get("note") or "").strip()
+        try:
+            payments.refund_unknown_checked_by_staff(item.order_no, note, g.user.username)
+        except DomainError as exc:
+            flash(exc.message, "danger")
+        else:
+            with unit_of_work():
+                audit.record_staff("payment.refund_unknown", g.user, target_type="payment_order",
+                                   target_id=item.order_no, before={"status": "confirm_unknown"},
+                                   after={"status": "confirm_failed"}, reason=note[:200])
+            flash(_("已确认医院未入账，款项将原路退回"), "success")
+        return redirect(url_for(f"{self.endpoint}.show", pk=pk))
 
 
 class PatientView(ModelView):

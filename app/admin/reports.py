@@ -3,34 +3,37 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from flask import abort, flash, g, jsonify, redirect, request, send_file, url_for
 from flask_appbuilder import BaseView, ModelView
 from flask_appbuilder.models.sqla.filters import FilterEqualFunction
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from flask_appbuilder.views import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
+from wtforms import StringField
 
-from app.admin.filters import beijing_time
+from app import clock
+from app.admin.filters import CriteriaInterface, beijing_time, day_range
+from app.admin.list_tools import DatePresets
 from app.models import ExportJob
-from app.models.base import utcnow
 from app.services import audit, exports, orders, statistics
 from app.services.errors import DomainError
-from app.services.formatting import yuan
+from app.services.formatting import yuan_grouped
 
 
 def beijing_today() -> dt.date:
-    return (utcnow() + dt.timedelta(hours=8)).date()
+    return clock.today()
 
 
 def requested_range() -> tuple[dt.date, dt.date]:
-    """The range in the query string, or the last 30 days (Beijing) when none or unreadable."""
-    end = orders.parse_day(request.values.get("end")) or beijing_today()
-    start = orders.parse_day(request.values.get("start")) or end - dt.timedelta(days=29)
-    return start, end
+    """The range in the query string, or the last 30 days (Beijing) when none; a date that cannot be read
+    or a reversed range is a DomainError with a message for the clerk."""
+    from app.services import date_ranges
+
+    return date_ranges.parse_range(request.values.get("start"), request.values.get("end"))
 
 
 class StatisticsView(BaseView):
@@ -43,16 +46,19 @@ class StatisticsView(BaseView):
     @expose("/")
     @has_access
     def index(self):
-        start, end = requested_range()
         try:
+            start, end = requested_range()
             stats = statistics.transaction_statistics(start, end)
         except DomainError as exc:
             flash(exc.message, "danger")
             start, end = beijing_today() - dt.timedelta(days=29), beijing_today()
             stats = statistics.transaction_statistics(start, end)
+        from app.services import date_ranges
+
         return self.render_template(
             "backoffice/statistics.html", title=_("交易统计"), stats=stats, start=start, end=end,
-            chart=statistics.daily_series(stats), yuan=yuan, labels=orders,
+            range_presets=date_ranges.presets(), active_preset=date_ranges.active_preset(start, end), keep={},
+            chart=statistics.daily_series(stats), yuan=yuan_grouped, labels=orders,
             can_export=self.appbuilder.sm.has_access("can_export", self.class_permission_name))
 
     @expose("/export", methods=["POST"])
@@ -61,8 +67,8 @@ class StatisticsView(BaseView):
         """Queue the statistics workbook for the chosen range; the job page shows progress."""
         from app.tasks.exports import build_export
 
-        start, end = requested_range()
         try:
+            start, end = requested_range()
             job = exports.request_export("statistics", {"start": start.isoformat(), "end": end.isoformat()},
                                          g.user)
         except DomainError as exc:
@@ -78,10 +84,11 @@ def _progress_bar(value: int | None) -> Markup:
                   'role="progressbar" style="width:{0}%">{0}%</div></div>').format(value)
 
 
-class ExportJobView(ModelView):
+class ExportJobView(DatePresets, ModelView):
     """报表下载: the operator's own export jobs with a progress bar and, when done, the file."""
 
-    datamodel = SQLAInterface(ExportJob)
+    datamodel = CriteriaInterface(ExportJob, {"created_at": day_range(_l("提交时间"))})
+    date_filters = (("created_at", _l("提交时间")),)
     base_permissions = ["can_list", "can_show", "can_download"]
     method_permission_name = {"download": "download", "progress": "show", "list": "list", "show": "show"}
     base_filters = [["requested_by", FilterEqualFunction, lambda: g.user.id]]
@@ -89,7 +96,8 @@ class ExportJobView(ModelView):
     list_columns = ["id", "kind", "status", "progress", "row_count", "created_at", "finished_at"]
     show_columns = ["id", "kind", "params_json", "status", "progress", "row_count", "error", "created_at",
                     "finished_at"]
-    search_columns = ["kind", "status"]
+    search_columns = ["kind", "status", "created_at"]
+    search_form_extra_fields = {"created_at": StringField(_l("提交时间"), description="YYYY-MM-DD")}
     label_columns = {"id": _l("编号"), "kind": _l("报表"), "status": _l("状态"), "progress": _l("进度"),
                      "row_count": _l("行数"), "created_at": _l("提交时间"), "finished_at": _l("完成时间"),
                      "params_json": _l("条件"), "error": _l("错误")}
@@ -110,8 +118,13 @@ class ExportJobView(ModelView):
     @has_access
     def show(self, pk):
         job = self._own(pk)
-        return self.render_template(self.show_template, pk=pk, title=self.show_title, widgets=self._show(pk),
-                                    related_views=[], job=job,
+        self.datamodel.session.refresh(job)  # the task wrote it in its own unit of work
+        params = json.loads(job.params_json or "{}")
+        return self.render_template(self.show_template, pk=pk, title=self.show_title, job=job,
+                                    kind=str(EXPORT_KINDS.get(job.kind, job.kind)),
+                                    status=str(EXPORT_STATUS.get(job.status, job.status)),
+                                    conditions=exports.describe_conditions(job.kind, params),
+                                    created=beijing_time(job.created_at), finished=beijing_time(job.finished_at),
                                     progress_url=url_for("ExportJobView.progress", pk=job.id),
                                     download_url=url_for("ExportJobView.download", pk=job.id))
 
@@ -121,7 +134,9 @@ class ExportJobView(ModelView):
         """What the job page polls: status, percent and rows so far."""
         job = self._own(pk)
         self.datamodel.session.refresh(job)
-        return jsonify(status=job.status, progress=job.progress, rows=job.row_count, error=job.error,
+        return jsonify(status=job.status, status_label=str(EXPORT_STATUS.get(job.status, job.status)),
+                       progress=job.progress, rows=job.row_count, error=job.error,
+                       finished=beijing_time(job.finished_at),
                        download=url_for("ExportJobView.download", pk=job.id) if job.status == "done" else None)
 
     @expose("/download/<int:pk>")

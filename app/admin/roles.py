@@ -22,18 +22,25 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     # Admin receives every permission from Flask-AppBuilder itself (AUTH_ROLE_ADMIN).
     FINANCE: _BASICS + [
         (r"PaymentOrderView|AppointmentOrderView", r"can_list|can_show|can_export"),
-        (r"RefundView|StatisticsView|ReconciliationRunView|ReconciliationItemView|ExportJobView|AnalyticsView",
+        (r"PaymentOrderView", r"can_resolve_his"),
+        (r"RefundView|StatisticsView|ReconciliationRunView|ReconciliationItemView|ExportJobView|AnalyticsView|"
+         r"ReconciliationDeskView",
          r".*"),
-        (r"预约订单|缴费订单|退费记录|交易统计|对账记录|对账差异|报表下载|数据分析|统计分析|订单管理|财务",
+        (r"OrderTraceView", r"can_search"),
+        (r"预约订单|缴费订单|退费记录|交易统计|对账记录|对账差异|报表下载|数据分析|统计分析|订单管理|财务|订单全链路|"
+         r"对账工作台",
          r"menu_access"),
     ],
     OPERATIONS: _BASICS + [
-        (r"AuditLogView|HealthView|InspectionView|NotificationView|SystemSettingView|MessageTemplateView|"
-         r"GuidanceRuleView|SurveyView|SurveyQuestionView|ServiceInstructionView|DepartmentView|DoctorView|"
+        (r"AuditLogView", r"can_list|can_show"),  # the export is the administrator's (issue 15)
+        (r"HealthView|InspectionView|NotificationView|SystemSettingView|MessageTemplateView|"
+         r"GuidanceRuleView|SurveyView|SurveyQuestionView|ServiceInstructionView|DepartmentView|DoctorView|PrenatalClassView|"
          r"ScheduleView|ReconciliationRunView|AnalyticsView|MessagePushView|FollowEventView|SurveyResponseView",
          r".*"),
         (r"审计日志|健康检查|巡检报告|消息发送|系统设置|消息模板|导诊规则|满意度调查|服务说明|系统配置|科室|医生|排班|"
-         r"运维|对账记录|数据分析|统计分析|基础数据|消息|推送记录|关注事件|调查结果", r"menu_access"),
+         r"运维|对账记录|数据分析|统计分析|基础数据|消息|推送记录|关注事件|调查结果|孕妇学校课程", r"menu_access"),
+        (r"OrderTraceView", r"can_search"),
+        (r"订单全链路|订单管理", r"menu_access"),
     ],
     SERVICE_DESK: _BASICS + [
         (r"AppointmentOrderView|PaymentOrderView|PatientView|NotificationView", r"can_list|can_show"),
@@ -41,7 +48,8 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         (r"消息|推送记录|内容", r"menu_access"),
         (r"AppointmentOrderView", r"can_cancel_order|can_mark_attendance"),
         (r"DepartmentView|DoctorView|ScheduleView", r"can_list|can_show"),
-        (r"订单管理|预约订单|缴费订单|就诊人|消息发送|基础数据|科室|医生|排班", r"menu_access"),
+        (r"OrderTraceView", r"can_search"),
+        (r"订单管理|预约订单|缴费订单|就诊人|消息发送|基础数据|科室|医生|排班|订单全链路", r"menu_access"),
     ],
 }
 

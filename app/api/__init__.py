@@ -19,12 +19,7 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(health_bp, url_prefix="/api")
     app.register_blueprint(notify_bp)
     app.register_blueprint(his_api_bp)
-    if app.config.get("PAYMENT_MODE") == "sandbox":
-        # The sandbox gateways and cashier, served by the app itself in demo and test mode only.
-        from app.channels.sandbox import register_sandbox
-
-        register_sandbox(app, url_prefix="/sandbox")
-
+    # The sandbox gateways and cashier (PAYMENT_MODE=sandbox) are mounted by app/doubles_switch.py.
     from app.api.channel_events import channel_events_bp
 
     csrf.exempt(channel_events_bp)

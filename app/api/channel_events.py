@@ -10,6 +10,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, request
 
+from app import clock
 from app.channels.events import ChannelEvent, EventRejected
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def _wechat_endpoint():
 
     cfg = current_app.config
     return WechatEventEndpoint(str(cfg["WECHAT_TOKEN"]), str(cfg["WECHAT_APPID"]),
-                               cfg.get("WECHAT_ENCODING_AES_KEY") or None)
+                               cfg.get("WECHAT_ENCODING_AES_KEY") or None, now=lambda: clock.now().timestamp())
 
 
 def _refused(exc: EventRejected) -> Response:

@@ -8,6 +8,7 @@ Endpoints live in their domain modules and register on ``his_api_bp`` with ``@si
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable
 
@@ -33,10 +34,18 @@ class BadBody(Exception):
 
 
 def json_body() -> object:
-    """The request's JSON body, or ``BadBody`` when it is not JSON at all."""
+    """The request's JSON body, or ``BadBody`` for anything else: another content type, bytes that are
+    not UTF-8, text that is not JSON, or JSON nested deeper than Python parses (never a 500)."""
     if not request.is_json:
         raise BadBody("Content-Type must be application/json")
-    payload = request.get_json(silent=True)
+    try:
+        text = request.get_data(cache=True).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadBody("body must be UTF-8 encoded JSON") from None
+    try:
+        payload = json.loads(text)
+    except (ValueError, RecursionError):
+        raise BadBody("body is not valid JSON") from None
     if payload is None:
         raise BadBody("body is not valid JSON")
     return payload

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, request
+from flask import jsonify
 
-from app.api.his_api import error, his_api_bp, signed_by_his
+from app.api.his_api import BadBody, error, his_api_bp, json_body, signed_by_his
 from app.services import booking
 from app.services.errors import DomainError
 
@@ -20,7 +20,10 @@ log = logging.getLogger("his_api")
 @his_api_bp.post("/events")
 @signed_by_his
 def his_event():
-    event = request.get_json(silent=True)
+    try:
+        event = json_body()
+    except BadBody as bad:
+        return bad.answer
     if not isinstance(event, dict):
         return error("invalid_request", "body must be a JSON object", 400)
     try:

@@ -1,7 +1,7 @@
 """Payment and refund notifications from WeChat Pay and Alipay (stable URLs registered at the channels).
 
-Each endpoint only checks the envelope (size, content type) and hands the raw bytes to the payment
-service, which verifies, deduplicates, applies and commits before we answer.
+Each endpoint only checks the envelope (size, content type) and hands the raw bytes to the
+``ApplyChannelNotification`` command, which verifies, deduplicates, applies and commits before we answer.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import logging
 
 from flask import Blueprint, Response, request
 
-from app.services import payments
+from app.payments.commands import ApplyChannelNotification, channels
 
 log = logging.getLogger("payments.notify")
 notify_bp = Blueprint("notify", __name__)
@@ -24,7 +24,7 @@ def _answer(body: str, status: int, content_type: str) -> Response:
 
 
 def _receive(channel: str) -> Response:
-    adapter = payments.channels()[channel]
+    adapter = channels()[channel]
     if (request.content_length or 0) > MAX_BODY:
         log.warning("%s notification refused: body too large (%s bytes)", channel, request.content_length)
         return _answer(*adapter.notification_ack(False, "body too large"))
@@ -34,7 +34,7 @@ def _receive(channel: str) -> Response:
     body = request.get_data(cache=False)[:MAX_BODY + 1]
     if not body or len(body) > MAX_BODY:
         return _answer(*adapter.notification_ack(False, "empty or oversized body"))
-    return _answer(*payments.handle_notification(channel, request.headers, body))
+    return _answer(*ApplyChannelNotification(channel, request.headers, body).run())
 
 
 @notify_bp.post("/notify/wechatpay")

@@ -1,12 +1,14 @@
-"""Payment channels: one ``PaymentChannel`` interface, WeChat Pay and Alipay adapters, and
-local sandbox doubles of both.
+"""Payment channels: one ``PaymentChannel`` interface, WeChat Pay and Alipay adapters.
 
-``make_channels(app.config)`` is the only constructor the rest of the app needs.
+``make_channels(app.config)`` is the only constructor the rest of the app needs. The local sandboxes of
+both gateways (PAYMENT_MODE=sandbox) are doubles outside the product (doubles/channels/), registered here
+by app/doubles_switch.py when the configuration names them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +47,28 @@ __all__ = [
     "WechatPayChannel",
     "fen_to_yuan",
     "make_channels",
+    "register_payment_mode",
     "yuan_to_fen",
 ]
+
+
+@dataclass(frozen=True)
+class PaymentMode:
+    """How a PAYMENT_MODE the product does not build itself (the sandbox) builds the adapters, and where the
+    Alipay 服务窗 gateway finds its keys (private key PEM, Alipay public key PEM, app id) when no live key is
+    configured."""
+
+    build: Callable[[Mapping[str, Any], float], dict[str, PaymentChannel]]
+    alipay_keys: Callable[[Mapping[str, Any]], tuple[str, str, str]] | None = None
+
+
+#: PAYMENT_MODE -> its builder, filled by app/doubles_switch.py (a production image has none)
+PAYMENT_MODES: dict[str, PaymentMode] = {}
+
+
+def register_payment_mode(name: str, mode: PaymentMode) -> None:
+    """Let ``make_channels`` build PAYMENT_MODE ``name`` (idempotent)."""
+    PAYMENT_MODES[name] = mode
 
 
 def _read(path: str | Path) -> str:
@@ -63,14 +85,17 @@ def make_channels(cfg: Mapping[str, Any]) -> dict[str, PaymentChannel]:
     """Build ``{"wechat": ..., "alipay": ...}`` from configuration.
 
     ``PAYMENT_MODE="sandbox"`` (the default) talks to the sandbox at ``SANDBOX_BASE_URL`` with
-    the keys in ``SANDBOX_KEYS_DIR`` (generated on first use, shared with the sandbox);
+    the keys in ``SANDBOX_KEYS_DIR`` (generated on first use, shared with the sandbox; needs the doubles);
     ``"live"`` reads the merchant credentials (key files are paths). Nothing here opens a
     connection: the WeChat client downloads platform certificates on first use.
     """
     mode = cfg.get("PAYMENT_MODE", "sandbox")
     timeout = float(cfg.get("PAYMENT_HTTP_TIMEOUT", 15))
+    if mode in PAYMENT_MODES:
+        return PAYMENT_MODES[mode].build(cfg, timeout)
     if mode == "sandbox":
-        return _sandbox_channels(cfg, timeout)
+        raise ValueError("PAYMENT_MODE=sandbox needs the doubles package (doubles/channels), which is not "
+                         "plugged in: set PAYMENT_MODE=live with the merchant credentials")
     if mode != "live":
         raise ValueError(f"PAYMENT_MODE must be 'sandbox' or 'live', not {mode!r}")
     _require(cfg, "WECHAT_APPID", "WECHAT_MCHID", "WECHAT_PAY_PRIVATE_KEY", "WECHAT_PAY_CERT_SERIAL",
@@ -98,44 +123,6 @@ def make_channels(cfg: Mapping[str, Any]) -> dict[str, PaymentChannel]:
         alipay_public_key=_read(cfg["ALIPAY_PUBLIC_KEY"]),
         seller_id=cfg.get("ALIPAY_SELLER_ID"),
         gateway=cfg.get("ALIPAY_GATEWAY") or "https://openapi.alipay.com/gateway.do",
-        timeout=timeout,
-    )
-    return {wechat.name: wechat, alipay.name: alipay}
-
-
-def _sandbox_channels(cfg: Mapping[str, Any], timeout: float) -> dict[str, PaymentChannel]:
-    from app.channels.sandbox.core import (
-        DEFAULT_ALIPAY_APPID,
-        DEFAULT_ALIPAY_SELLER_ID,
-        DEFAULT_WECHAT_APPID,
-        DEFAULT_WECHAT_MCHID,
-    )
-    from app.channels.sandbox.keys import ensure_sandbox_keys
-
-    base = str(cfg.get("SANDBOX_BASE_URL") or "http://127.0.0.1:5000/sandbox").rstrip("/")
-    keys = ensure_sandbox_keys(cfg.get("SANDBOX_KEYS_DIR") or "instance/sandbox_keys")
-    # The sandbox signs with the WeChat Pay public key by default; certificate mode is kept for
-    # tests of the migration case (SANDBOX_WECHAT_VERIFY="certificate").
-    use_public_key = cfg.get("SANDBOX_WECHAT_VERIFY", "public_key") == "public_key"
-    wechat = WechatPayChannel(
-        appid=str(cfg.get("WECHAT_APPID") or DEFAULT_WECHAT_APPID),
-        mchid=str(cfg.get("WECHAT_MCHID") or DEFAULT_WECHAT_MCHID),
-        private_key=keys.read(keys.wechat_merchant_key),
-        cert_serial_no=keys.wechat_merchant_serial,
-        apiv3_key=keys.wechat_apiv3_key,
-        public_key=keys.read(keys.wechat_public_key) if use_public_key else None,
-        public_key_id=keys.wechat_public_key_id if use_public_key else None,
-        gateway=f"{base}/wechatpay",
-        refund_notify_url=cfg.get("WECHAT_REFUND_NOTIFY_URL"),
-        sandbox_cashier_url=f"{base}/wechatpay/cashier",
-        timeout=(5.0, timeout),
-    )
-    alipay = AlipayChannel(
-        app_id=str(cfg.get("ALIPAY_APPID") or DEFAULT_ALIPAY_APPID),
-        app_private_key=keys.read(keys.alipay_app_key),
-        alipay_public_key=keys.read(keys.alipay_public_key),
-        seller_id=str(cfg.get("ALIPAY_SELLER_ID") or DEFAULT_ALIPAY_SELLER_ID),
-        gateway=f"{base}/alipay/gateway.do",
         timeout=timeout,
     )
     return {wechat.name: wechat, alipay.name: alipay}

@@ -10,14 +10,18 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any, Literal
 
-#: China Standard Time; both channels speak it and it has no DST, so a fixed offset is exact.
-CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+from app import clock
+
+#: China Standard Time; both channels speak it (the clock's Beijing zone: no DST, a fixed offset is exact).
+CHINA_TZ = clock.BEIJING
 
 PaymentState = Literal["paid", "unpaid", "closed", "refunded"]
-RefundState = Literal["succeeded", "processing", "failed"]
+#: ``failed`` is the channel's final "no" (WeChat CLOSED); ``abnormal`` (WeChat ABNORMAL: the account it goes back
+#: to is gone) needs handling and is NOT final; ``not_found``: the channel never received this refund number
+RefundState = Literal["succeeded", "processing", "abnormal", "failed", "not_found"]
 BillKind = Literal["payment", "refund"]
 
 
@@ -87,7 +91,8 @@ class PaymentStatus:
 
 @dataclass(frozen=True)
 class RefundResult:
-    """A refund as the channel sees it. ``processing`` means accepted, not yet refunded."""
+    """A refund as the channel sees it. ``processing`` means accepted, not yet refunded; only
+    ``succeeded`` and ``failed`` are final."""
 
     refund_no: str
     state: RefundState

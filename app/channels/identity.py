@@ -1,5 +1,6 @@
 """Who a patient is, as the channel says: OAuth2 web authorisation (WeChat), auth codes (Alipay),
-and the sandbox authorisation that stands in for both in demos and tests.
+and, registered by app/doubles_switch.py, the sandbox authorisation (doubles/channels/) that stands in for
+both in demos and tests.
 
 Providers take and return plain data and know nothing of Flask or our models. ``make_oauth``
 is the only constructor the rest of the app needs.
@@ -7,7 +8,7 @@ is the only constructor the rest of the app needs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,16 +43,26 @@ class OAuthProvider(Protocol):
         """Exchange a one-time code for the user's identity; raises OAuthRefused."""
 
 
+#: OAUTH_MODE -> builder of a provider for a channel, for modes the product does not build itself (the
+#: sandbox, registered by app/doubles_switch.py; a production image has none)
+OAUTH_MODES: dict[str, Callable[[Mapping[str, Any], str], OAuthProvider]] = {}
+
+
+def register_oauth_mode(mode: str, builder: Callable[[Mapping[str, Any], str], OAuthProvider]) -> None:
+    """Let ``make_oauth`` build OAUTH_MODE ``mode`` (idempotent)."""
+    OAUTH_MODES[mode] = builder
+
+
 def make_oauth(cfg: Mapping[str, Any], channel: str) -> OAuthProvider:
-    """The configured provider for ``channel``: OAUTH_MODE 'sandbox' (default) or 'live'."""
+    """The configured provider for ``channel``: OAUTH_MODE 'sandbox' (default; needs the doubles) or 'live'."""
     if channel not in ("wechat", "alipay"):
         raise ValueError(f"unknown channel {channel!r}")
     mode = cfg.get("OAUTH_MODE") or "sandbox"
+    if mode in OAUTH_MODES:
+        return OAUTH_MODES[mode](cfg, channel)
     if mode == "sandbox":
-        from app.channels.sandbox.oauth import SandboxOAuth
-
-        return SandboxOAuth(channel, secret=str(cfg["SECRET_KEY"]),
-                            authorize_base=str(cfg.get("SANDBOX_OAUTH_URL") or "/h5/auth/sandbox"))
+        raise ValueError("OAUTH_MODE=sandbox needs the doubles package (doubles/channels), which is not "
+                         "plugged in: set OAUTH_MODE=live")
     if mode != "live":
         raise ValueError(f"OAUTH_MODE must be 'sandbox' or 'live', not {mode!r}")
     if channel == "wechat":

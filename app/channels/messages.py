@@ -1,5 +1,6 @@
 """Pushing a notice to a patient through their channel: WeChat template messages, Alipay
-life-account (生活号/服务窗) messages, or the sandbox that records them for staff to inspect.
+life-account (生活号/服务窗) messages, or the sandbox that records them for staff to inspect (a double in
+doubles/channels/, registered by app/doubles_switch.py).
 
 Senders take a ``PushMessage`` (plain data) and return the channel's message id or raise
 ``PushRefused``, which says whether trying again can help: a daily quota (45009) or a patient who
@@ -8,7 +9,7 @@ does not follow the account (43004 / PUB.MSG_SD_NOFOLLOW) is final for this noti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -56,13 +57,24 @@ class MessageSender(Protocol):
     def send(self, message: PushMessage) -> PushReceipt: ...
 
 
-def make_sender(cfg: Mapping[str, Any], channel: str) -> MessageSender:
-    """MESSAGE_MODE 'sandbox' (default) records pushes locally; 'live' talks to the channel."""
-    mode = cfg.get("MESSAGE_MODE") or "sandbox"
-    if mode == "sandbox":
-        from app.channels.sandbox.messages import SandboxSender
+#: MESSAGE_MODE -> builder of a sender for a channel, for modes the product does not build itself (the
+#: sandbox, registered by app/doubles_switch.py; a production image has none)
+MESSAGE_MODES: dict[str, Callable[[Mapping[str, Any], str], MessageSender]] = {}
 
-        return SandboxSender(channel, failures=cfg.get("SANDBOX_PUSH_FAILURES") or {})
+
+def register_message_mode(mode: str, builder: Callable[[Mapping[str, Any], str], MessageSender]) -> None:
+    """Let ``make_sender`` build MESSAGE_MODE ``mode`` (idempotent)."""
+    MESSAGE_MODES[mode] = builder
+
+
+def make_sender(cfg: Mapping[str, Any], channel: str) -> MessageSender:
+    """MESSAGE_MODE 'sandbox' (default; needs the doubles) records pushes locally; 'live' talks to the channel."""
+    mode = cfg.get("MESSAGE_MODE") or "sandbox"
+    if mode in MESSAGE_MODES:
+        return MESSAGE_MODES[mode](cfg, channel)
+    if mode == "sandbox":
+        raise ValueError("MESSAGE_MODE=sandbox needs the doubles package (doubles/channels), which is not "
+                         "plugged in: set MESSAGE_MODE=live")
     if mode != "live":
         raise ValueError(f"MESSAGE_MODE must be 'sandbox' or 'live', not {mode!r}")
     if channel == "wechat":

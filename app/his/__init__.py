@@ -1,15 +1,18 @@
-"""The HIS adapter layer: one interface, a simulator and an HTTP implementation.
+"""The HIS adapter layer: one interface and its HTTP implementation.
 
-Services depend on :class:`HisGateway` only and get an instance from :func:`make_his`.
+Services depend on :class:`HisGateway` only and get an instance from :func:`make_his`. The simulated
+hospital (HIS_MODE=simulator) is a double outside the product (doubles/his/): app/doubles_switch.py
+registers it here when the configuration names it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import errors
 from .errors import (
+    AlreadyBooked,
     AlreadySettled,
     AmountMismatch,
     CardMismatch,
@@ -27,19 +30,29 @@ from .interface import HisGateway
 
 HIS_MODES = ("simulator", "http")
 
+#: HIS_MODE -> builder of a gateway from the configuration, for modes the product does not build itself
+#: (the simulator, registered by app/doubles_switch.py; a production image has none).
+GATEWAY_BUILDERS: dict[str, Callable[[Mapping[str, Any]], HisGateway]] = {}
+
+
+def register_his_mode(mode: str, builder: Callable[[Mapping[str, Any]], HisGateway]) -> None:
+    """Let ``make_his`` build ``mode`` with ``builder`` (idempotent)."""
+    GATEWAY_BUILDERS[mode] = builder
+
 
 def make_his(cfg: Mapping[str, Any]) -> HisGateway:
     """Build the gateway named by cfg['HIS_MODE'] ('simulator' by default, or 'http').
 
-    simulator: HIS_SIMULATOR_URL (default sqlite:///instance/his_simulator.db).
+    simulator: HIS_SIMULATOR_URL (default sqlite:///instance/his_simulator.db); needs the doubles.
     http: HIS_BASE_URL, HIS_APP_ID, HIS_SECRET and HIS_TIMEOUT (seconds, default 10).
     Raises ValueError naming the missing or wrong setting.
     """
     mode = cfg.get("HIS_MODE") or "simulator"
+    if mode in GATEWAY_BUILDERS:
+        return GATEWAY_BUILDERS[mode](cfg)
     if mode == "simulator":
-        from .simulator import DEFAULT_SIMULATOR_URL, SimulatorHis
-
-        return SimulatorHis(cfg.get("HIS_SIMULATOR_URL") or DEFAULT_SIMULATOR_URL)
+        raise ValueError("HIS_MODE=simulator needs the doubles package (doubles/his), which is not plugged in: "
+                         "set HIS_MODE=http for the hospital's HIS")
     if mode == "http":
         from .http import HttpHis
 
@@ -56,6 +69,7 @@ def make_his(cfg: Mapping[str, Any]) -> HisGateway:
 
 
 __all__ = [
+    "AlreadyBooked",
     "AlreadySettled",
     "AmountMismatch",
     "CardMismatch",
@@ -71,4 +85,5 @@ __all__ = [
     "SlotFull",
     "errors",
     "make_his",
+    "register_his_mode",
 ]

@@ -80,6 +80,13 @@ class AlreadySettled(HisBusinessError):
     http_status = 409
 
 
+class AlreadyBooked(HisBusinessError):
+    """The card already holds a number (a lock or a registration) in this clinic session."""
+
+    code = "already_booked"
+    http_status = 409
+
+
 class LockExpired(HisBusinessError):
     """The slot lock expired or was cancelled before confirmation."""
 
@@ -109,6 +116,7 @@ BUSINESS_ERRORS: dict[str, type[HisBusinessError]] = {
         NotFound,
         AmountMismatch,
         AlreadySettled,
+        AlreadyBooked,
         LockExpired,
         ScheduleStopped,
         InvalidRequest,

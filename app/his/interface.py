@@ -273,6 +273,87 @@ class CostSummary:
     balance_fen: int = 0
 
 
+TradeKind = Literal["registration", "bill", "deposit"]
+
+
+@dataclass(frozen=True)
+class TradeRecord:
+    """One thing the HIS did with a payment trade: a registration confirmed, a bill settled, a deposit
+    credited. ``reversed``: taken back at the HIS since (退号, the bill refunded in full)."""
+
+    kind: TradeKind
+    ref: str                # lock_id / bill_no / deposit_no
+    receipt_no: str         # visit_no / receipt_no / deposit_no
+    amount_fen: int
+    refunded_fen: int
+    status: Literal["applied", "reversed"]
+    applied_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class TradeStatus:
+    """Whether the HIS holds the money of a payment trade (by the channel's trade number).
+
+    ``applied`` is True while any record is applied. An unknown trade answers ``applied`` False with
+    no records: the definite "no" after which the platform may refund the patient.
+    """
+
+    trade_no: str
+    applied: bool
+    applied_fen: int        # what the applied records hold (amount - refunded)
+    records: tuple[TradeRecord, ...] = ()
+@dataclass(frozen=True)
+class CheckIn:
+    """A registration checked in by the patient before the visit (诊前签到): the queue number to wait on."""
+
+    lock_id: str
+    order_no: str
+    visit_no: str
+    queue_no: str
+    location: str
+    checked_in_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ChildCheck:
+    """One 儿童保健 check the HIS recorded: measurements in whole mm and grams, the doctor's words."""
+
+    check_id: str
+    card_no: str
+    check_date: dt.date
+    age_label: str
+    height_mm: int
+    weight_g: int
+    head_mm: int
+    doctor_name: str
+    conclusion: str
+
+
+@dataclass(frozen=True)
+class InvoiceItem:
+    name: str
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """A 财政电子票据 (medical e-invoice) issued for one paid trade: 票据代码 (8 digits), 票据号码 (10 digits),
+    校验码 (6 characters), payer, items and total in fen; ``qr_text`` is what the QR code carries."""
+
+    trade_no: str
+    kind: Literal["registration", "outpatient", "deposit"]
+    invoice_code: str
+    invoice_no: str
+    check_code: str
+    issued_at: dt.datetime
+    payer: str
+    payee: str
+    items: tuple[InvoiceItem, ...]
+    total_fen: int
+    qr_text: str
+    status: Literal["issued", "voided"] = "issued"
+
+
 class HisGateway(ABC):
     """Everything the platform asks the hospital. Implementations hold no Flask state."""
 
@@ -324,11 +405,39 @@ class HisGateway(ABC):
         """Release a lock or cancel a registration (退号) and free its place; idempotent."""
 
     @abstractmethod
+    def release_lock(self, order_no: str, reason: str) -> None:
+        """Release whatever unconfirmed lock ``order_no`` holds (the answer of ``lock_slot`` was lost,
+        so the platform never learnt its lock_id). Idempotent: nothing held is no error; a confirmed
+        registration is left alone (cancel it with ``cancel_registration``)."""
+
+    @abstractmethod
     def registration_attendance(self, clinic_date: dt.date) -> tuple[Attendance, ...]:
         """Every confirmed registration of one clinic date, attended or not, by visit number.
 
         Cancelled and expired locks are not registrations and are not listed. The HIS answers for
         sessions still running too (not attended yet); deciding when a session is over is the caller's.
+        """
+
+    @abstractmethod
+    def check_in(self, lock_id: str, order_no: str) -> CheckIn:
+        """诊前签到: the patient checks a confirmed registration in on its clinic day; the queue number
+        comes back. Idempotent (the first check-in stays).
+
+        Raises NotFound, InvalidRequest (not confirmed, or not the clinic day).
+        """
+
+    # --- for mothers and children -------------------------------------------------------------
+    @abstractmethod
+    def child_health_records(self, card_no: str) -> tuple[ChildCheck, ...]:
+        """The 儿童保健 checks recorded for a child's card, oldest first; NotFound for an unknown card."""
+
+    # --- e-invoices ---------------------------------------------------------------------------
+    @abstractmethod
+    def invoice(self, trade_no: str) -> Invoice:
+        """The 财政电子票据 of a paid trade (registration fee, settled bills, a deposit), issued on the
+        first call and the same on every later call. A trade refunded in full comes back ``voided``.
+
+        Raises NotFound (no paid trade with that number).
         """
 
     # --- cards --------------------------------------------------------------------------------
@@ -366,6 +475,13 @@ class HisGateway(ABC):
 
         Raises AmountMismatch, AlreadySettled (paid under another trade or refunded), NotFound.
         """
+
+    # --- payment trades ------------------------------------------------------------------------
+    @abstractmethod
+    def trade_status(self, trade_no: str) -> TradeStatus:
+        """What the HIS did with a payment trade (registration confirmed, bills settled, deposit
+        credited), by the channel's trade number. Read-only and idempotent: the platform asks it
+        before any refund after a confirmation it did not see succeed, and in reconciliation."""
 
     @abstractmethod
     def refund_bill(self, bill_no: str, amount_fen: int, refund_no: str) -> BillRefund:

@@ -22,6 +22,12 @@ class AppointmentOrder(TimestampMixin, Model):
         Index("ix_appointment_status_created", "status", "created_at"),
         Index("ix_appointment_channel_created", "channel", "created_at"),
         Index("ix_appointment_schedule_status", "schedule_id", "status"),
+        Index("ix_appointment_order_slice_id", "slice_id"),
+        Index("ix_appointment_created_at", "created_at"),
+        Index("ix_appointment_confirmed_at", "confirmed_at"),
+        Index("ix_appointment_updated_at", "updated_at"),
+        Index("ix_appointment_his_visit_no", "his_visit_no"),
+        Index("ix_appointment_clinic_date", "clinic_date"),  # the list's 就诊日期 range
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -30,7 +36,10 @@ class AppointmentOrder(TimestampMixin, Model):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), nullable=False, index=True)
     channel: Mapped[str] = mapped_column(String(16), nullable=False)
     schedule_id: Mapped[int] = mapped_column(ForeignKey("schedule.id"), nullable=False)
-    slice_id: Mapped[int] = mapped_column(ForeignKey("schedule_slice.id"), nullable=False)
+    # No FOREIGN KEY on purpose: InnoDB would share-lock the hot slice row on every order insert, and
+    # the booking inserts its order *before* the guarded UPDATE so that the row is held only for the
+    # COMMIT (app/services/booking.py). Slices are never deleted; the relationship below still joins.
+    slice_id: Mapped[int] = mapped_column(Integer, nullable=False)
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), nullable=False)
     doctor_id: Mapped[int] = mapped_column(ForeignKey("doctor.id"), nullable=False)
     clinic_date: Mapped[dt.date] = mapped_column(Date, nullable=False)
@@ -59,6 +68,7 @@ class AppointmentOrder(TimestampMixin, Model):
 
     patient: Mapped[Patient] = relationship()
     schedule: Mapped[Schedule] = relationship()
-    slice: Mapped[ScheduleSlice] = relationship()
+    slice: Mapped[ScheduleSlice] = relationship(
+        primaryjoin="foreign(AppointmentOrder.slice_id) == ScheduleSlice.id")
     department: Mapped[Department] = relationship()
     doctor: Mapped[Doctor] = relationship()

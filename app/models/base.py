@@ -11,7 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 def utcnow() -> dt.datetime:
     """Naive UTC now: every timestamp in the database is UTC; pages show Beijing time."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    from app import clock
+
+    return clock.utcnow()
 
 
 def new_order_no(prefix: str) -> str:
@@ -19,7 +21,9 @@ def new_order_no(prefix: str) -> str:
 
     e.g. GH2026112514300512345678. The unique constraint on each order table is the real guard.
     """
-    beijing = utcnow() + dt.timedelta(hours=8)
+    from app import clock
+
+    beijing = clock.beijing_now()
     return f"{prefix}{beijing:%Y%m%d%H%M%S}{secrets.randbelow(10**8):08d}"
 
 

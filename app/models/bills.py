@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_appbuilder import Model
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import TimestampMixin
@@ -48,3 +48,26 @@ class RefundItem(Model):
     item_seq: Mapped[int] = mapped_column(Integer, nullable=False)  # 1-based position in the bill
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
     amount_fen: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class BillPaymentItem(Model):
+    """One item of a bill paid through the platform, with how many of its units went back.
+
+    The per-item guard of refunds the HIS asks for lives here, in the database: ``refunded_qty`` moves
+    only by ``UPDATE … SET refunded_qty = refunded_qty + :q WHERE refunded_qty + :q <= quantity`` and a
+    CHECK refuses anything outside 0..quantity, so concurrent requests for the last unit cannot both
+    take it, on SQLite as on MariaDB. A refund that finally fails gives its units back.
+    """
+
+    __tablename__ = "bill_payment_item"
+    __table_args__ = (
+        UniqueConstraint("bill_payment_id", "item_seq", name="uq_bill_payment_item_seq"),
+        CheckConstraint("refunded_qty >= 0 AND refunded_qty <= quantity", name="ck_bill_payment_item_refunded"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bill_payment_id: Mapped[int] = mapped_column(ForeignKey("bill_payment.id"), nullable=False)
+    item_seq: Mapped[int] = mapped_column(Integer, nullable=False)  # 1-based position in the bill
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    unit_price_fen: Mapped[int] = mapped_column(Integer, nullable=False)
+    refunded_qty: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -47,6 +47,11 @@ class ReconciliationItem(Model):
     note: Mapped[str | None] = mapped_column(String(255))
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     resolved_by: Mapped[str | None] = mapped_column(String(64))
+    # who reports the difference: the channel's bill or the HIS (three-way reconciliation)
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="channel", server_default="channel")
+    evidence: Mapped[str | None] = mapped_column(Text)  # both sides' records (JSON): what finance checks
+
+    run: Mapped[ReconciliationRun] = relationship(backref=backref("items", lazy="dynamic"))
 
 
 class ExportJob(TimestampMixin, Model):
@@ -94,6 +99,14 @@ class SystemSetting(Model):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow, nullable=False)
     updated_by: Mapped[str | None] = mapped_column(String(64))
 
+    #: how staff read a value (是/否 for a yes/no setting); the settings registry installs it, since the
+    #: models know no registry (import contracts: models sit below the domain)
+    display = staticmethod(lambda key, value: value)
+
+    def shown_value(self) -> str:
+        """The value as staff read it: 是/否 for a yes/no setting, else as stored."""
+        return SystemSetting.display(self.key, self.value)
+
 
 class ServiceInstruction(TimestampMixin, Model):
     """就诊须知 / 服务说明 pages shown in the personal centre, edited in the back-office."""
@@ -138,6 +151,9 @@ class SurveyQuestion(Model):
     required: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
 
     survey: Mapped[Survey] = relationship(back_populates="questions")
+
+    def __repr__(self) -> str:
+        return f"{self.sort}. {self.text}"
 
 
 class SurveyResponse(TimestampMixin, Model):
@@ -190,7 +206,7 @@ class FollowEvent(Model):
     """关注 / 取消关注 of the 服务号 or 服务窗, as the channel reported it; feeds follower analytics."""
 
     __tablename__ = "follow_event"
-    __table_args__ = (Index("ix_follow_event_channel_at", "channel", "at"),)
+    __table_args__ = (Index("ix_follow_event_channel_at", "channel", "at"), Index("ix_follow_event_at", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -219,7 +235,45 @@ class OperatorProfile(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id"), unique=True, nullable=False)
     department: Mapped[str | None] = mapped_column(String(64))  # 财务科 / 信息科 / 门诊部
+    phone: Mapped[str | None] = mapped_column(String(20))  # to reach the operator (shown masked in lists)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # Security (issue 15): lockout, session revocation, password age, the TOTP second factor.
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    totp_secret: Mapped[str | None] = mapped_column(String(255))  # encrypted with the app's key
+    totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    recovery_codes: Mapped[str | None] = mapped_column(Text)  # JSON list of hashes, each used once
 
     # User.operator_profile lets the operator list show and sort by department (no schema change).
     user = relationship("User", backref=backref("operator_profile", uselist=False))
+
+
+class InspectionRecord(Model):
+    """A 巡检报告 kept as it was on the day (the hospital files and compares them quarter by quarter)."""
+
+    __tablename__ = "inspection_record"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, index=True)
+    since: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    problem_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    findings_json: Mapped[str] = mapped_column(Text, nullable=False)
+    volumes_json: Mapped[str] = mapped_column(Text, nullable=False)
+    saved_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class HisCall(Model):
+    """One call the platform made to the HIS about an order, and its answer (订单全链路's HIS steps)."""
+
+    __tablename__ = "his_call"
+    __table_args__ = (Index("ix_his_call_ref", "ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    method: Mapped[str] = mapped_column(String(48), nullable=False)
+    ref: Mapped[str] = mapped_column(String(64), nullable=False)  # order no., trade no. or refund no.
+    request: Mapped[str | None] = mapped_column(Text)   # the arguments that identify the call (no personal data)
+    outcome: Mapped[str] = mapped_column(String(64), nullable=False)  # ok | refused:<code> | unavailable | error
+    answer: Mapped[str | None] = mapped_column(Text)    # the HIS's answer or its error, shortened
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0, nullable=False)

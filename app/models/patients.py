@@ -27,6 +27,10 @@ class Patient(TimestampMixin, Model):
         UniqueConstraint("owner_id", "card_no", name="uq_patient_owner_card"),
         Index("ix_patient_bound_at", "bound_at"),
         Index("ix_patient_card_no", "card_no"),
+        Index("ix_patient_unbound_at", "unbound_at"),
+        Index("ix_patient_updated_at", "updated_at"),
+        Index("ix_patient_phone", "phone"),
+        Index("ix_patient_name", "name"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -24,6 +24,14 @@ class PaymentOrder(TimestampMixin, Model):
         Index("ix_payment_owner_created", "owner_id", "created_at"),
         Index("ix_payment_status_next_his", "status", "next_his_attempt_at"),
         Index("ix_payment_business", "kind", "business_ref"),
+        # the back-office lists' date ranges, and the rollups (a day's payments; rows changed since)
+        Index("ix_payment_created_at", "created_at"),
+        # covering: a day range's money grouped by channel, business and state is read from the index alone
+        Index("ix_payment_paid_at", "paid_at", "channel", "kind", "status", "amount_fen"),
+        Index("ix_payment_updated_at", "updated_at"),
+        # 订单全链路 finds an order by any number the patient or the channel has
+        Index("ix_payment_his_receipt_no", "his_receipt_no"),
+        Index("ix_payment_business_ref", "business_ref"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +71,10 @@ class Refund(TimestampMixin, Model):
     __tablename__ = "refund"
     __table_args__ = (
         Index("ix_refund_status_created", "status", "created_at"),
+        Index("ix_refund_created_at", "created_at"),
+        Index("ix_refund_status_succeeded", "status", "succeeded_at"),
+        Index("ix_refund_updated_at", "updated_at"),
+        Index("ix_refund_channel_refund_no", "channel_refund_no"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -100,3 +112,20 @@ class ChannelNotification(Model):
     outcome: Mapped[str] = mapped_column(String(32), nullable=False)  # applied | duplicate | rejected:<why>
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     raw: Mapped[str | None] = mapped_column(Text)
+
+
+class HisCheck(Model):
+    """One time the platform asked the HIS what it did with a payment's trade (``trade_status``) before
+    moving money on it, and what it answered: the evidence finance reads on a flagged order."""
+
+    __tablename__ = "his_check"
+    __table_args__ = (Index("ix_his_check_payment", "payment_id", "asked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment_order.id"), nullable=False)
+    trade_no: Mapped[str] = mapped_column(String(64), nullable=False)
+    asked_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    why: Mapped[str] = mapped_column(String(255), nullable=False)  # what the platform was about to do
+    answer: Mapped[str] = mapped_column(String(16), nullable=False)  # applied | not_applied | unavailable
+    detail: Mapped[str | None] = mapped_column(Text)  # the HIS's records (JSON) or its error
+    actor: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -21,6 +21,7 @@ class Department(TimestampMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(String(64), nullable=False)
+    name_en: Mapped[str | None] = mapped_column(String(128))  # shown when the patient chose English
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
     intro: Mapped[str | None] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(String(128))
@@ -44,6 +45,7 @@ class Doctor(TimestampMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(String(32), nullable=False)
+    name_en: Mapped[str | None] = mapped_column(String(64))  # shown when the patient chose English
     title: Mapped[str | None] = mapped_column(String(32))  # 主任医师 …
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), nullable=False, index=True)
     specialty: Mapped[str | None] = mapped_column(String(255))

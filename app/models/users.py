@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_appbuilder import Model
-from sqlalchemy import Boolean, DateTime, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import TimestampMixin
@@ -34,6 +34,8 @@ class ChannelUser(TimestampMixin, Model):
     unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     locale: Mapped[str | None] = mapped_column(String(8))
+    # Raised by sign-out: every session cookie issued before ends at once (issue 15).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
 
     def __repr__(self) -> str:
         return f"<ChannelUser {self.channel}:{self.id}>"

@@ -1,7 +1,8 @@
 """大数据分析: followers, card bindings, registrations, amounts, transaction counts and a summary,
 per channel (服务号 wechat / 服务窗 alipay) and Beijing calendar day, for a date range.
 
-Aggregation happens in the database (GROUP BY day), so a year of a busy hospital stays cheap.
+Closed days are read from the daily rollups (``app.services.rollups``); today and any day changed since
+its rollup are aggregated in the database (GROUP BY day) from the order tables.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import Date, and_, cast, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from app import clock
 from app.extensions import db
 from app.models import AppointmentOrder, FollowEvent, Patient, PaymentOrder, Refund
 
@@ -23,15 +25,11 @@ BOOKED_STATES = ("booked", "visited", "cancelled", "stopped", "refunded")  # onc
 
 def _day(column) -> ColumnElement:
     """The Beijing calendar day of a naive-UTC timestamp column, in SQL for either database."""
-    if db.engine.dialect.name == "sqlite":
-        return func.date(column, "+8 hours")
-    return cast(func.date_add(column, db.text("INTERVAL 8 HOUR")), Date)
+    return clock.sql_beijing_date(column, db.engine.dialect.name)
 
 
 def _bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    lo = dt.datetime.combine(start, dt.time()) - dt.timedelta(hours=8)
-    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time()) - dt.timedelta(hours=8)
-    return lo, hi
+    return clock.beijing_day_bounds_utc(start, end)
 
 
 @dataclass
@@ -76,17 +74,14 @@ def _grouped(series: Series, stmt) -> None:
         series.add(channel, day, value)
 
 
-def compute(start: dt.date, end: dt.date, channel: str | None = None) -> Analytics:
-    """Every metric for [start, end] (inclusive, Beijing days), optionally one channel only."""
-    if end < start:
-        start, end = end, start
-    lo, hi = _bounds(start, end)
-    channels = [channel] if channel else list(CHANNELS)
-    s = {name: Series(name) for name in (
-        "follow", "unfollow", "bind", "unbind", "booking_advance", "booking_same_day", "booking_fee_fen",
-        "amount_registration_fen", "amount_outpatient_fen", "amount_deposit_fen", "refund_fen",
-        "count_registration", "count_outpatient", "count_deposit")}
+ACTIVITY = ("follow", "unfollow", "bind", "unbind", "booking_advance", "booking_same_day", "booking_fee_fen")
+MONEY = ("amount_registration_fen", "amount_outpatient_fen", "amount_deposit_fen", "refund_fen",
+         "count_registration", "count_outpatient", "count_deposit")
+KINDS = ("registration", "outpatient", "deposit")
 
+
+def _live_activity(s: dict[str, Series], lo: dt.datetime, hi: dt.datetime, channels: list[str]) -> None:
+    """Followers, card bindings and registrations from their tables, for [lo, hi) (naive UTC)."""
     for event, name in (("subscribe", "follow"), ("unsubscribe", "unfollow")):
         day = _day(FollowEvent.at)
         _grouped(s[name], select(FollowEvent.channel, day, func.count()).where(
@@ -110,10 +105,13 @@ def compute(start: dt.date, end: dt.date, channel: str | None = None) -> Analyti
     _grouped(s["booking_fee_fen"], select(AppointmentOrder.channel, day, func.sum(AppointmentOrder.fee_fen))
              .where(booked).group_by(AppointmentOrder.channel, day))
 
+
+def _live_money(s: dict[str, Series], lo: dt.datetime, hi: dt.datetime, channels: list[str]) -> None:
+    """Amounts and counts of paid orders and refunds from the order tables, for [lo, hi) (naive UTC)."""
     day = _day(PaymentOrder.paid_at)
     paid = and_(PaymentOrder.paid_at >= lo, PaymentOrder.paid_at < hi, PaymentOrder.status.in_(PAID_STATES),
                 PaymentOrder.channel.in_(channels))
-    for kind in ("registration", "outpatient", "deposit"):
+    for kind in KINDS:
         _grouped(s[f"amount_{kind}_fen"], select(PaymentOrder.channel, day, func.sum(PaymentOrder.amount_fen))
                  .where(paid, PaymentOrder.kind == kind).group_by(PaymentOrder.channel, day))
         _grouped(s[f"count_{kind}"], select(PaymentOrder.channel, day, func.count())
@@ -124,6 +122,134 @@ def compute(start: dt.date, end: dt.date, channel: str | None = None) -> Analyti
              .join(PaymentOrder, Refund.payment_id == PaymentOrder.id)
              .where(Refund.status == "success", Refund.succeeded_at >= lo, Refund.succeeded_at < hi,
                     PaymentOrder.channel.in_(channels)).group_by(PaymentOrder.channel, day))
+
+
+def _live_activity_statements(lo, hi) -> list[tuple[str, object]]:
+    """The four grouped reads of followers, bindings and registrations of the moments [lo, hi) (naive
+    UTC, or bind parameters), every channel: (tag, select of channel, day, [event or kind,] count[, fee])."""
+    stmts = []
+    day = _day(FollowEvent.at)
+    stmts.append(("follows", select(FollowEvent.channel, day, FollowEvent.event, func.count())
+                  .where(FollowEvent.at >= lo, FollowEvent.at < hi, FollowEvent.event.in_(("subscribe", "unsubscribe")))
+                  .group_by(FollowEvent.channel, day, FollowEvent.event)))
+    for column, name in ((Patient.bound_at, "bind"), (Patient.unbound_at, "unbind")):
+        day = _day(column)
+        stmts.append((name, select(Patient.channel, day, func.count()).where(column >= lo, column < hi)
+                      .group_by(Patient.channel, day)))
+    day = _day(AppointmentOrder.confirmed_at)
+    stmts.append(("bookings", select(AppointmentOrder.channel, day, AppointmentOrder.registration_kind, func.count(),
+                                     func.sum(AppointmentOrder.fee_fen))
+                  .where(AppointmentOrder.confirmed_at >= lo, AppointmentOrder.confirmed_at < hi)
+                  .group_by(AppointmentOrder.channel, day, AppointmentOrder.registration_kind)))
+    return stmts
+
+
+def _activity_rows(follows, binds, unbinds, bookings) -> list[dict]:
+    """Rows (day, channel and the ACTIVITY counts) from the four reads' answers."""
+    rows: dict[tuple[str, str], dict] = {}
+
+    def add(channel, day, name, value) -> None:
+        row = rows.setdefault((str(day), channel), {"day": dt.date.fromisoformat(str(day)), "channel": channel,
+                                                    **dict.fromkeys(ACTIVITY, 0)})
+        row[name] += int(value or 0)
+
+    for channel, d, event, count in follows:
+        add(channel, d, "follow" if event == "subscribe" else "unfollow", count)
+    for name, answer in (("bind", binds), ("unbind", unbinds)):
+        for channel, d, count in answer:
+            add(channel, d, name, count)
+    for channel, d, kind, count, fee in bookings:
+        if kind in ("advance", "same_day"):
+            add(channel, d, f"booking_{kind}", count)
+        add(channel, d, "booking_fee_fen", fee)
+    return list(rows.values())
+
+
+def live_activity_rows(first: dt.date, last: dt.date, *, until: dt.datetime | None = None) -> list[dict]:
+    """Followers, bindings and registrations of [first, last] per (day, channel), every channel, in four
+    grouped queries: the rows the rollups store (``until``: what happened before that moment)."""
+    lo, hi = _bounds(first, last)
+    return _activity_rows(*(db.session.execute(stmt)
+                            for _, stmt in _live_activity_statements(lo, min(hi, until) if until else hi)))
+
+
+def _live_parts(lo, hi) -> list:
+    """Followers, bindings, registrations and money of [first, last] from the order tables, as parts of
+    the view's one round trip (``rollups.fetch``)."""
+    from app.services import statistics
+    from app.services.rollups import part
+
+    parts = []
+    for tag, stmt in _live_activity_statements(lo, hi):
+        cols = list(stmt.selected_columns)
+        texts = [cols[0], cols[2]] if tag in ("follows", "bookings") else [cols[0]]
+        parts.append(part(tag, stmt, day=cols[1], texts=texts, numbers=cols[3:] if len(texts) == 2 else cols[2:]))
+    return parts + statistics.live_parts(lo, hi)
+
+
+def _parted_activity(found: dict) -> list[dict]:
+    def plain(tag, width):
+        return [(r.texts[0], r.day, *r.texts[1:width], *r.numbers) for r in found.get(tag, [])]
+
+    return _activity_rows([(c, d, e, n[0]) for c, d, e, *n in plain("follows", 2)],
+                          [(c, d, n[0]) for c, d, *n in plain("bind", 1)],
+                          [(c, d, n[0]) for c, d, *n in plain("unbind", 1)],
+                          [(c, d, k, n[0], n[1]) for c, d, k, *n in plain("bookings", 2)])
+
+
+def _from_rows(s: dict[str, Series], activity, money, channels: list[str]) -> None:
+    """Add rollup-shaped rows to the series: ``activity`` per (day, channel), and ``money`` per
+    (day, channel, kind) with what was paid in a paid state and what was refunded."""
+    for row in activity:
+        if row["channel"] in channels:
+            for name in ACTIVITY:
+                if row[name]:
+                    s[name].add(row["channel"], row["day"], row[name])
+    for day, channel, kind, paid_count, paid_fen, refund_fen in money:
+        if channel not in channels:
+            continue
+        if refund_fen:
+            s["refund_fen"].add(channel, day, refund_fen)
+        if paid_count and kind in KINDS:
+            s[f"amount_{kind}_fen"].add(channel, day, paid_fen)
+            s[f"count_{kind}"].add(channel, day, paid_count)
+
+
+def _money_of(stat_rows) -> list[tuple]:
+    """交易统计 rows (day, channel, kind, state) as 数据分析 counts them: paid states only, refunds all."""
+    grouped: dict[tuple, list[int]] = {}
+    for r in stat_rows:
+        g = grouped.setdefault((r.day, r.channel, r.kind), [0, 0, 0])
+        if r.status in PAID_STATES:
+            g[0] += r.paid_count
+            g[1] += r.paid_fen
+        g[2] += r.refund_fen
+    return [(*k, *v) for k, v in grouped.items()]
+
+
+def compute(start: dt.date, end: dt.date, channel: str | None = None, *, rollups: bool = True) -> Analytics:
+    """Every metric for [start, end] (inclusive, Beijing days), optionally one channel only.
+
+    Closed days come from the daily rollups when they hold the day unchanged, the rest from the order
+    tables (``rollups=False``: everything from the order tables, as the benchmark's baseline)."""
+    from app.services import rollups as daily
+
+    if end < start:
+        start, end = end, start
+    channels = [channel] if channel else list(CHANNELS)
+    s = {name: Series(name) for name in (*ACTIVITY, *MONEY)}
+    if rollups:
+        from app.services import statistics
+
+        _plan, found = daily.fetch(
+            start, end, "analytics",
+            lambda where: [daily.activity_part(where), daily.analytics_money_part(where, PAID_STATES)], _live_parts)
+        _from_rows(s, daily.activity_of(found), daily.analytics_money_of(found), channels)
+        _from_rows(s, _parted_activity(found), _money_of(statistics.parted_stat_rows(found)), channels)
+    else:  # the order tables only, one grouped query per figure: the benchmark's baseline
+        lo, hi = _bounds(start, end)
+        _live_activity(s, lo, hi, channels)
+        _live_money(s, lo, hi, channels)
 
     days = [str(start + dt.timedelta(days=i)) for i in range((end - start).days + 1)]
     return Analytics(start=start, end=end, channel=channel, days=days, series=s)

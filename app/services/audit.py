@@ -16,9 +16,9 @@ def record(action: str, *, actor_type: str, actor_id: str | None = None, actor_n
            target_type: str | None = None, target_id: str | int | None = None,
            detail: str | None = None) -> AuditLog:
     """Add an audit row to the current unit of work (the caller's commit makes it durable)."""
-    ip = None
-    if has_request_context():
-        ip = (request.headers.get("X-Forwarded-For", "").split(",")[0].strip() or request.remote_addr)
+    # The address ProxyFix established from the configured trusted proxies (TRUSTED_PROXY_COUNT); a
+    # client's own X-Forwarded-For is never believed.
+    ip = request.remote_addr if has_request_context() else None
     row = AuditLog(action=action, actor_type=actor_type, actor_id=actor_id, actor_name=actor_name,
                    target_type=target_type, target_id=None if target_id is None else str(target_id),
                    detail=detail, ip=ip)

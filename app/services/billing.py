@@ -19,19 +19,21 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from flask import has_request_context, url_for
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.links import patient_url
+from app import clock
 from app.extensions import db
 from app.his.errors import HisBusinessError
 from app.his.errors import NotFound as HisNotFound
 from app.his.interface import Bill
-from app.models import (AppointmentOrder, BillPayment, GuidanceRule, Notification, Patient, PaymentOrder, Refund,
-                        RefundItem)
+from app.models import (AppointmentOrder, BillPayment, BillPaymentItem, GuidanceRule, Notification, Patient,
+                        PaymentOrder, Refund, RefundItem)
 from app.models.base import utcnow
-from app.services import payments
+from app.payments.states import LIVE, PaymentStatus, RefundStatus
+from app.payments import commands as payments
 from app.services.errors import Conflict, DomainError, NotFound
 from app.services.formatting import mask_name, yuan
 from app.services.his_access import his_gateway
@@ -43,8 +45,6 @@ from app.services.uow import unit_of_work
 log = logging.getLogger("billing")
 
 MAX_BILLS_PER_PAYMENT = 20
-DEFAULT_QUIET_HOURS = "22:00-08:00"
-BEIJING = dt.timedelta(hours=8)
 
 
 # -- reading bills -------------------------------------------------------------------------------
@@ -89,11 +89,11 @@ def bills_in_payment(bill_nos: Iterable[str]) -> dict[str, PaymentOrder]:
     wanted = list(bill_nos)
     if not wanted:
         return {}
-    unpaid_open = and_(PaymentOrder.status.in_(("created", "paying")), PaymentOrder.expires_at > utcnow())
+    unpaid_open = and_(PaymentOrder.status.in_(LIVE), PaymentOrder.expires_at > utcnow())
     rows = db.session.execute(
         select(BillPayment.bill_no, PaymentOrder)
         .join(PaymentOrder, PaymentOrder.id == BillPayment.payment_id)
-        .where(BillPayment.bill_no.in_(wanted), or_(unpaid_open, PaymentOrder.status == "paid"))).all()
+        .where(BillPayment.bill_no.in_(wanted), or_(unpaid_open, PaymentOrder.status == PaymentStatus.PAID))).all()
     live = {bill_no: order for bill_no, order in rows}
     return live
 
@@ -155,7 +155,7 @@ def create_bill_payment(owner_id: int, patient_id: int | str | None, bill_nos: S
         if len(orders) == 1:
             (order,) = orders.values()
             same = set(db.session.scalars(select(BillPayment.bill_no).where(BillPayment.payment_id == order.id)))
-            if (order.owner_id == owner_id and order.status in ("created", "paying") and same == set(chosen)
+            if (order.owner_id == owner_id and order.status in LIVE and same == set(chosen)
                     and order.amount_fen == total):
                 return order
         raise Conflict(_("所选账单正在支付中，请完成该笔支付或等待其超时关闭后再试"))
@@ -166,8 +166,13 @@ def create_bill_payment(owner_id: int, patient_id: int | str | None, bill_nos: S
             business_ref=bills[0].bill_no if len(bills) == 1 else visit_key(bills[0])[:64],
             detail={"card_no": patient.card_no, "visit": visit_key(bills[0]), "bills": [_snapshot(b) for b in bills]})
         for bill in bills:
-            db.session.add(BillPayment(payment_id=order.id, bill_no=bill.bill_no, card_no=patient.card_no,
-                                       amount_fen=bill.amount_fen, status="pending"))
+            row = BillPayment(payment_id=order.id, bill_no=bill.bill_no, card_no=patient.card_no,
+                              amount_fen=bill.amount_fen, status="pending")
+            db.session.add(row)
+            db.session.flush()
+            db.session.add_all(BillPaymentItem(bill_payment_id=row.id, item_seq=seq, quantity=item.quantity,
+                                               unit_price_fen=item.unit_price_fen)
+                               for seq, item in enumerate(bill.items, 1))
     log.info("outpatient payment opened order=%s bills=%s amount=%s", order.order_no, ",".join(chosen), yuan(total))
     return order
 
@@ -188,7 +193,7 @@ def outpatient_orders(owner_id: int, limit: int = 50) -> list[PaymentOrder]:
     """The account's outpatient payment orders, newest first (unpaid ones that closed are left out)."""
     return list(db.session.scalars(
         select(PaymentOrder).where(PaymentOrder.owner_id == owner_id, PaymentOrder.kind == "outpatient",
-                                   PaymentOrder.status != "closed")
+                                   PaymentOrder.status != PaymentStatus.CLOSED)
         .order_by(PaymentOrder.created_at.desc(), PaymentOrder.id.desc()).limit(limit)))
 
 
@@ -235,11 +240,6 @@ def _merge_lines(*groups: Iterable[str]) -> tuple[str, ...]:
 
 # -- the payment core's plug-in ------------------------------------------------------------------------
 
-def _h5_link(endpoint: str, path: str, **values) -> str:
-    """A patient-facing link; url_for inside a request, the same path when running in a task."""
-    return url_for(endpoint, **values) if has_request_context() else path
-
-
 class OutpatientPayment:
     """PaymentKind "outpatient": settle each bill at the HIS once the money arrived."""
 
@@ -270,6 +270,16 @@ class OutpatientPayment:
         if not settled:
             assert first_refusal is not None
             raise first_refusal
+        if refused:
+            # Part of the money goes back: only on the HIS's own word that it holds none of it for those bills.
+            status = his.trade_status(payment.channel_trade_no or "")  # HisUnavailable: retried later
+            for record in status.records:
+                if record.kind == "bill" and record.status == "applied" and record.ref in refused:
+                    log.warning("HIS refused bill=%s order=%s but holds it under this trade: settled",
+                                record.ref, payment.order_no)
+                    refused.pop(record.ref)
+                    settled[record.ref] = {"receipt_no": record.receipt_no, "guidance": [],
+                                           "settled_at": (record.applied_at or clock.beijing_now()).isoformat()}
         his_lines = [line for info in settled.values() for line in info["guidance"]]
         items = [(i["name"], i["category"]) for no in settled for i in detail.get(no, {}).get("items", [])]
         receipts = ",".join(info["receipt_no"] for info in settled.values())
@@ -297,7 +307,7 @@ class OutpatientPayment:
         if outcome.guidance:
             body += _("导诊：") + "；".join(outcome.guidance)
         notify(payment.owner_id, "bill_paid", _("缴费成功"), body, dedupe_key=f"bill_paid:{payment.order_no}",
-               link=f"/h5/bills/orders/{payment.order_no}",
+               link=patient_url("h5.bill_order", order_no=payment.order_no),
                payload={"order_no": payment.order_no, "amount_fen": paid_fen, "receipt_no": outcome.receipt_no,
                         "guidance": list(outcome.guidance)})
         if refused_fen:
@@ -313,24 +323,32 @@ class OutpatientPayment:
             row.status, row.his_error = "refused", reason[:255]
         notify(payment.owner_id, "bill_failed", _("缴费未成功"),
                _("医院系统未能确认本次门诊缴费（¥%(amount)s），款项将原路退回。", amount=yuan(payment.amount_fen)),
-               dedupe_key=f"bill_failed:{payment.order_no}", link=f"/h5/bills/orders/{payment.order_no}")
+               dedupe_key=f"bill_failed:{payment.order_no}",
+               link=patient_url("h5.bill_order", order_no=payment.order_no))
 
     def on_refunded(self, payment: PaymentOrder, refund: Refund) -> None:
         _notify_refund(payment, refund)
 
+    def on_refund_failed(self, payment: PaymentOrder, refund: Refund) -> None:
+        """The refund finally failed: the units it took on the bill items may be asked for again."""
+        release_refund_items(refund)
+
+    def on_refund_retry(self, payment: PaymentOrder, failed: Refund, carrier: Refund) -> bool:
+        """A failed refund is tried again (by ``carrier``: itself, or a new refund): take its units
+        back for the carrier (False when another refund took them meanwhile)."""
+        return retake_refund_items(failed, carrier)
+
     def result_url(self, payment: PaymentOrder) -> str:
-        return _h5_link("h5.bill_order", f"/h5/bills/orders/{payment.order_no}", order_no=payment.order_no)
+        return patient_url("h5.bill_order", order_no=payment.order_no)
 
 
 def _notify_refund(payment: PaymentOrder, refund: Refund) -> None:
     notify(payment.owner_id, "refund_success", _("退费成功"),
            _("您的退费 ¥%(amount)s 已原路退回（%(reason)s），订单号 %(order_no)s。", amount=yuan(refund.amount_fen),
              reason=refund.reason, order_no=payment.order_no),
-           dedupe_key=f"refund_success:{refund.refund_no}", link=f"/h5/bills/orders/{payment.order_no}",
+           dedupe_key=f"refund_success:{refund.refund_no}",
+           link=patient_url("h5.bill_order", order_no=payment.order_no),
            payload={"order_no": payment.order_no, "refund_no": refund.refund_no, "amount_fen": refund.amount_fen})
-
-
-payments.register_kind("outpatient", OutpatientPayment())
 
 
 # -- refunds the HIS asks for (POST /api/his/v1/refunds) ---------------------------------------------
@@ -414,7 +432,11 @@ def his_refund(payload: object) -> tuple[Refund, bool]:
     Idempotent on the HIS's ``request_no``: the same request again answers the first refund; the
     number reused for a different refund is ``request_conflict``. Full (no ``items``: everything not
     yet refunded) or partial by item and quantity; never beyond what was paid for an item, a bill or
-    the payment. The money goes back through the channel asynchronously (status query).
+    the payment, however many requests arrive at once: each item's units are taken by a guarded
+    UPDATE of its ``bill_payment_item`` row (the database refuses the second taker of the last
+    unit), and the payment's total by the payment core's guarded ``refunded_fen``. Rows are taken in
+    one order (the payment, then its items by sequence) so concurrent refunds queue instead of
+    deadlocking. The money goes back through the channel asynchronously (status query).
     """
     req = parse_refund_request(payload)
     key = _request_key(req.request_no)
@@ -428,56 +450,102 @@ def his_refund(payload: object) -> tuple[Refund, bool]:
                                                       BillPayment.status == "settled"))
     if row is None:
         raise HisRefundRefused("no payment through the platform settled this bill", code="not_found", status=404)
-    # Serialise refunds of one payment: the per-item check below and the reservation are one decision.
-    payment = db.session.scalar(select(PaymentOrder).where(PaymentOrder.id == row.payment_id).with_for_update())
-    bill = next(b for b in json.loads(payment.detail_json or "{}")["bills"] if b["bill_no"] == req.bill_no)
-    by_seq = {item["seq"]: item for item in bill["items"]}
-    done = dict(db.session.execute(
-        select(RefundItem.item_seq, func.sum(RefundItem.quantity))
-        .join(Refund, Refund.id == RefundItem.refund_id)
-        .where(Refund.payment_id == payment.id, RefundItem.bill_no == req.bill_no, Refund.status != "failed")
-        .group_by(RefundItem.item_seq)).all())
-    left = {seq: item["quantity"] - int(done.get(seq) or 0) for seq, item in by_seq.items()}
-    if req.items is None:
-        wanted = [(seq, qty) for seq, qty in sorted(left.items()) if qty > 0]
-        if not wanted:
-            raise HisRefundRefused("everything on this bill was already refunded", code="exceeds_paid", status=409)
-    else:
-        unknown = [seq for seq, _ in req.items if seq not in by_seq]
-        if unknown:
-            raise HisRefundRefused(f"item_seq {unknown[0]} is not on bill {req.bill_no}", code="invalid_request",
-                                   status=400)
-        over = [seq for seq, qty in req.items if qty > left[seq]]
-        if over:
-            raise HisRefundRefused(f"item_seq {over[0]}: only {left[over[0]]} left to refund", code="exceeds_paid",
-                                   status=409)
-        wanted = list(req.items)
-    amount = sum(qty * by_seq[seq]["unit_price_fen"] for seq, qty in wanted)
-    if req.amount_fen is not None and req.amount_fen != amount:
-        raise HisRefundRefused(f"the items come to {amount} fen, not {req.amount_fen}", code="amount_mismatch",
-                               status=409)
-    if amount <= 0:
-        raise HisRefundRefused("nothing to refund: the items are free of charge", code="invalid_request", status=400)
     try:
-        refund = payments.request_refund(payment, amount, req.reason, requested_by="his", request_key=key)
-        for seq, qty in wanted:
-            db.session.add(RefundItem(refund_id=refund.id, bill_no=req.bill_no, item_seq=seq, quantity=qty,
-                                      amount_fen=qty * by_seq[seq]["unit_price_fen"]))
-        db.session.commit()
+        with unit_of_work():  # a refusal below rolls all of it back; SEND_REFUND goes after the commit
+            payment = db.session.scalar(select(PaymentOrder).where(PaymentOrder.id == row.payment_id).with_for_update())
+            # A locking read sees the latest committed counters (a plain read may see an older snapshot).
+            items = {item.item_seq: item for item in db.session.scalars(
+                select(BillPaymentItem).where(BillPaymentItem.bill_payment_id == row.id)
+                .order_by(BillPaymentItem.item_seq).with_for_update())}
+            if req.items is None:
+                wanted = [(seq, item.quantity - item.refunded_qty) for seq, item in sorted(items.items())
+                          if item.quantity > item.refunded_qty]
+                if not wanted:
+                    raise HisRefundRefused("everything on this bill was already refunded", code="exceeds_paid",
+                                           status=409)
+            else:
+                unknown = [seq for seq, _ in req.items if seq not in items]
+                if unknown:
+                    raise HisRefundRefused(f"item_seq {unknown[0]} is not on bill {req.bill_no}",
+                                           code="invalid_request", status=400)
+                wanted = list(req.items)
+            amount = sum(qty * items[seq].unit_price_fen for seq, qty in wanted)
+            if req.amount_fen is not None and req.amount_fen != amount:
+                raise HisRefundRefused(f"the items come to {amount} fen, not {req.amount_fen}",
+                                       code="amount_mismatch", status=409)
+            if amount <= 0:
+                raise HisRefundRefused("nothing to refund: the items are free of charge", code="invalid_request",
+                                       status=400)
+            for seq, qty in sorted(wanted):
+                if not take_item_units(items[seq].id, qty):
+                    left = db.session.scalar(select(BillPaymentItem.quantity - BillPaymentItem.refunded_qty)
+                                             .where(BillPaymentItem.id == items[seq].id))
+                    raise HisRefundRefused(f"item_seq {seq}: only {left} left to refund", code="exceeds_paid",
+                                           status=409)
+            refund = payments.request_refund(payment, amount, req.reason, requested_by="his", request_key=key)
+            for seq, qty in wanted:
+                db.session.add(RefundItem(refund_id=refund.id, bill_no=req.bill_no, item_seq=seq, quantity=qty,
+                                          amount_fen=qty * items[seq].unit_price_fen))
+    except HisRefundRefused:
+        raise
     except Conflict as exc:
-        db.session.rollback()
         raise HisRefundRefused(exc.message, code="exceeds_paid", status=409) from None
     except IntegrityError:
         # The same request_no arrived twice at once: the other call won; answer with its refund.
-        db.session.rollback()
         existing = db.session.scalar(select(Refund).where(Refund.request_key == key))
         if existing is not None and _same_request(existing, req):
             return existing, False
         raise
-    payments.send_queued_refunds()
     log.info("HIS refund request=%s bill=%s order=%s amount=%s refund=%s", req.request_no, req.bill_no,
              payment.order_no, yuan(amount), refund.refund_no)
     return refund, True
+
+
+def take_item_units(item_id: int, quantity: int) -> bool:
+    """Reserve ``quantity`` units of a paid bill item for a refund; False when fewer are left.
+
+    The guard is the UPDATE's own condition (and the table's CHECK), so it holds under any
+    concurrency and isolation level. The caller's unit of work commits.
+    """
+    result = db.session.execute(
+        update(BillPaymentItem)
+        .where(BillPaymentItem.id == item_id, BillPaymentItem.refunded_qty + quantity <= BillPaymentItem.quantity)
+        .values(refunded_qty=BillPaymentItem.refunded_qty + quantity)
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def _refund_item_rows(refund: Refund) -> list[tuple[int, int]]:
+    """(bill_payment_item id, quantity) of every item line of a refund, in item order."""
+    return [(item_id, qty) for item_id, qty in db.session.execute(
+        select(BillPaymentItem.id, RefundItem.quantity)
+        .join(BillPayment, BillPayment.id == BillPaymentItem.bill_payment_id)
+        .join(RefundItem, (RefundItem.bill_no == BillPayment.bill_no)
+              & (RefundItem.item_seq == BillPaymentItem.item_seq))
+        .where(RefundItem.refund_id == refund.id, BillPayment.payment_id == refund.payment_id)
+        .order_by(BillPaymentItem.id))]
+
+
+def release_refund_items(refund: Refund) -> None:
+    """A refund finally failed: its item units may be asked for again. The caller commits."""
+    for item_id, qty in _refund_item_rows(refund):
+        db.session.execute(update(BillPaymentItem)
+                           .where(BillPaymentItem.id == item_id, BillPaymentItem.refunded_qty >= qty)
+                           .values(refunded_qty=BillPaymentItem.refunded_qty - qty)
+                           .execution_options(synchronize_session=False))
+
+
+def retake_refund_items(failed: Refund, carrier: Refund) -> bool:
+    """A failed refund is tried again by ``carrier`` (itself or a new refund): take its item units back
+    and, for a new refund, copy its item lines; False (nothing taken) when another refund has taken
+    them meanwhile. The caller commits or rolls back."""
+    if not all(take_item_units(item_id, qty) for item_id, qty in _refund_item_rows(failed)):
+        return False
+    if carrier.id != failed.id:
+        for line in _refund_lines(failed):
+            db.session.add(RefundItem(refund_id=carrier.id, bill_no=line.bill_no, item_seq=line.item_seq,
+                                      quantity=line.quantity, amount_fen=line.amount_fen))
+    return True
 
 
 def his_refund_status(request_no: str) -> Refund:
@@ -489,7 +557,7 @@ def his_refund_status(request_no: str) -> Refund:
 
 
 def _hospital_time(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else (moment + BEIJING).replace(microsecond=0).isoformat()
+    return None if moment is None else clock.to_beijing(moment).replace(microsecond=0).isoformat()
 
 
 def refund_answer(refund: Refund) -> dict:
@@ -501,7 +569,10 @@ def refund_answer(refund: Refund) -> dict:
         bill = next((b for b in json.loads(order.detail_json or "{}").get("bills", [])
                      if b["bill_no"] == lines[0].bill_no), {"items": []})
         names = {i["seq"]: i["name"] for i in bill["items"]}
-    status = {"requested": "processing", "processing": "processing"}.get(refund.status, refund.status)
+    # Only the channel's final word is final for the HIS too: an ABNORMAL refund is still on its way.
+    status = {RefundStatus.REQUESTED: "processing", RefundStatus.PROCESSING: "processing",
+              RefundStatus.ABNORMAL: "processing"}.get(
+        refund.status, refund.status)
     request_no = (refund.request_key or "")[len("his:"):]
     return {"request_no": request_no, "refund_no": refund.refund_no, "order_no": order.order_no,
             "bill_no": lines[0].bill_no if lines else None, "amount_fen": refund.amount_fen, "status": status,
@@ -515,8 +586,8 @@ def refund_answer(refund: Refund) -> dict:
 
 def in_quiet_hours(now: dt.datetime | None = None) -> bool:
     """Whether ``now`` (UTC, naive) falls in the hospital's reminder quiet hours (Beijing time)."""
-    beijing = (now or utcnow()) + BEIJING
-    return in_window(beijing.time(), setting_hours("reminder.quiet_hours", DEFAULT_QUIET_HOURS))
+    beijing = clock.to_beijing(now or clock.utcnow())
+    return in_window(beijing.time(), setting_hours("reminder.quiet_hours"))
 
 
 #: how often the reminder task runs (app/tasks/billing.py): the clock turns the rotation below
@@ -529,7 +600,7 @@ def cards_to_check(now: dt.datetime, max_cards: int) -> list[str]:
     modulo N`` with N just large enough that a slice holds ``max_cards``, and the clock picks the
     slice, so every bound card is asked once every N runs however many there are, with no cursor
     to keep."""
-    today = (now + BEIJING).date()
+    today = clock.beijing_date(now)
     visiting = list(db.session.scalars(
         select(Patient.card_no).join(AppointmentOrder, AppointmentOrder.patient_id == Patient.id)
         .where(Patient.status == "bound", AppointmentOrder.clinic_date == today,
@@ -561,15 +632,17 @@ def remind_pending_bills(now: dt.datetime | None = None, max_cards: int = 2000) 
                                                                Patient.card_no.in_(cards[start:start + 500]))):
             by_card[patient.card_no].append(patient)
     his = his_gateway()
+    pending: dict[str, tuple[Bill, ...]] = {}
+    for card_no in cards:  # the HIS first: no notice row (and no lock) is held while it answers
+        try:
+            bills = his.pending_bills(card_no)
+        except HisNotFound:
+            continue
+        if bills:
+            pending[card_no] = bills
     written = 0
     with unit_of_work():
-        for card_no in cards:
-            try:
-                bills = his.pending_bills(card_no)
-            except HisNotFound:
-                continue
-            if not bills:
-                continue
+        for card_no, bills in pending.items():
             paying = set(bills_in_payment(b.bill_no for b in bills))
             keys = {f"bill_reminder:{p.owner_id}:{b.bill_no}": (p, b)
                     for b in bills if b.bill_no not in paying for p in by_card[card_no]}
@@ -582,7 +655,7 @@ def remind_pending_bills(now: dt.datetime | None = None, max_cards: int = 2000) 
                        _("%(patient)s 有一笔待缴费用 ¥%(amount)s（%(department)s %(doctor)s），"
                          "请在“门诊缴费”中查看并支付。", patient=mask_name(patient.name),
                          amount=yuan(bill.amount_fen), department=bill.department_name, doctor=bill.doctor_name),
-                       dedupe_key=key, link=f"/h5/bills?patient_id={patient.id}",
+                       dedupe_key=key, link=patient_url("h5.bills", patient_id=patient.id),
                        payload={"bill_no": bill.bill_no, "amount_fen": bill.amount_fen, "patient_id": patient.id})
                 written += 1
     if written:

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
+from app import clock
 from app.extensions import db
 from app.his import errors as his_errors
-from app.models import ChannelUser, Patient, SystemSetting
+from app.models import AppointmentOrder, ChannelUser, Patient
 from app.models.base import utcnow
 from app.models.patients import RELATIONS
 from app.services import audit
@@ -31,7 +32,6 @@ from app.services.patients import owned_patient, patients_of
 from app.services.uow import unit_of_work
 
 MAX_PATIENTS_KEY = "patients.max_per_account"
-DEFAULT_MAX_PATIENTS = 5
 NAME_RE = re.compile(r"^[\u4e00-\u9fa5A-Za-z][\u4e00-\u9fa5A-Za-z·• ]{0,18}[\u4e00-\u9fa5A-Za-z]$")
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 CARD_RE = re.compile(r"^\d{6,20}$")
@@ -50,6 +50,39 @@ class VerificationFailed(DomainError):
     code = "verification_failed"
 
 
+class BindingThrottled(VerificationFailed):
+    """Too many failed checks for this account or this card: the HIS is not asked until the cool-down ends."""
+
+    status = 429
+    code = "too_many_attempts"
+
+
+def _binding_throttles(owner: ChannelUser, form: "PatientForm") -> list:
+    """(throttle, key) pairs: per account, and per card (or per ID number when opening a new card)."""
+    from app.security.throttle import Throttle
+
+    pairs = [(Throttle.from_config("bind.account", "BIND_FAILURES_PER_ACCOUNT", "5/3600"), str(owner.id))]
+    card = form.card_no or form.id_number
+    if card:
+        pairs.append((Throttle.from_config("bind.card", "BIND_FAILURES_PER_CARD", "5/3600"), card))
+    return pairs
+
+
+def _check_binding_throttles(owner: ChannelUser, form: "PatientForm") -> list:
+    from app.security.throttle import minutes_left
+
+    pairs = _binding_throttles(owner, form)
+    for throttle, key in pairs:
+        until = throttle.blocked_until(key)
+        if until is not None:
+            with unit_of_work():
+                audit.record("patient.bind_throttled", actor_type="patient", actor_id=str(owner.id),
+                             detail=f"scope={throttle.scope}")
+            raise BindingThrottled(_("核验失败次数过多，为保护就诊人信息，请 %(n)d 分钟后再试，或到门诊窗口办理",
+                                     n=minutes_left(until)))
+    return pairs
+
+
 @dataclass(frozen=True)
 class PatientForm:
     relation: str
@@ -62,11 +95,9 @@ class PatientForm:
 
 
 def max_patients() -> int:
-    row = db.session.scalar(select(SystemSetting.value).where(SystemSetting.key == MAX_PATIENTS_KEY))
-    try:
-        return max(1, int(row)) if row is not None else DEFAULT_MAX_PATIENTS
-    except ValueError:
-        return DEFAULT_MAX_PATIENTS
+    from app.services.settings import _int, _raw
+
+    return _int(_raw("patients."), MAX_PATIENTS_KEY)
 
 
 def _clean(data: Mapping[str, str], key: str) -> str:
@@ -138,7 +169,16 @@ def bind_patient(owner: ChannelUser, data: Mapping[str, str]) -> Patient:
         raise Conflict(_("每个账号最多绑定 %(n)d 位就诊人，请先解绑不再使用的就诊人", n=max_patients()))
     if form.relation == "self" and any(p.relation == "self" for p in bound):
         raise InvalidForm({"relation": _("本人只能绑定一次，家人请选择相应关系")})
-    card_no, his_patient_id, his_gender, his_birth = _verify_with_his(form)
+    throttles = _check_binding_throttles(owner, form)
+    try:
+        card_no, his_patient_id, his_gender, his_birth = _verify_with_his(form)
+    except VerificationFailed:
+        for throttle, key in throttles:  # only wrong details count; a bound card or a full account does not
+            throttle.failed(key)
+        with unit_of_work():
+            audit.record("patient.bind_failed", actor_type="patient", actor_id=str(owner.id),
+                         detail=f"card={'yes' if form.card_no else 'no'} id={mask_id_number(form.id_number)}")
+        raise
     with unit_of_work():
         existing = db.session.scalar(select(Patient).where(Patient.owner_id == owner.id,
                                                            Patient.card_no == card_no))
@@ -181,10 +221,31 @@ def update_contact(owner: ChannelUser, patient_id: int | str, data: Mapping[str,
     return patient
 
 
+class PatientHasBookings(Conflict):
+    """Unbinding would hide paid bookings still ahead (their refunds and reminders go to this account)."""
+
+    code = "has_bookings"
+
+    def __init__(self, orders: list[AppointmentOrder]) -> None:
+        super().__init__(_("该就诊人还有待就诊的预约，请先取消预约或就诊后再解绑"))
+        self.orders = orders
+
+
+#: a booking paid for and still ahead: the patient would lose sight of it if unbound
+_PAID_AHEAD = ("paid", "booked")
+
+
 def remove_contact(owner: ChannelUser, patient_id: int | str) -> None:
-    """Unbind a patient; when it was the default, the next bound patient becomes the default."""
+    """Unbind a patient; when it was the default, the next bound patient becomes the default.
+    Refused (``PatientHasBookings``, listing them) while the patient holds paid bookings still ahead."""
     with unit_of_work():
         patient = owned_patient(owner.id, patient_id)
+        ahead = list(db.session.scalars(select(AppointmentOrder).where(
+            AppointmentOrder.patient_id == patient.id, AppointmentOrder.status.in_(_PAID_AHEAD),
+            AppointmentOrder.clinic_date >= clock.today())
+            .order_by(AppointmentOrder.clinic_date, AppointmentOrder.start_time)))
+        if ahead:
+            raise PatientHasBookings(ahead)
         was_default = patient.is_default
         patient.status, patient.unbound_at, patient.is_default = "unbound", utcnow(), False
         db.session.flush()

@@ -17,33 +17,10 @@ from app.extensions import db
 from app.models import Survey, SurveyQuestion, SurveyResponse
 from app.services.notifications import NOTICE_KINDS
 
-# Known settings: key -> (kind, minimum, maximum). Kinds: int, time (HH:MM), bool, text.
-SETTINGS: dict[str, tuple[str, int | None, int | None]] = {
-    "booking.days_ahead": ("int", 1, 60),              # booking window (days)
-    "booking.window_days": ("int", 1, 60),
-    "booking.release_time": ("time", None, None),      # daily release of new slots
-    "booking.pay_minutes": ("int", 1, 120),            # payment deadline after booking
-    "booking.cancel_deadline": ("time", None, None),   # the day before the visit
-    "booking.cancel_hours_before": ("int", 0, 72),
-    "booking.max_active": ("int", 1, 50),              # active bookings per patient
-    "booking.no_show_limit": ("int", 1, 20),
-    "booking.no_show_bar_days": ("int", 1, 365),
-    "booking.attendance_grace_minutes": ("int", 0, 720),  # after a session's end, before 爽约
-    "booking.attendance_lookback_days": ("int", 1, 31),   # clinic days the attendance sweep asks about
-    "booking.same_day_enabled": ("bool", None, None),
-    "payment.timeout_minutes": ("int", 1, 120),
-    "reminder.unpaid_hour": ("int", 0, 23),
-}
-# Unknown keys are checked by their name: *_minutes/_days/_hours/_count/_limit are whole numbers,
-# *_time/_deadline are HH:MM, *_enabled are booleans.
-SUFFIX_KINDS = (
-    (re.compile(r".*(_minutes|_days|_hours|_count|_limit|_max|\.max_\w+)$"), "int"),
-    (re.compile(r".*(_time|_deadline)$"), "time"),
-    (re.compile(r".*_enabled$"), "bool"),
-)
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-BOOLEANS = {"true", "false", "1", "0", "yes", "no"}
+HOURS_PATTERN = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d$")
+CODES_PATTERN = re.compile(r"^[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*$")
 MESSAGE_KINDS = tuple(NOTICE_KINDS)  # the kinds a 消息模板 may be for: exactly the notices sent
 QUESTION_KINDS = ("single", "rating", "text")
 
@@ -52,39 +29,68 @@ class InvalidConfiguration(ValueError):
     """A value staff typed that the hospital's rules refuse; the message says why, translated."""
 
 
-def setting_kind(key: str) -> tuple[str, int | None, int | None]:
-    if key in SETTINGS:
-        return SETTINGS[key]
-    for pattern, kind in SUFFIX_KINDS:
-        if pattern.match(key):
-            return kind, 0, None
-    return "text", None, None
-
-
 def validate_setting(key: str, value: str) -> str:
-    """The normalised value of setting ``key``, or InvalidConfiguration saying what is expected."""
+    """The normalised value of setting ``key`` as the registry (app/services/settings.py) defines it, or
+    InvalidConfiguration saying in Chinese what is expected."""
+    from app.services.money import parse_yuan
+    from app.services.settings import FALSE, REGISTRY, TRUE
+
     key, value = (key or "").strip(), (value or "").strip()
-    if not KEY_PATTERN.match(key):
-        raise InvalidConfiguration(_("配置键格式应为 模块.名称，例如 booking.days_ahead"))
+    entry = REGISTRY.get(key)
+    if entry is None:
+        raise InvalidConfiguration(_("没有这个设置项：%(key)s（只能修改列表中已有的设置）", key=key))
     if not value:
-        raise InvalidConfiguration(_("配置值不能为空"))
-    kind, low, high = setting_kind(key)
+        raise InvalidConfiguration(_("%(label)s：值不能为空", label=entry.label))
+    kind, low, high = entry.kind, entry.low, entry.high
+    if kind == "plan":  # one visit a line: "when|name|items"
+        from app.maternity import rules
+
+        try:
+            (rules.parse_prenatal_plan if key == "pregnancy.plan" else rules.parse_child_plan)(value)
+        except rules.PlanError as exc:
+            raise InvalidConfiguration(_("计划格式不正确（每行 时间|名称|检查项目）：%(why)s", why=str(exc))) from None
+        return value
     if kind == "int":
         if not re.fullmatch(r"-?\d+", value):
-            raise InvalidConfiguration(_("%(key)s 应为整数", key=key))
+            raise InvalidConfiguration(_("%(label)s 应为整数", label=entry.label))
         number = int(value)
         if (low is not None and number < low) or (high is not None and number > high):
-            raise InvalidConfiguration(_("%(key)s 应在 %(low)s 到 %(high)s 之间", key=key, low=low,
+            raise InvalidConfiguration(_("%(label)s 应在 %(low)s 到 %(high)s 之间", label=entry.label, low=low,
                                          high=high if high is not None else "∞"))
         return str(number)
+    if kind == "bool":
+        if value.lower() not in TRUE + FALSE:
+            raise InvalidConfiguration(_("%(label)s 应为 是/否（1 或 0）", label=entry.label))
+        return "1" if value.lower() in TRUE else "0"
     if kind == "time":
         if not TIME_PATTERN.match(value):
-            raise InvalidConfiguration(_("%(key)s 应为 HH:MM 格式的时间，例如 17:00", key=key))
+            raise InvalidConfiguration(_("%(label)s 应为 HH:MM 格式的时间，例如 17:00", label=entry.label))
         return value
-    if kind == "bool":
-        if value.lower() not in BOOLEANS:
-            raise InvalidConfiguration(_("%(key)s 应为 true 或 false", key=key))
-        return "true" if value.lower() in {"true", "1", "yes"} else "false"
+    if kind == "hours":
+        value = value.replace(" ", "").replace("—", "-").replace("～", "-").replace("~", "-")
+        if not HOURS_PATTERN.match(value):
+            raise InvalidConfiguration(_("%(label)s 应为 HH:MM-HH:MM 格式的时段，例如 22:00-08:00",
+                                         label=entry.label))
+        return value
+    if kind == "yuan":
+        fen = parse_yuan(value)
+        if fen is None or fen <= 0:
+            raise InvalidConfiguration(_("%(label)s 应为大于 0 的金额（元），例如 100 或 99.50", label=entry.label))
+        return f"{fen // 100}.{fen % 100:02d}" if fen % 100 else str(fen // 100)
+    if kind == "location":
+        try:
+            lat, lng = (float(part) for part in value.replace("，", ",").split(","))
+        except ValueError:
+            raise InvalidConfiguration(_("%(label)s 应为 纬度,经度，例如 22.1707,111.7913",
+                                         label=entry.label)) from None
+        if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+            raise InvalidConfiguration(_("%(label)s 应为 纬度,经度，例如 22.1707,111.7913", label=entry.label))
+        return value.replace("，", ",")
+    if kind in ("codes", "roles", "code"):
+        value = value.replace("，", ",").replace(" ", "") if kind != "roles" else value.replace("，", ",")
+        if kind != "roles" and (not CODES_PATTERN.match(value) or (kind == "code" and "," in value)):
+            raise InvalidConfiguration(_("%(label)s 应为科室代码（英文字母和数字，多个用逗号分隔）", label=entry.label))
+        return value
     return value
 
 
@@ -100,11 +106,39 @@ def validate_field_map(text: str) -> str:
     return json.dumps(mapping, ensure_ascii=False)
 
 
+def link_domains() -> set[str]:
+    """Hosts a message link may point at: ours (PUBLIC_BASE_URL) and MESSAGE_LINK_DOMAINS."""
+    from urllib.parse import urlsplit
+
+    from flask import current_app
+
+    cfg = current_app.config
+    hosts = {urlsplit(cfg.get("PUBLIC_BASE_URL") or "").hostname or ""}
+    hosts.update(h.strip().lower() for h in str(cfg.get("MESSAGE_LINK_DOMAINS") or "").split(",") if h.strip())
+    return {h for h in hosts if h}
+
+
+def link_allowed(link: str | None) -> bool:
+    """A path on our site, or https:// on a configured domain; never another site, never a script."""
+    from urllib.parse import urlsplit
+
+    if not link:
+        return False
+    if any(c in link for c in "\\\r\n\t") or link.startswith("//"):  # //host and /\host are other sites
+        return False
+    if link.startswith("/"):
+        return True
+    parts = urlsplit(link)
+    return parts.scheme == "https" and (parts.hostname or "").lower() in link_domains()
+
+
 def validate_link(pattern: str | None) -> str | None:
     if not pattern:
         return None
-    if not (pattern.startswith("/") or pattern.startswith("https://")):
-        raise InvalidConfiguration(_("链接应以 / 或 https:// 开头"))
+    sample = pattern.replace("{link}", "/h5/").replace("{id}", "1")
+    if not (pattern.startswith("/") or pattern.startswith("https://")) or not link_allowed(sample):
+        raise InvalidConfiguration(_("链接只能是本平台的页面（以 / 开头）或已配置域名的 https:// 地址：%(domains)s",
+                                     domains="、".join(sorted(link_domains())) or "-"))
     return pattern
 
 

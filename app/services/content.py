@@ -3,8 +3,10 @@ instructions (服务说明, sanitised rich text) and satisfaction surveys (满�
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import bleach
 from flask_babel import gettext as _
@@ -12,6 +14,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.links import patient_url
 from app.extensions import db
 from app.models import ServiceInstruction, Survey, SurveyResponse
 from app.services.errors import Conflict, NotFound
@@ -57,8 +60,35 @@ def offer_survey(owner_id: int, trigger: str, subject: str) -> bool:
         return False
     notify(owner_id, "survey", _("满意度调查"), _("感谢您的就诊，请花一分钟评价本次服务。"),
            dedupe_key=f"survey:{survey.id}:{owner_id}:{subject}"[:128],
-           link=f"/h5/surveys/{survey.id}?subject={subject}", payload={"subject": subject})
+           link=patient_url("h5.survey", survey_id=survey.id, subject=subject), payload={"subject": subject})
     return True
+
+
+@dataclass(frozen=True)
+class SurveyInvitation:
+    survey: Survey
+    subject: str          # the visit's or payment's order number
+    invited_at: dt.datetime
+    answered: bool
+
+
+def survey_invitations(owner_id: int, limit: int = 50) -> list[SurveyInvitation]:
+    """The account's invitations to active surveys (one per visit or payment), newest first."""
+    from app.models import Notification
+
+    notices = db.session.scalars(select(Notification).where(
+        Notification.owner_id == owner_id, Notification.kind == "survey")
+        .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)).all()
+    found = []
+    for notice in notices:
+        # the dedupe key is survey:<id>:<owner>:<subject> (offer_survey)
+        _, survey_id, _owner, subject = (notice.dedupe_key.split(":", 3) + ["", "", ""])[:4]
+        subject = json.loads(notice.payload_json or "{}").get("subject") or subject
+        survey = db.session.get(Survey, int(survey_id)) if survey_id.isdigit() else None
+        if survey is None or not survey.is_active:
+            continue
+        found.append(SurveyInvitation(survey, subject, notice.created_at, answered(owner_id, survey, subject)))
+    return found
 
 
 def active_survey(survey_id: int | str) -> Survey:

@@ -21,21 +21,24 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app import clock
 from app.extensions import db
 from app.models import DepositRefundPart, DepositRefundRequest, PaymentOrder, Refund
-from app.services import payments
+from app.payments import commands as payments
 from app.services.billing import HisRefundRefused
 from app.services.errors import Conflict
 from app.services.formatting import yuan
+from app.services.states import REFUND_IN_FLIGHT, PaymentStatus, RefundStatus
+from app.services.uow import unit_of_work
 
 log = logging.getLogger("deposit_refunds")
 
-BEIJING = dt.timedelta(hours=8)
 DEFAULT_REASON = "出院结算退押金"
 _REQUEST_NO = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
 #: states of a deposit payment once the HIS credited it (its ``his_receipt_no`` is the deposit number); a
 #: payment still ``paid`` is not credited yet and is left out: if the HIS refuses it, it is refunded whole
-CREDITED = ("confirmed", "refunding", "partially_refunded", "refunded")
+CREDITED = (PaymentStatus.CONFIRMED, PaymentStatus.REFUNDING, PaymentStatus.PARTIALLY_REFUNDED,
+            PaymentStatus.REFUNDED)
 
 
 @dataclass(frozen=True)
@@ -136,35 +139,31 @@ def his_deposit_refund(payload: object) -> tuple[DepositRefundRequest, bool]:
     if existing is not None:
         return _answer_again(existing, ask), False
     try:
-        # The request row goes in first: a second arrival of the same request_no waits on its unique
-        # key and then fails, instead of reading the deposits before this one has reserved them.
-        request = DepositRefundRequest(request_no=ask.request_no, inpatient_no=ask.inpatient_no,
-                                       amount_fen=ask.amount_fen, reason=ask.reason)
-        db.session.add(request)
-        db.session.flush()
-        deposits = platform_deposits(ask.inpatient_no, lock=True)
-        if not deposits:
-            raise HisRefundRefused("no deposit of this stay was paid through the platform", code="not_found",
-                                   status=404)
-        for n, (payment, amount) in enumerate(split(ask.amount_fen, deposits), 1):
-            refund = payments.request_refund(payment, amount, ask.reason, requested_by="his",
-                                             request_key=f"deposit:{ask.request_no}:{n}")
-            db.session.add(DepositRefundPart(request_id=request.id, refund_id=refund.id))
-        db.session.commit()
+        with unit_of_work():  # a refusal below rolls all of it back; SEND_REFUND goes after the commit
+            # The request row goes in first: a second arrival of the same request_no waits on its unique
+            # key and then fails, instead of reading the deposits before this one has reserved them.
+            request = DepositRefundRequest(request_no=ask.request_no, inpatient_no=ask.inpatient_no,
+                                           amount_fen=ask.amount_fen, reason=ask.reason)
+            db.session.add(request)
+            db.session.flush()
+            deposits = platform_deposits(ask.inpatient_no, lock=True)
+            if not deposits:
+                raise HisRefundRefused("no deposit of this stay was paid through the platform", code="not_found",
+                                       status=404)
+            for n, (payment, amount) in enumerate(split(ask.amount_fen, deposits), 1):
+                refund = payments.request_refund(payment, amount, ask.reason, requested_by="his",
+                                                 request_key=f"deposit:{ask.request_no}:{n}")
+                db.session.add(DepositRefundPart(request_id=request.id, refund_id=refund.id))
     except HisRefundRefused:
-        db.session.rollback()
         raise
     except Conflict as exc:  # the payment core's guarded reservation refused: nothing was reserved
-        db.session.rollback()
         raise HisRefundRefused(exc.message, code="exceeds_paid", status=409) from None
     except IntegrityError:
         # The same request_no arrived twice at once: the other call won; answer with its refunds.
-        db.session.rollback()
         existing = _find(ask.request_no)
         if existing is None:
             raise
         return _answer_again(existing, ask), False
-    payments.send_queued_refunds()
     log.info("deposit refund request=%s stay=%s amount=%s refunds=%s", ask.request_no, ask.inpatient_no,
              yuan(ask.amount_fen), ",".join(f"{p.refund.refund_no}:{yuan(p.refund.amount_fen)}" for p in request.parts))
     return request, True
@@ -179,15 +178,16 @@ def his_deposit_refund_status(request_no: str) -> DepositRefundRequest:
 
 
 def overall_status(refunds: list[Refund]) -> str:
-    """``processing`` while any refund is with the channel, ``success`` when all went through, else
+    """``processing`` while any refund is with the channel (ABNORMAL included: it is not final),
+    ``success`` when all went through, else
     ``failed`` (at least one refused: its amount is free to be asked for again)."""
-    if any(r.status in ("requested", "processing") for r in refunds):
+    if any(r.status in REFUND_IN_FLIGHT for r in refunds):
         return "processing"
-    return "success" if all(r.status == "success" for r in refunds) else "failed"
+    return "success" if all(r.status == RefundStatus.SUCCESS for r in refunds) else "failed"
 
 
 def _hospital_time(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else (moment + BEIJING).replace(microsecond=0).isoformat()
+    return None if moment is None else clock.to_beijing(moment).replace(microsecond=0).isoformat()
 
 
 def deposit_refund_answer(request: DepositRefundRequest) -> dict:
@@ -196,13 +196,13 @@ def deposit_refund_answer(request: DepositRefundRequest) -> dict:
     return {
         "request_no": request.request_no, "inpatient_no": request.inpatient_no, "amount_fen": request.amount_fen,
         "reason": request.reason, "status": overall_status(refunds),
-        "refunded_fen": sum(r.amount_fen for r in refunds if r.status == "success"),
-        "failed_fen": sum(r.amount_fen for r in refunds if r.status == "failed"),
+        "refunded_fen": sum(r.amount_fen for r in refunds if r.status == RefundStatus.SUCCESS),
+        "failed_fen": sum(r.amount_fen for r in refunds if r.status == RefundStatus.FAILED),
         "requested_at": _hospital_time(request.created_at),
         "refunds": [{"refund_no": r.refund_no, "order_no": r.payment.order_no, "trade_no": r.payment.channel_trade_no,
                      "deposit_no": r.payment.his_receipt_no, "channel": r.payment.channel,
                      "amount_fen": r.amount_fen,
-                     "status": {"requested": "processing"}.get(r.status, r.status),
+                     "status": "processing" if r.status in REFUND_IN_FLIGHT else r.status,
                      "succeeded_at": _hospital_time(r.succeeded_at), "failure_reason": r.failure_reason}
                     for r in refunds],
     }

@@ -14,33 +14,32 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from flask import has_request_context, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from app import clock
+from app.links import patient_url
 from app.extensions import db
 from app.his.errors import HisError
 from app.his.errors import NotFound as HisNotFound
 from app.his.interface import CostItem, InpatientStay
 from app.models import Patient, PaymentOrder, Refund
-from app.models.base import utcnow
-from app.services import payments
+from app.payments.states import REFUND_IN_FLIGHT, PaymentStatus as P, RefundStatus
+from app.payments import commands as payments
 from app.services.errors import Conflict, DomainError, NotFound
 from app.services.formatting import mask_name, yuan
 from app.services.his_access import his_gateway
 from app.services.money import parse_yuan
 from app.services.notifications import notify
 from app.services.patients import owned_patient, patients_of
-from app.services.settings import setting_fen
+from app.services.settings import setting_fen, setting_fen_default
 from app.services.uow import unit_of_work
 
 log = logging.getLogger("deposits")
 
-DEFAULT_MIN_FEN = 100_00          # 100 yuan
-DEFAULT_MAX_FEN = 50_000_00       # 50,000 yuan
-DEFAULT_WARNING_FEN = 1_000_00    # 1,000 yuan
+DEFAULT_MIN_FEN = setting_fen_default("deposit.min_yuan")    # the registry's, app/services/settings.py
+DEFAULT_MAX_FEN = setting_fen_default("deposit.max_yuan")
 _INPATIENT_NO = re.compile(r"^[A-Za-z0-9]{4,20}$")
-BEIJING = dt.timedelta(hours=8)
 
 
 @dataclass(frozen=True)
@@ -62,8 +61,8 @@ class StayView:
 
 def deposit_limits() -> tuple[int, int]:
     """(minimum, maximum) of one top-up in fen, from settings ``deposit.min_yuan`` / ``deposit.max_yuan``."""
-    low = setting_fen("deposit.min_yuan", DEFAULT_MIN_FEN)
-    high = setting_fen("deposit.max_yuan", DEFAULT_MAX_FEN)
+    low = setting_fen("deposit.min_yuan")
+    high = setting_fen("deposit.max_yuan")
     if low <= 0 or high < low:
         log.error("deposit limits %s..%s fen make no sense; using the defaults", low, high)
         return DEFAULT_MIN_FEN, DEFAULT_MAX_FEN
@@ -72,7 +71,7 @@ def deposit_limits() -> tuple[int, int]:
 
 def balance_warning_fen() -> int:
     """Below this balance the patient is warned to top up (setting ``inpatient.balance_warning_yuan``)."""
-    return setting_fen("inpatient.balance_warning_yuan", DEFAULT_WARNING_FEN)
+    return setting_fen("inpatient.balance_warning_yuan")
 
 
 def _stay_of_card(card_no: str) -> InpatientStay | None:
@@ -141,10 +140,6 @@ def create_deposit_payment(owner_id: int, patient_id: int | str | None, inpatien
     return order
 
 
-def _h5_link(endpoint: str, path: str, **values) -> str:
-    return url_for(endpoint, **values) if has_request_context() else path
-
-
 class DepositPayment:
     """PaymentKind "deposit": credit the stay at the HIS once the money arrived."""
 
@@ -167,7 +162,8 @@ class DepositPayment:
     def on_confirmed(self, payment: PaymentOrder, outcome: payments.ConfirmOutcome) -> None:
         notify(payment.owner_id, "deposit_paid", _("押金缴纳成功"),
                _("%(patient)s 住院押金缴纳成功。", patient=mask_name(payment.patient.name)) + "".join(outcome.guidance),
-               dedupe_key=f"deposit_paid:{payment.order_no}", link=f"/h5/inpatient?patient_id={payment.patient_id}",
+               dedupe_key=f"deposit_paid:{payment.order_no}",
+               link=patient_url("h5.inpatient", patient_id=payment.patient_id),
                payload={"order_no": payment.order_no, "amount_fen": payment.amount_fen,
                         "inpatient_no": payment.business_ref, "deposit_no": outcome.receipt_no})
 
@@ -178,22 +174,19 @@ class DepositPayment:
         notify(payment.owner_id, "deposit_failed", _("押金未能入账"),
                _("医院系统未能将本次押金（¥%(amount)s）存入住院账户，款项将原路退回。",
                  amount=yuan(payment.amount_fen)),
-               dedupe_key=f"deposit_failed:{payment.order_no}", link=f"/h5/inpatient?patient_id={payment.patient_id}")
+               dedupe_key=f"deposit_failed:{payment.order_no}",
+               link=patient_url("h5.inpatient", patient_id=payment.patient_id))
 
     def on_refunded(self, payment: PaymentOrder, refund: Refund) -> None:
         notify(payment.owner_id, "refund_success", _("退费成功"),
                _("您的退费 ¥%(amount)s 已原路退回（%(reason)s），订单号 %(order_no)s。", amount=yuan(refund.amount_fen),
                  reason=refund.reason, order_no=payment.order_no),
                dedupe_key=f"refund_success:{refund.refund_no}",
-               link=f"/h5/inpatient/deposits?patient_id={payment.patient_id}",
+               link=patient_url("h5.deposit_records", patient_id=payment.patient_id),
                payload={"order_no": payment.order_no, "refund_no": refund.refund_no, "amount_fen": refund.amount_fen})
 
     def result_url(self, payment: PaymentOrder) -> str:
-        return _h5_link("h5.inpatient", f"/h5/inpatient?patient_id={payment.patient_id}",
-                        patient_id=payment.patient_id)
-
-
-payments.register_kind("deposit", DepositPayment())
+        return patient_url("h5.inpatient", patient_id=payment.patient_id)
 
 
 # -- records, daily list, total cost ---------------------------------------------------------------
@@ -212,9 +205,10 @@ class DepositLine:
     refunding_fen: int = 0  # on its way back (the channel has not confirmed yet)
 
 
-_ORDER_STATE = {"created": "paying", "paying": "paying", "paid": "crediting", "confirmed": "credited",
-                "confirm_failed": "refunding", "refunding": "refunding", "refunded": "refunded",
-                "partially_refunded": "refunded", "closed": "closed"}
+_ORDER_STATE = {P.CREATED: "paying", P.PAYING: "paying", P.PAID: "crediting", P.CONFIRM_UNKNOWN: "crediting",
+                P.CONFIRMED: "credited",
+                P.CONFIRM_FAILED: "refunding", P.REFUNDING: "refunding", P.REFUNDED: "refunded",
+                P.PARTIALLY_REFUNDED: "refunded", P.CLOSED: "closed"}
 
 
 def deposit_lines(owner_id: int, patient_id: int | str | None) -> tuple[StayView, list[DepositLine]]:
@@ -235,10 +229,10 @@ def deposit_lines(owner_id: int, patient_id: int | str | None) -> tuple[StayView
                                  order_no=order.order_no if order else None, refunded_fen=done, refunding_fen=going))
     credited = {r.trade_no for r in records}
     for order in orders:
-        if order.channel_trade_no in credited or (order.status == "closed" and order.paid_at is None):
+        if order.channel_trade_no in credited or (order.status == P.CLOSED and order.paid_at is None):
             continue  # already listed from the HIS, or never paid (not a top-up)
         done, going = back.get(order.id, (0, 0))
-        lines.append(DepositLine((order.paid_at or order.created_at) + BEIJING, order.amount_fen, order.channel,
+        lines.append(DepositLine(clock.to_beijing(order.paid_at or order.created_at), order.amount_fen, order.channel,
                                  _ORDER_STATE.get(order.status, order.status), order_no=order.order_no,
                                  refunded_fen=done, refunding_fen=going))
     return view, sorted(lines, key=lambda line: line.at, reverse=True)
@@ -251,10 +245,10 @@ def _refunds_by_order(order_ids: list[int]) -> dict[int, tuple[int, int]]:
     totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     rows = db.session.execute(
         select(Refund.payment_id, Refund.status, func.sum(Refund.amount_fen))
-        .where(Refund.payment_id.in_(order_ids), Refund.status.in_(("requested", "processing", "success")))
+        .where(Refund.payment_id.in_(order_ids), Refund.status.in_((*REFUND_IN_FLIGHT, RefundStatus.SUCCESS)))
         .group_by(Refund.payment_id, Refund.status))
     for payment_id, status, amount in rows:
-        totals[payment_id][0 if status == "success" else 1] += int(amount or 0)
+        totals[payment_id][0 if status == RefundStatus.SUCCESS else 1] += int(amount or 0)
     return {payment_id: (done, going) for payment_id, (done, going) in totals.items()}
 
 
@@ -267,7 +261,7 @@ class CostGroup:
 
 def stay_days(stay: InpatientStay, today: dt.date | None = None) -> list[dt.date]:
     """The days of the stay, admission to discharge (or today), newest first."""
-    today = today or (utcnow() + BEIJING).date()
+    today = today or clock.today()
     last = stay.discharged_at.date() if stay.discharged_at else max(today, stay.admitted_at.date())
     first = stay.admitted_at.date()
     return [last - dt.timedelta(days=n) for n in range((last - first).days + 1)]

@@ -22,18 +22,19 @@ from typing import Any
 import xlsxwriter
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select, update
 
+from app import clock
 from app.extensions import db
 from app.models import AppointmentOrder, Department, Doctor, ExportJob, Patient, PaymentOrder
 from app.models.base import utcnow
 from app.services import audit, orders, statistics
 from app.services.errors import DomainError, NotFound
 from app.services.formatting import mask_name, mask_phone
-from app.services.uow import transaction
+from app.services.uow import transaction, unit_of_work
 
 BATCH = 2000
-BEIJING = dt.timedelta(hours=8)
 KINDS = ("appointment_orders", "payment_orders", "statistics")
 STALE_AFTER = dt.timedelta(minutes=15)
 
@@ -47,7 +48,7 @@ class Column:
 
 
 def beijing(ts: dt.datetime | None) -> str:
-    return "" if ts is None else (ts + BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    return clock.display(ts)
 
 
 # ---------------------------------------------------------------- requesting and watching a job
@@ -81,14 +82,14 @@ def export_dir() -> Path:
 def file_name(job: ExportJob) -> str:
     """What the browser saves: Chinese report name plus the job's creation time."""
     names = {"appointment_orders": "预约订单", "payment_orders": "缴费订单", "statistics": "交易统计"}
-    return f"{names.get(job.kind, job.kind)}_{(job.created_at + BEIJING):%Y%m%d%H%M%S}.xlsx"
+    return f"{names.get(job.kind, job.kind)}_{clock.to_beijing(job.created_at):%Y%m%d%H%M%S}.xlsx"
 
 
 def _set(job_id: int, **values: Any) -> None:
     """Write progress on the job and commit at once, so the page polling it sees it move."""
-    db.session.execute(update(ExportJob).where(ExportJob.id == job_id)
-                       .values(updated_at=utcnow(), **values).execution_options(synchronize_session=False))
-    db.session.commit()
+    with unit_of_work():
+        db.session.execute(update(ExportJob).where(ExportJob.id == job_id)
+                           .values(updated_at=utcnow(), **values).execution_options(synchronize_session=False))
 
 
 # ---------------------------------------------------------------- building the workbook
@@ -321,3 +322,34 @@ def job_file(job: ExportJob) -> Path:
     if job.status != "done" or not job.file_path or not os.path.exists(job.file_path):
         raise NotFound(_("文件尚未生成"))
     return Path(job.file_path)
+
+
+# ---------------------------------------------------------------- a job's conditions as staff read them
+
+CONDITION_LABELS = {
+    "order_no": _l("订单号"), "channel_trade_no": _l("渠道交易号"), "patient_name": _l("就诊人姓名"),
+    "card_no": _l("就诊卡号"), "phone": _l("手机号"), "doctor": _l("医生"), "department": _l("科室"),
+    "business_ref": _l("业务单号"), "kind": _l("业务类型"), "channel": _l("渠道"), "status": _l("状态"),
+    "flag": _l("标记"), "stuck": _l("超时未推进"), "created_from": _l("下单日期从"), "created_to": _l("下单日期至"),
+    "clinic_date_from": _l("就诊日期从"), "clinic_date_to": _l("就诊日期至"), "start": _l("开始日期"),
+    "end": _l("结束日期"), "refund_no": _l("退款单号"), "reason": _l("原因"), "overdue": _l("超时未完成"),
+}
+
+
+def describe_conditions(kind: str, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The job's conditions in words, in a stable order (personal values masked as on the list):
+    [("下单日期从", "2026-11-01"), ("状态", "已支付")]; an empty list means every row."""
+    status_table = {"appointment_orders": orders.APPOINTMENT_STATUS,
+                    "refunds": orders.REFUND_STATUS}.get(kind, orders.PAYMENT_STATUS)
+    values = {"kind": lambda v: orders.label(orders.KINDS, v), "channel": lambda v: orders.label(orders.CHANNELS, v),
+              "status": lambda v: orders.label(status_table, v), "patient_name": mask_name, "phone": mask_phone,
+              "stuck": lambda v: str(_l("是")) if v == "1" else v,
+              "overdue": lambda v: str(_l("是")) if v == "1" else v}
+    out = []
+    for key in CONDITION_LABELS:
+        if key in params and str(params[key]).strip():
+            value = str(params[key]).strip()
+            out.append((str(CONDITION_LABELS[key]), values.get(key, lambda v: v)(value)))
+    for key in sorted(set(params) - set(CONDITION_LABELS)):
+        out.append((key, str(params[key])))
+    return out

@@ -7,6 +7,7 @@ import datetime as dt
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from app.links import patient_url
 from app.channels.events import ChannelEvent
 from app.extensions import db
 from app.models import ChannelUser, FollowEvent
@@ -48,7 +49,8 @@ def record_follow_event(event: ChannelEvent) -> FollowEvent | None:
         db.session.flush()
         if event.channel == "alipay" and event.event == "subscribe":
             notify(user.id, "welcome", _("欢迎关注"), welcome_text(),
-                   dedupe_key=f"welcome:{event.channel}:{event.uid}:{event.at:%Y%m%d%H%M%S}", link="/h5/")
+                   dedupe_key=f"welcome:{event.channel}:{event.uid}:{event.at:%Y%m%d%H%M%S}",
+                   link=patient_url("h5.home"))
     return row
 
 

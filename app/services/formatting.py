@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from app import clock
 from app.channels.money import fen_to_yuan
 
 
 def yuan(fen: int | None) -> str:
     """Integer fen as yuan with two decimals, without floating point: 12345 -> "123.45"."""
     return "" if fen is None else fen_to_yuan(int(fen))
+
+
+def yuan_grouped(fen: int | None) -> str:
+    """Yuan with thousand separators for staff screens: 123456789 -> "1,234,567.89"."""
+    if fen is None:
+        return ""
+    text = fen_to_yuan(int(fen))
+    sign, text = ("-", text[1:]) if text.startswith("-") else ("", text)
+    whole, _, cents = text.partition(".")
+    return f"{sign}{int(whole):,}.{cents}"
 
 
 def mask_name(name: str | None) -> str:
@@ -35,8 +46,4 @@ def mask_id_number(id_number: str | None) -> str:
 
 def beijing(at, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A naive-UTC database timestamp shown in Beijing time (UTC+8)."""
-    import datetime as dt
-
-    if at is None:
-        return ""
-    return (at + dt.timedelta(hours=8)).strftime(fmt)
+    return clock.display(at, fmt)

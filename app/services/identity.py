@@ -20,9 +20,11 @@ from app.models.base import utcnow
 from app.services import audit
 from app.services.errors import DomainError
 from app.services.uow import unit_of_work
-from app.services.backoffice_demo import ACCOUNT_PREFIX
 
 log = logging.getLogger(__name__)
+
+#: channel uids of the back-office demo month's accounts (doubles/demo/backoffice.py): never offered at sign-in
+ACCOUNT_PREFIX = "demo-bo-"
 
 
 class SignInRefused(DomainError):

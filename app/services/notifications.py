@@ -21,6 +21,7 @@ NOTICE_KINDS = {
     "booking_failed": _l("预约失败通知"),
     "stop_clinic": _l("停诊通知"),
     "refund_success": _l("退款成功通知"),
+    "refund_failed": _l("退款失败通知"),
     "bill_paid": _l("缴费成功通知（含导诊）"),
     "bill_failed": _l("缴费失败通知"),
     "bill_reminder": _l("待缴费提醒"),
@@ -31,6 +32,13 @@ NOTICE_KINDS = {
     "no_show": _l("爽约提醒"),
     "survey": _l("满意度调查邀请"),
     "welcome": _l("关注欢迎语"),
+    # for mothers and children (issue 17)
+    "queue_reminder": _l("叫号提醒"),
+    "waitlist_booked": _l("候补成功通知"),
+    "waitlist_ended": _l("候补结束通知"),
+    "prenatal_reminder": _l("产检提醒"),
+    "child_health_reminder": _l("儿保提醒"),
+    "class_booked": _l("孕妇学校报名成功通知"),
 }
 
 
@@ -40,6 +48,9 @@ def notify(owner_id: int, kind: str, title: str, body: str, *, dedupe_key: str, 
     yields the first notice (a replayed event notifies once). The caller commits."""
     if kind not in NOTICE_KINDS:  # a kind staff could not give a template would never be pushed
         raise ValueError(f"unknown notice kind {kind!r}: add it to NOTICE_KINDS")
+    if link is not None and not (link.startswith("/") and not link.startswith("//")):
+        # the message centre offers only site links; pushes make them absolute (app.links)
+        raise ValueError(f"a notice links to a site path built by app.links.patient_url, not {link!r}")
     existing = db.session.scalar(select(Notification).where(Notification.dedupe_key == dedupe_key))
     if existing is not None:
         return existing

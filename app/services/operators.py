@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
+from app import clock
 from app.extensions import db
 from app.models import OperatorProfile
 from app.services import audit
@@ -123,10 +124,18 @@ def deactivate(user_ids: list[int], staff) -> int:
 def reset_password(user_id: int, staff) -> str:
     """Give the operator a random one-time password (returned once, never stored in clear) and force
     them to choose their own at the next sign-in."""
+    from app.security import passwords
+
     user = _user(user_id)
-    temporary = "".join(secrets.choice(TEMP_PASSWORD_ALPHABET) for _ in range(10))
+    while True:  # one-time, yet it meets the policy like any other password
+        temporary = "".join(secrets.choice(TEMP_PASSWORD_ALPHABET) for _ in range(10))
+        if not passwords.problems(temporary, username=user.username):
+            break
+    passwords.remember(user.id, user.password)
     user.password = _hash(temporary)
-    profile_of(user.id).must_change_password = True
+    profile = profile_of(user.id)
+    profile.must_change_password = True
+    profile.password_changed_at = clock.utcnow()
     audit.record_staff("staff.operator_reset_password", staff, target_type="operator", target_id=user.id,
                        after={"must_change_password": True}, username=user.username)
     return temporary
@@ -136,13 +145,95 @@ def reset_password(user_id: int, staff) -> str:
 def set_password(user_id: int, password: str, staff) -> None:
     """Store a new password. Chosen by the operator themselves: the forced change is done. Set by
     someone else (Flask-AppBuilder's reset form): the operator must change it at the next sign-in."""
+    from app.security import passwords
+
     user = _user(user_id)
     own = staff is not None and staff.id == user.id
+    passwords.remember(user.id, user.password)
     user.password = _hash(password)
     profile = profile_of(user.id)
+    profile.password_changed_at = clock.utcnow()
     before = profile.must_change_password
     profile.must_change_password = not own
     audit.record_staff("staff.password_changed" if own else "staff.operator_reset_password", staff,
                        target_type="operator", target_id=user.id,
                        before={"must_change_password": bool(before)},
                        after={"must_change_password": not own}, username=user.username)
+
+
+@transaction
+def unlock(user_ids: list[int], staff) -> int:
+    """End the lockout of operators (audited); returns how many were locked."""
+    from app.security.staff import locked_until, unlock as end_lock
+
+    changed = 0
+    for user_id in user_ids:
+        was_locked = locked_until(_user(user_id)) is not None
+        end_lock(user_id, staff)
+        changed += was_locked
+    return changed
+
+
+@transaction
+def reset_second_factor(user_ids: list[int], staff) -> int:
+    """Remove operators' second factor (a lost phone): they enrol again at the next sign-in when their
+    role requires it. Their sessions end (the second factor is part of the session's fingerprint)."""
+    changed = 0
+    for user_id in user_ids:
+        user = _user(user_id)
+        profile = profile_of(user.id)
+        if profile.totp_enabled_at:
+            profile.totp_secret = profile.totp_enabled_at = profile.recovery_codes = None
+            audit.record_staff("staff.2fa_reset", staff, target_type="operator", target_id=user.id,
+                               username=user.username)
+            changed += 1
+    return changed
+
+
+#: the staff roles as the hospital names them (app/admin/roles.py): the role rows keep their stable English
+#: names, which the configuration (AUTH_ROLE_ADMIN), `flask roles sync` and the grants key on; staff
+#: read these everywhere (角色列表, 操作员, 权限矩阵, audit entries)
+ROLE_LABELS = {"Admin": "系统管理员", "Finance": "财务", "Operations": "信息科运维", "Service desk": "服务台",
+               "Public": "未登录访客", "User": "普通用户"}
+
+
+def role_label(name: str) -> str:
+    from flask_babel import gettext
+
+    return gettext(ROLE_LABELS[name]) if name in ROLE_LABELS else name
+
+
+@transaction
+def create_operator(*, username: str, name: str, department: str, phone: str, role_name: str,
+                    email: str | None, staff) -> tuple[object, str]:
+    """A new operator with a one-time password (returned once) they must change at the first sign-in;
+    audited with who created whom and with which role. The caller has validated the fields' shapes."""
+    from app.security import passwords
+
+    sm = current_app.appbuilder.sm
+    username = username.strip()
+    if sm.find_user(username=username) is not None:
+        raise Conflict(_("登录名“%(name)s”已被使用", name=username), code="username_taken")
+    role = sm.find_role(role_name)
+    if role is None or role_name == sm.auth_role_public:
+        raise Conflict(_("请选择角色"), code="role_required")
+    email = (email or "").strip() or f"{username}@operators.invalid"  # FAB needs one; .invalid never delivers
+    if sm.find_user(email=email) is not None:
+        raise Conflict(_("邮箱“%(email)s”已被使用", email=email), code="email_taken")
+    while True:
+        temporary = "".join(secrets.choice(TEMP_PASSWORD_ALPHABET) for _ in range(12))
+        if not passwords.problems(temporary, username=username):
+            break
+    user = _user_model()(username=username, first_name=name.strip(), last_name="",
+                         email=email, active=True, password=_hash(temporary), roles=[role])
+    db.session.add(user)
+    db.session.flush()
+    passwords.remember(user.id, user.password)
+    profile = profile_of(user.id)
+    profile.department, profile.phone = department.strip() or None, phone.strip()
+    profile.must_change_password = True
+    profile.password_changed_at = clock.utcnow()
+    audit.record_staff("staff.operator_add", staff, target_type="operator", target_id=user.id,
+                       after={"username": username, "name": name.strip(), "department": department.strip(),
+                              "role": role_name}, username=username)
+    return user, temporary

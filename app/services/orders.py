@@ -1,8 +1,8 @@
 """Staff look-ups of booking and payment orders: search criteria, event history, refunds.
 
 Criteria are plain ``{key: text}`` pairs so the back-office list filters, the .xlsx exports and the
-benchmark all select exactly the same rows. Patient criteria match the full name, card or phone the
-caller typed (a staff member must already know them); results are shown masked.
+benchmark all select exactly the same rows. Card and phone match exactly what the caller typed; a name
+matches in part (a caller often gives only part of it); results are shown masked either way.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, select
 
+from app import clock
 from app.extensions import db
-from app.models import (AppointmentOrder, Department, Doctor, Patient, PaymentOrder, Refund,
-                        StateTransition)
+from app.models import (AppointmentOrder, Department, Doctor, HisCheck, Patient, PaymentOrder,
+                        ReconciliationItem, Refund, StateTransition)
 
-BEIJING = dt.timedelta(hours=8)
 
 Condition = Callable[[str], ColumnElement[bool] | None]
 
@@ -32,8 +32,7 @@ def parse_day(text: str | None) -> dt.date | None:
 
 def beijing_day_start_utc(day: dt.date) -> dt.datetime:
     """Midnight Beijing time of ``day`` as the naive UTC the database stores."""
-    return dt.datetime.combine(day, dt.time()) - BEIJING
-
+    return clock.beijing_day_start_utc(day)
 
 
 def _patient_condition(fk, column) -> Condition:
@@ -73,15 +72,24 @@ def _name_contains(fk, model, name_column) -> Condition:
                       if v.strip() else None)
 
 
+def _stuck(order_type: str) -> ColumnElement[bool]:
+    """Orders (or refunds) past their state's deadline, as the home page's worklist counts them."""
+    from app.services import worklist
+
+    return {"appointment": worklist.appointment_stuck, "payment": worklist.payment_stuck,
+            "refund": worklist.refund_overdue}[order_type]()
+
+
 APPOINTMENT_CRITERIA: dict[str, Condition] = {
     "order_no": _starts(AppointmentOrder.order_no),
-    "patient_name": _patient_condition(AppointmentOrder.patient_id, Patient.name),
+    "patient_name": _name_contains(AppointmentOrder.patient_id, Patient, Patient.name),
     "card_no": _patient_condition(AppointmentOrder.patient_id, Patient.card_no),
     "phone": _patient_condition(AppointmentOrder.patient_id, Patient.phone),
     "doctor": _name_contains(AppointmentOrder.doctor_id, Doctor, Doctor.name),
     "department": _name_contains(AppointmentOrder.department_id, Department, Department.name),
     "channel": _equals(AppointmentOrder.channel),
     "status": _equals(AppointmentOrder.status),
+    "stuck": lambda v: _stuck("appointment") if v.strip() == "1" else None,
     "clinic_date_from": _from_day(AppointmentOrder.clinic_date, as_utc=False),
     "clinic_date_to": _to_day(AppointmentOrder.clinic_date, as_utc=False),
     "created_from": _from_day(AppointmentOrder.created_at, as_utc=True),
@@ -90,7 +98,7 @@ APPOINTMENT_CRITERIA: dict[str, Condition] = {
 
 PAYMENT_CRITERIA: dict[str, Condition] = {
     "order_no": _starts(PaymentOrder.order_no),
-    "patient_name": _patient_condition(PaymentOrder.patient_id, Patient.name),
+    "patient_name": _name_contains(PaymentOrder.patient_id, Patient, Patient.name),
     "card_no": _patient_condition(PaymentOrder.patient_id, Patient.card_no),
     "phone": _patient_condition(PaymentOrder.patient_id, Patient.phone),
     "doctor": lambda v: (PaymentOrder.appointment_id.in_(
@@ -102,13 +110,21 @@ PAYMENT_CRITERIA: dict[str, Condition] = {
     "channel": _equals(PaymentOrder.channel),
     "status": _equals(PaymentOrder.status),
     "flag": _equals(PaymentOrder.flag),
+    "channel_trade_no": _equals(PaymentOrder.channel_trade_no),
+    "stuck": lambda v: _stuck("payment") if v.strip() == "1" else None,
     "created_from": _from_day(PaymentOrder.created_at, as_utc=True),
     "created_to": _to_day(PaymentOrder.created_at, as_utc=True),
 }
 
 REFUND_CRITERIA: dict[str, Condition] = {
     "refund_no": _starts(Refund.refund_no),
+    "order_no": lambda v: (Refund.payment_id.in_(select(PaymentOrder.id).where(PaymentOrder.order_no == v.strip()))
+                           if v.strip() else None),
     "status": _equals(Refund.status),
+    "channel": lambda v: (Refund.payment_id.in_(select(PaymentOrder.id).where(PaymentOrder.channel == v.strip()))
+                          if v.strip() else None),
+    "reason": lambda v: Refund.reason.contains(v.strip(), autoescape=True) if v.strip() else None,
+    "overdue": lambda v: _stuck("refund") if v.strip() == "1" else None,
     "created_from": _from_day(Refund.created_at, as_utc=True),
     "created_to": _to_day(Refund.created_at, as_utc=True),
 }
@@ -119,8 +135,12 @@ PATIENT_CRITERIA: dict[str, Condition] = {
     "phone": _equals(Patient.phone),
 }
 
+RECONCILIATION_CRITERIA: dict[str, Condition] = {
+    "open": lambda v: ReconciliationItem.resolved_at.is_(None) if v.strip() == "1" else None,
+}
+
 CRITERIA = {"appointment": APPOINTMENT_CRITERIA, "payment": PAYMENT_CRITERIA, "refund": REFUND_CRITERIA,
-            "patient": PATIENT_CRITERIA}
+            "patient": PATIENT_CRITERIA, "reconciliation": RECONCILIATION_CRITERIA}
 PERSONAL_CRITERIA = frozenset({"patient_name", "card_no", "phone"})
 
 
@@ -185,13 +205,19 @@ APPOINTMENT_STATUS = {
 }
 PAYMENT_STATUS = {
     "created": _l("已创建"), "paying": _l("支付中"), "paid": _l("已支付"), "confirmed": _l("已确认"),
-    "confirm_failed": _l("确认失败"), "refunding": _l("退费中"), "refunded": _l("已退费"),
+    "confirm_failed": _l("确认失败"), "confirm_unknown": _l("医院结果未知，待核实"), "refunding": _l("退费中"),
+    "refunded": _l("已退费"),
     "partially_refunded": _l("部分退费"), "closed": _l("已关闭"),
 }
 REFUND_STATUS = {
-    "requested": _l("已申请"), "processing": _l("退款中"), "success": _l("退款成功"), "failed": _l("退款失败"),
+    "requested": _l("已申请"), "processing": _l("退款中"), "abnormal": _l("退款异常待处理"), "success": _l("退款成功"),
+    "failed": _l("退款失败"),
 }
 CHANNELS = {"wechat": _l("微信"), "alipay": _l("支付宝")}
+#: why a payment needs a person (app/services/payments.py sets these)
+PAYMENT_FLAGS = {"paid_after_close": _l("关单后到账"), "channel_mismatch": _l("渠道状态不符"),
+                 "refund_late_success": _l("退款迟到成功"), "refund_overpaid": _l("退款超额"),
+                 "refund_abnormal": _l("退款异常"), "refund_failed": _l("退款失败")}
 KINDS = {"registration": _l("挂号费"), "outpatient": _l("门诊缴费"), "deposit": _l("住院押金")}
 HALF_DAYS = {"am": _l("上午"), "pm": _l("下午"), "evening": _l("晚上")}
 ORDER_TYPES = {"appointment": _l("预约订单"), "payment": _l("缴费订单"), "refund": _l("退款")}
@@ -213,3 +239,30 @@ def label(table: Mapping[str, object], code: str | None) -> str:
     if code is None:
         return ""
     return str(table.get(code, code))
+
+
+HIS_CHECK_ANSWERS = {"applied": _l("医院已入账"), "not_applied": _l("医院未入账"), "unavailable": _l("医院未能答复")}
+
+
+def his_checks_of(payment_id: int) -> list[HisCheck]:
+    """Every time the HIS was asked about the payment's trade before money moved, oldest first."""
+    return list(db.session.scalars(select(HisCheck).where(HisCheck.payment_id == payment_id)
+                                   .order_by(HisCheck.asked_at, HisCheck.id)))
+
+
+def totals(order_type: str, criteria: Mapping[str, str]) -> dict[str, int]:
+    """Count and amounts (fen) of every row the criteria select: the 合计 under a filtered list."""
+    from sqlalchemy import func
+
+    if order_type == "appointment":
+        stmt = select(func.count(), func.coalesce(func.sum(AppointmentOrder.fee_fen), 0)).select_from(AppointmentOrder)
+        count, fee = db.session.execute(where(stmt, order_type, criteria)).one()
+        return {"count": count, "amount_fen": int(fee)}
+    if order_type == "payment":
+        stmt = select(func.count(), func.coalesce(func.sum(PaymentOrder.amount_fen), 0),
+                      func.coalesce(func.sum(PaymentOrder.refunded_fen), 0)).select_from(PaymentOrder)
+        count, amount, refunded = db.session.execute(where(stmt, order_type, criteria)).one()
+        return {"count": count, "amount_fen": int(amount), "refunded_fen": int(refunded)}
+    stmt = select(func.count(), func.coalesce(func.sum(Refund.amount_fen), 0)).select_from(Refund)
+    count, amount = db.session.execute(where(stmt, "refund", criteria)).one()
+    return {"count": count, "amount_fen": int(amount)}

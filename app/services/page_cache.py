@@ -56,17 +56,23 @@ def public_page(view):
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
+        from app.operations.metrics import PAGE_CACHE
+
         client = _client()
         if client is None or session.get("_flashes"):
+            PAGE_CACHE.labels(outcome="bypass").inc()
             return view(*args, **kwargs)
         key = _key()
         try:
             body = client.get(key)
         except Exception as exc:  # noqa: BLE001 - any cache failure means: render as if there were none
+            PAGE_CACHE.labels(outcome="error").inc()
             log.warning("page cache unavailable (%s): rendering %s", type(exc).__name__, request.path)
             return view(*args, **kwargs)
         if body is not None:
+            PAGE_CACHE.labels(outcome="hit").inc()
             return Response(body, mimetype="text/html")
+        PAGE_CACHE.labels(outcome="miss").inc()
         answer = view(*args, **kwargs)
         if isinstance(answer, str):  # a rendered page; redirects and errors are never kept
             try:

@@ -7,13 +7,14 @@ audited, because reports are personal medical data.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import asdict
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from app import clock
+from app.links import patient_url
 from app.extensions import db
 from app.his import errors as his_errors
 from app.his.interface import QueueArea, QueueTicket, Report, ReportSummary
@@ -84,7 +85,7 @@ def view_report(owner_id: int, patient_id: int | str, report_id: str) -> Report:
 
 
 def report_link(patient_id: int, report_id: str) -> str:
-    return f"/h5/reports/{report_id}?patient={patient_id}"
+    return patient_url("h5.report_detail", report_id=report_id, patient=patient_id)
 
 
 def remind_ready_reports() -> int:
@@ -105,7 +106,7 @@ def remind_ready_reports() -> int:
             log.warning("report reminder: HIS unavailable, will retry on the next sweep")
             return written
         # HIS times are Beijing local time, to the second
-        bound_local = (patient.bound_at + dt.timedelta(hours=8)).replace(microsecond=0)
+        bound_local = clock.to_beijing(patient.bound_at).replace(microsecond=0)
         with unit_of_work():
             for r in reports:
                 if r.status != "ready" or r.ready_at is None or r.ready_at < bound_local:

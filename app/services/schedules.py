@@ -12,15 +12,17 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
+from app import clock
 from app.extensions import db
 from app.models import Department, Doctor, Schedule, ScheduleSlice
 from app.models.base import utcnow
 from app.models.schedules import HALF_DAYS
 from app.services.his_access import his_gateway
 from app.services.settings import booking_rules
+from app.services.uow import transaction
 
 log = logging.getLogger("schedules")
 
@@ -59,16 +61,26 @@ def _restriction(code: str, parent_code: str | None) -> tuple[str | None, int | 
 def sync_from_his(days: int | None = None, today: dt.date | None = None) -> SyncReport:
     """Copy the HIS's departments, doctors and the sessions of the booking window; idempotent.
 
-    A session the HIS reports stopped that is still open here goes through ``booking.stop_clinic``,
-    so a 停诊 event that never arrived is still acted on. Commits.
+    A session the HIS reports stopped that is still open here goes through ``registration.commands.stop_clinic``,
+    so a 停诊 event that never arrived is still acted on. The copy is one unit of work; each stop is its own.
     """
-    from app.services.booking import hospital_now, stop_clinic
+    from app.registration.commands import stop_clinic
+    from app.registration.rules import hospital_now
 
-    his = his_gateway()
-    report = SyncReport()
     today = today or hospital_now().date()
     days = booking_rules().days_ahead if days is None else days
+    report, sessions = _copy_timetable(his_gateway(), today, days)
+    for schedule_id in report.stopped:
+        stopped = next(x for x in sessions if x.schedule_id == schedule_id)
+        stop_clinic(schedule_id, stopped.stop_reason or "停诊", actor="system:sync")
+    log.info("%s", report.lines()[0])
+    return report
 
+
+@transaction
+def _copy_timetable(his, today: dt.date, days: int) -> tuple[SyncReport, list]:
+    """The HIS's departments, doctors and sessions copied in one unit of work (no 停诊 acted on here)."""
+    report = SyncReport()
     depts = {d.code: d for d in db.session.scalars(select(Department))}
     his_depts = his.list_departments()
     for sort, item in enumerate(his_depts):
@@ -132,12 +144,7 @@ def sync_from_his(days: int | None = None, today: dt.date | None = None) -> Sync
                     update(ScheduleSlice).where(ScheduleSlice.id == row.id, ScheduleSlice.booked == row.booked)
                     .values(booked=new_booked, capacity=ts.capacity).execution_options(synchronize_session=False))
                 report.adjusted += result.rowcount
-    db.session.commit()
-    for schedule_id in report.stopped:
-        stopped = next(x for x in sessions if x.schedule_id == schedule_id)
-        stop_clinic(schedule_id, stopped.stop_reason or "停诊", actor="system:sync")
-    log.info("%s", report.lines()[0])
-    return report
+    return report, sessions
 
 
 # -- what the pages show ------------------------------------------------------------------------
@@ -158,13 +165,21 @@ class DepartmentNode:
         return self.remaining > 0
 
 
+def _not_over():
+    """A slice still to come: a later day, or today's ending after now (HH:MM strings sort as times).
+    In the evening today's morning slices keep their places unbooked; they are not 余号."""
+    now = clock.beijing_now()
+    return or_(Schedule.clinic_date > now.date(), ScheduleSlice.end_time > now.strftime("%H:%M"))
+
+
 def _remaining_by_department(dates: list[dt.date]) -> dict[int, int]:
     if not dates:
         return {}
     rows = db.session.execute(
         select(Schedule.department_id, func.sum(ScheduleSlice.capacity - ScheduleSlice.booked))
         .join(ScheduleSlice, ScheduleSlice.schedule_id == Schedule.id)
-        .where(Schedule.status == "open", Schedule.clinic_date >= dates[0], Schedule.clinic_date <= dates[-1])
+        .where(Schedule.status == "open", Schedule.clinic_date >= dates[0], Schedule.clinic_date <= dates[-1],
+               _not_over())
         .group_by(Schedule.department_id)).all()
     return {dept_id: int(total or 0) for dept_id, total in rows}
 
@@ -182,7 +197,9 @@ def department_tree(dates: list[dt.date]) -> list[DepartmentNode]:
         kids = tuple(build(c) for c in children.get(dept.id, []))
         return DepartmentNode(dept, remaining.get(dept.id, 0) + sum(k.remaining for k in kids), kids)
 
-    return [build(d) for d in children.get(None, [])]
+    from app.registration.queries import sort_departments  # the hospital's order (产科, 儿科 first)
+
+    return [build(d) for d in sort_departments(children.get(None, []))]
 
 
 def department_remaining(department_id: int, dates: list[dt.date]) -> int:
@@ -204,18 +221,23 @@ class DoctorSession:
     schedule: Schedule
     doctor: Doctor
     remaining: int
+    over: bool = False                 # every slice of it has ended (say 已结束, not 约满)
 
 
 def doctor_sessions(department_id: int, day: dt.date) -> list[DoctorSession]:
     """Sessions of a department (and its children) on one day, by half-day then doctor."""
     ids = [department_id, *db.session.scalars(select(Department.id).where(Department.parent_id == department_id))]
     rows = db.session.execute(
-        select(Schedule, func.sum(ScheduleSlice.capacity - ScheduleSlice.booked))
+        select(Schedule, func.sum(case((_not_over(), ScheduleSlice.capacity - ScheduleSlice.booked), else_=0)),
+               func.max(ScheduleSlice.end_time))
         .join(ScheduleSlice, ScheduleSlice.schedule_id == Schedule.id)
         .where(Schedule.department_id.in_(ids), Schedule.clinic_date == day)
         .options(joinedload(Schedule.doctor))
         .group_by(Schedule.id)).all()
-    sessions = [DoctorSession(s, s.doctor, int(r or 0) if s.status == "open" else 0) for s, r in rows]
+    now = clock.beijing_now()
+    sessions = [DoctorSession(s, s.doctor, int(r or 0) if s.status == "open" else 0,
+                              over=day < now.date() or (day == now.date() and (last or "") <= now.strftime("%H:%M")))
+                for s, r, last in rows]
     return sorted(sessions, key=lambda x: (half_day_rank(x.schedule.half_day), x.doctor.code))
 
 

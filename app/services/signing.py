@@ -1,48 +1,34 @@
-"""Signed inbound calls (the HIS calling us): HMAC-SHA256, timestamp window, one-time nonce.
+"""Signed inbound calls (the HIS calling us): the one signature of app/his/signing.py with the platform's
+header names (X-App-Id, X-Timestamp, X-Nonce, X-Signature), and the nonce spent once in ``api_nonce``.
 
-String to sign: METHOD \\n PATH \\n TIMESTAMP \\n NONCE \\n BODY (raw bytes as UTF-8).
-Headers: X-App-Id, X-Timestamp (unix seconds), X-Nonce, X-Signature (lowercase hex).
+String to sign: METHOD \\n PATH \\n TIMESTAMP \\n NONCE \\n BODY (the raw bytes).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import time
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.his import signing as his_signing
+from app.his.signing import MAX_SKEW_SECONDS, PLATFORM_HEADERS, SignatureRejected
 from app.models import ApiNonce
 from app.models.base import utcnow
+from app.services.uow import unit_of_work
 
-WINDOW_SECONDS = 300
+WINDOW_SECONDS = MAX_SKEW_SECONDS
 
-
-class SignatureRejected(Exception):
-    """The call is not from whom it claims, is stale, or is a replay; ``reason`` says which."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def sign(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
-    message = "\n".join([method.upper(), path, timestamp, nonce, body.decode("utf-8")])
-    return hmac.new(secret.encode(), message.encode("utf-8"), hashlib.sha256).hexdigest()
+__all__ = ["SignatureRejected", "accept_signed_call", "prune_nonces", "signed_headers", "verify"]
 
 
 def signed_headers(app_id: str, secret: str, method: str, path: str, body: bytes,
                    nonce: str | None = None, timestamp: int | None = None) -> dict[str, str]:
-    """Headers for a signed call (used by the HIS simulator, tests and the integration docs)."""
-    import secrets
-
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    nonce = nonce or secrets.token_hex(12)
-    return {"X-App-Id": app_id, "X-Timestamp": ts, "X-Nonce": nonce,
-            "X-Signature": sign(secret, method, path, ts, nonce, body), "Content-Type": "application/json"}
+    """Headers for a signed call to the platform (used by the HIS simulator, tests and the docs)."""
+    headers = his_signing.signed_headers(app_id, secret, method, path, body, names=PLATFORM_HEADERS,
+                                         nonce=nonce, timestamp=timestamp)
+    return {**headers, "Content-Type": "application/json"}
 
 
 def verify(headers, method: str, path: str, body: bytes, app_id: str, secret: str,
@@ -51,17 +37,7 @@ def verify(headers, method: str, path: str, body: bytes, app_id: str, secret: st
 
     A replayed nonce hits the unique key (caller, nonce) and is refused, across all app processes.
     """
-    if headers.get("X-App-Id") != app_id:
-        raise SignatureRejected("unknown app id")
-    ts, nonce, signature = headers.get("X-Timestamp", ""), headers.get("X-Nonce", ""), headers.get("X-Signature", "")
-    if not (ts.isdigit() and nonce and signature) or len(nonce) > 64:
-        raise SignatureRejected("missing signature headers")
-    now = time.time() if now is None else now
-    if abs(now - int(ts)) > WINDOW_SECONDS:
-        raise SignatureRejected("timestamp outside the allowed window")
-    expected = sign(secret, method, path, ts, nonce, body)
-    if not hmac.compare_digest(expected, signature.lower()):
-        raise SignatureRejected("bad signature")
+    nonce = his_signing.check_signed(headers, method, path, body, app_id, secret, names=PLATFORM_HEADERS, now=now)
     try:
         with db.session.begin_nested():
             db.session.add(ApiNonce(caller=app_id, nonce=nonce))
@@ -72,17 +48,13 @@ def verify(headers, method: str, path: str, body: bytes, app_id: str, secret: st
 def accept_signed_call(headers, method: str, path: str, body: bytes, app_id: str, secret: str) -> None:
     """Verify an inbound call and spend its nonce now (committed even if the handler later refuses
     the content, so the same signed request can never be replayed). Raises SignatureRejected."""
-    try:
+    with unit_of_work():  # a refusal rolls the spent nonce back with everything else
         verify(headers, method, path, body, app_id, secret)
-    except SignatureRejected:
-        db.session.rollback()
-        raise
-    db.session.commit()
 
 
 def prune_nonces() -> int:
     """Delete nonces older than twice the window; returns how many."""
     cutoff = utcnow() - dt.timedelta(seconds=2 * WINDOW_SECONDS)
-    result = db.session.execute(delete(ApiNonce).where(ApiNonce.seen_at < cutoff))
-    db.session.commit()
+    with unit_of_work():
+        result = db.session.execute(delete(ApiNonce).where(ApiNonce.seen_at < cutoff))
     return result.rowcount or 0

@@ -12,49 +12,24 @@ from sqlalchemy.orm.util import identity_key
 
 from app.extensions import db
 from app.models import AppointmentOrder, PaymentOrder, Refund, StateTransition
+# the payment and refund machines live with payments; named here too for the callers of ``move``
+from app.payments.states import (  # noqa: F401
+    AWAITING_HIS,
+    FINAL,
+    LIVE,
+    PAYMENT,
+    REFUND,
+    REFUND_IN_FLIGHT,
+    REFUNDABLE,
+    PaymentStatus,
+    RefundStatus,
+)
+from app.registration.states import APPOINTMENT
 
 
 class IllegalTransition(Exception):
     """A move the table does not allow (a programming error, never a race)."""
 
-
-# payment order: CREATED -> PAYING -> PAID -> (CONFIRMED | CONFIRM_FAILED)
-#                -> REFUNDING -> (REFUNDED | PARTIALLY_REFUNDED); CLOSED when unpaid past the deadline
-PAYMENT = {
-    "created": {"paying", "closed"},
-    "paying": {"paid", "closed"},
-    "closed": {"paid"},  # money that arrived after the deadline: recorded, then refunded and flagged
-    "paid": {"confirmed", "confirm_failed", "refunding"},
-    "confirmed": {"refunding"},
-    "confirm_failed": {"refunding"},
-    "refunding": {"refunded", "partially_refunded", "confirmed", "confirm_failed"},
-    "partially_refunded": {"refunding"},
-    "refunded": set(),
-}
-
-# refund: REQUESTED -> PROCESSING -> (SUCCESS | FAILED); a failed refund may be retried
-REFUND = {
-    "requested": {"processing", "failed"},
-    "processing": {"success", "failed"},
-    "failed": {"processing"},
-    "success": set(),
-}
-
-# appointment order (号源预约): the platform's slot counter is taken first (holding), then the HIS lock
-APPOINTMENT = {
-    "holding": {"pending_payment", "booked", "lock_failed"},        # our counter taken, asking the HIS
-    "lock_failed": set(),                                           # the HIS refused the lock: slot given back
-    "pending_payment": {"paid", "cancelled", "expired", "stopped"},  # slot held while the patient pays
-    "paid": {"booked", "failed", "stopped", "cancelled"},            # money in, HIS confirmation pending
-    "booked": {"cancelled", "stopped", "visited", "no_show"},       # confirmed by the HIS (or free)
-    "failed": {"refunded"},                                         # HIS refused: fee refunded
-    "cancelled": {"refunded"},                                      # cancelled after paying: fee refunded
-    "stopped": {"refunded"},                                        # doctor stopped the clinic (停诊)
-    "expired": set(),
-    "refunded": set(),
-    "visited": set(),
-    "no_show": {"visited"},  # paid, booked, never came (爽约); staff may correct it when the patient did come
-}
 
 MACHINES = {
     "payment": (PaymentOrder, PAYMENT),
@@ -77,6 +52,7 @@ def move(machine: str, order_id: int, from_status: str, to_status: str, *, actor
     IllegalTransition when the table forbids the edge. The caller's unit of work commits.
     """
     model, table = MACHINES[machine]
+    from_status, to_status = str(from_status), str(to_status)  # plain text to the driver, enum or not
     if not allowed(machine, from_status, to_status):
         raise IllegalTransition(f"{machine}: {from_status} -> {to_status} is not allowed")
     result = db.session.execute(

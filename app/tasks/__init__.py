@@ -37,25 +37,38 @@ huey = build_huey(os.environ.get("HUEY_URL") or os.environ.get("REDIS_URL") or _
 _bound: dict[str, Flask] = {}
 
 
+def _install_hooks() -> None:
+    from app.operations.queue import install
+
+    install(huey)
+
+
+_install_hooks()
+
+
 def bind_app(app: Flask) -> None:
     """Remember the app tasks run inside (one per process; a consumer builds it in run.py)."""
     _bound["app"] = app
 
 
 def app_context_task(fn: Callable) -> Callable:
-    """Run a task body inside the platform's app context (reusing the caller's if there is one)."""
+    """Run a task body inside the platform's app context (reusing the caller's if there is one),
+    under the request id of the request that enqueued it (``app.operations.logs``)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        if has_app_context():
-            return fn(*args, **kwargs)
-        app = _bound.get("app")
-        if app is None:
-            from app import create_app
+        from app.operations import queue
 
-            app = create_app()
-        with app.app_context():
-            return fn(*args, **kwargs)
+        with queue.running(fn.__name__, kwargs.pop(queue.TASK_KWARG, None)):
+            if has_app_context():
+                return fn(*args, **kwargs)
+            app = _bound.get("app")
+            if app is None:
+                from app import create_app
+
+                app = create_app()
+            with app.app_context():
+                return fn(*args, **kwargs)
 
     return wrapper
 
@@ -65,4 +78,6 @@ def current_huey() -> Huey:
 
 
 # Import every task module so the consumer registers them.
-from app.tasks import billing, booking, exports, maintenance, messages, payments, queries  # noqa: E402,F401
+from app.tasks import billing, booking, exports, maintenance, messages, outbox, payments, queries  # noqa: E402,F401
+from app.tasks import mothers  # noqa: E402,F401  (for mothers and children, issue 17)
+from app.tasks import reports  # noqa: E402,F401  (daily rollups, issue 16)

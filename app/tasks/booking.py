@@ -22,7 +22,7 @@ def sync_schedules_task() -> int:
 @app_context_task
 def release_stale_holds_task() -> int:
     """Every minute: give back places a killed process held without an HIS lock."""
-    from app.services.booking import release_stale_holds
+    from app.registration.commands import release_stale_holds
 
     return release_stale_holds()
 
@@ -32,7 +32,7 @@ def release_stale_holds_task() -> int:
 @app_context_task
 def remind_tomorrows_visits_task() -> int:
     """Daily at 18:00 Beijing: 就诊提醒 for every booked order of tomorrow, once each."""
-    from app.services.booking import remind_tomorrows_visits
+    from app.registration.commands import remind_tomorrows_visits
 
     return remind_tomorrows_visits()
 
@@ -44,7 +44,7 @@ def remind_tomorrows_visits_task() -> int:
 def sweep_attendance_task() -> dict[str, int]:
     """Nightly and each morning: booked orders of finished sessions become 已就诊 or 爽约 from the
     HIS's attendance (the service logs the counts; a date the HIS did not answer waits for the next run)."""
-    from app.services.booking import sweep_attendance
+    from app.registration.commands import sweep_attendance
 
     result = sweep_attendance()
     return {"visited": result.visited, "no_show": result.no_show, "unknown": len(result.unknown),

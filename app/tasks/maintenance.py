@@ -14,3 +14,13 @@ def prune_api_nonces() -> int:
     from app.services.signing import prune_nonces
 
     return prune_nonces()
+
+
+@huey.periodic_task(crontab(minute="41", hour="3"))
+@app_context_task
+def purge_security_records() -> int:
+    """Audit rows past their retention (never younger than 180 days) and finished failure windows."""
+    from app.security.audit_trail import purge_expired
+    from app.security.throttle import purge_counters
+
+    return purge_expired() + purge_counters()

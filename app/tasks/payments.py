@@ -1,4 +1,8 @@
-"""Payment tasks: thin wrappers over app.services.payments, plus the sweeps that finish lost work."""
+"""Payment tasks: thin; each runs one command of app.payments.commands, plus the sweeps that finish lost work.
+
+The HIS confirmation and the refund sending are outbox rows (app/tasks/outbox.py runs them); the two tasks
+below only carry out messages a worker may still hold from before the outbox took them over.
+"""
 
 from __future__ import annotations
 
@@ -7,41 +11,42 @@ import datetime as dt
 from flask import current_app
 from huey import crontab
 
+from app import clock
 from app.tasks import app_context_task, huey
 
 
 @huey.task()
 @app_context_task
 def confirm_payment_task(order_no: str) -> str:
-    from app.services.payments import confirm_payment
+    from app.payments.commands import ConfirmAtHis
 
-    return confirm_payment(order_no)
+    return ConfirmAtHis(order_no).run()
 
 
 @huey.task()
 @app_context_task
 def process_refund_task(refund_no: str) -> str:
-    from app.services.payments import process_refund
+    from app.payments.commands import SendRefund
 
-    return process_refund(refund_no)
+    return SendRefund(refund_no).run()
 
 
 @huey.periodic_task(crontab(minute="*"))
 @app_context_task
 def close_expired_payments() -> int:
     """Every minute: unpaid orders past their deadline are closed here and at the channel."""
-    from app.services.payments import close_expired
+    from app.payments.commands import CloseUnpaid
 
-    return close_expired()
+    return CloseUnpaid().run()
 
 
 @huey.periodic_task(crontab(minute="*"))
 @app_context_task
 def sweep_payments() -> tuple[int, int]:
     """Every minute: confirmations due (retries with backoff) and refunds a lost task left."""
-    from app.services.payments import sweep_confirmations, sweep_refunds
+    from app.payments.commands import SweepPayments
 
-    return sweep_confirmations(), sweep_refunds()
+    return SweepPayments().run()
 
 
 @huey.periodic_task(crontab(minute="*"))
@@ -59,5 +64,5 @@ def reconcile_yesterday() -> list[int]:
     """Daily: reconcile yesterday (Beijing) for every channel, once the channels' bills are ready."""
     from app.services.reconciliation import reconcile
 
-    yesterday = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date() - dt.timedelta(days=1)
+    yesterday = clock.today() - dt.timedelta(days=1)
     return [reconcile(channel, yesterday).id for channel in ("wechat", "alipay")]

@@ -6,18 +6,17 @@ import datetime as dt
 
 from flask import redirect, render_template, request, url_for
 
+from app import clock
 from app.services import billing
 from app.services.patients import patients_of
 from h5 import h5_blueprint as bp
 from h5.auth import current_user, login_required
 
-BEIJING = dt.timedelta(hours=8)
-
 
 @bp.app_template_filter("beijing_time")
 def beijing_time(moment: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A UTC timestamp from the database as the hospital's local time."""
-    return "" if moment is None else (moment + BEIJING).strftime(fmt)
+    return clock.display(moment, fmt)
 
 
 def _chosen_patient_id(patients) -> int | None:

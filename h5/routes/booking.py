@@ -1,6 +1,7 @@
 """预约挂号 pages: departments -> doctors by day -> a doctor's slices -> patient and confirm -> pay;
-我的预约 (orders, detail with every step, cancel) and 改约 after a 停诊. Thin: the rules are in
-app/services/booking.py and app/services/schedules.py."""
+我的预约 (orders, detail with every step, cancel) and 改约 after a 停诊. Thin: the use cases are in
+app/registration/commands.py, what the pages read in app/registration/queries.py and rules.py, the
+timetable in app/services/schedules.py."""
 
 from __future__ import annotations
 
@@ -10,55 +11,62 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app.services import booking, page_cache, schedules
+from app import clock
+from app.registration import commands, queries, rules
+from app.registration.states import AppointmentStatus as A
+from app.services import page_cache, schedules
+from app.services.states import PaymentStatus as P
+from app.services.states import RefundStatus as R
 from app.services.errors import DomainError
 from app.services.patients import patients_of
 from h5 import h5_blueprint as bp
 from h5.auth import current_user, login_required
 
 STATUS_LABELS = {
-    "holding": _l("正在锁号"), "lock_failed": _l("锁号失败"), "pending_payment": _l("待支付"),
-    "paid": _l("已支付，确认中"), "booked": _l("预约成功"), "failed": _l("预约失败"), "cancelled": _l("已取消"),
-    "stopped": _l("已停诊"), "expired": _l("已超时"), "refunded": _l("已退款"), "visited": _l("已就诊"),
-    "no_show": _l("未就诊"),
+    A.HOLDING: _l("正在锁号"), A.LOCK_FAILED: _l("锁号失败"), A.PENDING_PAYMENT: _l("待支付"),
+    A.PAID: _l("已支付，确认中"), A.BOOKED: _l("预约成功"), A.FAILED: _l("预约失败"), A.CANCELLED: _l("已取消"),
+    A.STOPPED: _l("已停诊"), A.EXPIRED: _l("已超时"), A.REFUNDED: _l("已退款"), A.VISITED: _l("已就诊"),
+    A.NO_SHOW: _l("未就诊"),
 }
 FILTER_LABELS = (("all", _l("全部")), ("pending", _l("待支付")), ("booked", _l("待就诊")), ("done", _l("已完成")),
                  ("cancelled", _l("已取消/退款")))
 #: what each step of the order's history means to the patient: (order type, new status) -> words
 STEP_LABELS = {
-    ("appointment", "holding"): _l("提交预约，锁定号源"),
-    ("appointment", "pending_payment"): _l("号源已锁定，待支付"),
-    ("appointment", "lock_failed"): _l("锁号失败，号源已释放"),
-    ("appointment", "paid"): _l("挂号费已支付"),
-    ("appointment", "booked"): _l("医院确认预约成功"),
-    ("appointment", "failed"): _l("医院未能确认预约"),
-    ("appointment", "cancelled"): _l("预约已取消，号源已释放"),
-    ("appointment", "stopped"): _l("医生停诊，预约已取消"),
-    ("appointment", "expired"): _l("超时未支付，号源已释放"),
-    ("appointment", "refunded"): _l("挂号费已退回"),
-    ("appointment", "visited"): _l("已就诊"),
-    ("appointment", "no_show"): _l("未按时就诊"),
-    ("payment", "created"): _l("创建支付订单"),
-    ("payment", "paying"): _l("打开收银台"),
-    ("payment", "paid"): _l("支付渠道确认收款"),
-    ("payment", "confirmed"): _l("医院已确认收费"),
-    ("payment", "confirm_failed"): _l("医院确认失败"),
-    ("payment", "closed"): _l("支付订单已关闭"),
-    ("payment", "refunding"): _l("退款处理中"),
-    ("payment", "refunded"): _l("退款完成"),
-    ("payment", "partially_refunded"): _l("部分退款完成"),
-    ("refund", "requested"): _l("申请退款"),
-    ("refund", "processing"): _l("退款已提交至支付渠道"),
-    ("refund", "success"): _l("退款成功，原路退回"),
-    ("refund", "failed"): _l("退款失败，工作人员将处理"),
+    ("appointment", A.HOLDING): _l("提交预约，锁定号源"),
+    ("appointment", A.PENDING_PAYMENT): _l("号源已锁定，待支付"),
+    ("appointment", A.LOCK_FAILED): _l("锁号失败，号源已释放"),
+    ("appointment", A.PAID): _l("挂号费已支付"),
+    ("appointment", A.BOOKED): _l("医院确认预约成功"),
+    ("appointment", A.FAILED): _l("医院未能确认预约"),
+    ("appointment", A.CANCELLED): _l("预约已取消，号源已释放"),
+    ("appointment", A.STOPPED): _l("医生停诊，预约已取消"),
+    ("appointment", A.EXPIRED): _l("超时未支付，号源已释放"),
+    ("appointment", A.REFUNDED): _l("挂号费已退回"),
+    ("appointment", A.VISITED): _l("已就诊"),
+    ("appointment", A.NO_SHOW): _l("未按时就诊"),
+    ("payment", P.CREATED): _l("创建支付订单"),
+    ("payment", P.PAYING): _l("打开收银台"),
+    ("payment", P.PAID): _l("支付渠道确认收款"),
+    ("payment", P.CONFIRMED): _l("医院已确认收费"),
+    ("payment", P.CONFIRM_FAILED): _l("医院确认失败"),
+    ("payment", P.CONFIRM_UNKNOWN): _l("医院暂未答复，工作人员正在核实"),
+    ("refund", R.ABNORMAL): _l("退款异常，工作人员正在处理"),
+    ("payment", P.CLOSED): _l("支付订单已关闭"),
+    ("payment", P.REFUNDING): _l("退款处理中"),
+    ("payment", P.REFUNDED): _l("退款完成"),
+    ("payment", P.PARTIALLY_REFUNDED): _l("部分退款完成"),
+    ("refund", R.REQUESTED): _l("申请退款"),
+    ("refund", R.PROCESSING): _l("退款已提交至支付渠道"),
+    ("refund", R.SUCCESS): _l("退款成功，原路退回"),
+    ("refund", R.FAILED): _l("退款失败，工作人员将处理"),
 }
 
 
 def _steps(order) -> list[tuple[str, str]]:
     """(Beijing time, what happened) for every recorded step of the order."""
-    return [((step.at + dt.timedelta(hours=8)).strftime("%m-%d %H:%M:%S"),
+    return [(clock.display(step.at, "%m-%d %H:%M:%S"),
              str(STEP_LABELS.get((step.order_type, step.to_status), step.to_status)))
-            for step in booking.history(order)]
+            for step in queries.history(order)]
 
 
 def _day(value: str | None, dates: list[dt.date]) -> dt.date | None:
@@ -76,7 +84,7 @@ def _day(value: str | None, dates: list[dt.date]) -> dt.date | None:
 @bp.get("/booking", endpoint="booking")
 @page_cache.public_page
 def booking_home():
-    dates = booking.open_dates()
+    dates = rules.open_dates()
     tree = schedules.department_tree(dates)
     return render_template("h5/booking/departments.html", tree=tree, dates=dates)
 
@@ -87,7 +95,7 @@ def booking_department(department_id: int):
     dept = schedules.department(department_id)
     if dept is None:
         abort(404)
-    dates = booking.open_dates()
+    dates = rules.open_dates()
     day = _day(request.args.get("date"), dates)
     sessions = schedules.doctor_sessions(dept.id, day) if day else []
     remaining = schedules.department_remaining(dept.id, dates)
@@ -98,9 +106,9 @@ def booking_department(department_id: int):
 @bp.get("/booking/doctors/<int:doctor_id>")
 @page_cache.public_page
 def booking_doctor(doctor_id: int):
-    dates = booking.open_dates()
+    dates = rules.open_dates()
     day = _day(request.args.get("date"), dates)
-    now = booking.hospital_now()
+    now = rules.hospital_now()
     sessions = schedules.doctor_day(doctor_id, day, now) if day else []
     if not sessions and day is not None and request.args.get("date") is None:
         abort(404)
@@ -123,34 +131,40 @@ def booking_doctor(doctor_id: int):
 @login_required
 def booking_confirm(slice_id: int):
     user = current_user()
-    slc = booking._slice_for_booking(slice_id)
+    slc = queries.bookable_slice(slice_id)
     rebook = request.values.get("rebook", type=int)
     if rebook is not None:
-        booking.owned_order(user.id, rebook)  # 改约 only from one's own stopped order
+        queries.owned_order(user.id, rebook)  # 改约 only from one's own stopped order
+    doctor_day = {"doctor_id": slc.schedule.doctor_id, "date": slc.schedule.clinic_date.isoformat()}
+    if request.method == "GET" and rules.slice_over(slc):  # refused at once, not after filling the form
+        flash(_("该时段已过，请选择其他时段"), "error")
+        return redirect(url_for("h5.booking_doctor", **doctor_day), code=303)
     if request.method == "POST":
-        doctor_day = {"doctor_id": slc.schedule.doctor_id, "date": slc.schedule.clinic_date.isoformat()}
         try:
             fee = request.form.get("fee_fen", type=int)
-            result = booking.book(user.id, request.form.get("patient_id"), slice_id,
+            result = commands.book(user.id, request.form.get("patient_id"), slice_id,
                                   doctor_id=request.form.get("doctor_id", type=int),
                                   clinic_date=_form_date(request.form.get("clinic_date")),
                                   expected_fee_fen=fee, rebooked_from_id=rebook, slice_=slc)
-        except booking.SlotTaken as taken:
+        except rules.SlotTaken as taken:
             flash(taken.message, "error")
             return redirect(url_for("h5.booking_doctor", **doctor_day), code=303)
         except DomainError as refused:
             if refused.status == 404:
                 raise
             return render_template("h5/booking/confirm.html", slice=slc, patients=patients_of(user.id),
-                                   error=refused.message,
+                                   error=refused.message, blocking=getattr(refused, "blocking", None),
+                                   labels=STATUS_LABELS,
                                    rebook=rebook, selected=request.form.get("patient_id", type=int)), refused.status
         if result.payment_order_no:
             return redirect(url_for("h5.pay", order_no=result.payment_order_no), code=303)
         flash(_("预约成功"), "success")
         return redirect(url_for("h5.booking_order", order_id=result.order.id), code=303)
     patients = patients_of(user.id)
+    wanted = request.args.get("patient_id", type=int)  # a reminder's one-tap booking names the patient
+    selected = wanted if any(p.id == wanted for p in patients) else (patients[0].id if patients else None)
     return render_template("h5/booking/confirm.html", slice=slc, patients=patients, error=None, rebook=rebook,
-                           selected=patients[0].id if patients else None)
+                           selected=selected)
 
 
 def _form_date(value: str | None) -> dt.date | None:
@@ -164,9 +178,9 @@ def _form_date(value: str | None) -> dt.date | None:
 @login_required
 def booking_orders():
     state = request.args.get("state", "all")
-    if state not in booking.ORDER_FILTERS:
+    if state not in queries.ORDER_FILTERS:
         state = "all"
-    orders = booking.orders_of(current_user().id, state)
+    orders = queries.orders_of(current_user().id, state)
     return render_template("h5/booking/orders.html", orders=orders, state=state, filters=FILTER_LABELS,
                            labels=STATUS_LABELS)
 
@@ -174,16 +188,18 @@ def booking_orders():
 @bp.get("/booking/orders/<int:order_id>")
 @login_required
 def booking_order(order_id: int):
-    order = booking.owned_order(current_user().id, order_id)
-    payment = booking.payment_of(order)
-    can_pay = order.status == "pending_payment" and payment is not None and payment.status in ("created", "paying")
-    rules = barred_until = None
-    if order.status == "no_show":  # say what 爽约 means, and whether this patient is barred now
-        rules = booking.booking_rules()
-        barred_until = booking.no_show_barred_until(order.patient_id, booking.hospital_now().date(), rules)
+    order = queries.owned_order(current_user().id, order_id)
+    payment = queries.payment_of(order)
+    can_pay = order.status == A.PENDING_PAYMENT and payment is not None and \
+        payment.status in (P.CREATED, P.PAYING)
+    no_show_rules = barred_until = None
+    if order.status == A.NO_SHOW:  # say what 爽约 means, and whether this patient is barred now
+        no_show_rules = rules.booking_rules()
+        barred_until = rules.no_show_barred_until(order.patient_id, rules.hospital_now().date(), no_show_rules)
     return render_template("h5/booking/order.html", order=order, payment=payment, steps=_steps(order),
-                           labels=STATUS_LABELS, can_pay=can_pay, can_cancel=booking.can_cancel(order),
-                           rules=rules, barred_until=barred_until, beijing=dt.timedelta(hours=8))
+                           labels=STATUS_LABELS, can_pay=can_pay, can_cancel=rules.can_cancel(order),
+                           can_rebook=queries.can_rebook(order),
+                           rules=no_show_rules, barred_until=barred_until)
 
 
 @bp.post("/booking/orders/<int:order_id>/cancel")
@@ -191,13 +207,13 @@ def booking_order(order_id: int):
 def booking_cancel(order_id: int):
     user = current_user()
     try:
-        order = booking.cancel_by_patient(user.id, order_id, request.form.get("reason", ""))
+        order = commands.cancel_by_patient(user.id, order_id, request.form.get("reason", ""))
     except DomainError as refused:
         if refused.status == 404:
             raise
         flash(refused.message, "error")
         return redirect(url_for("h5.booking_order", order_id=order_id), code=303)
-    payment = booking.payment_of(order)
+    payment = queries.payment_of(order)
     flash(_("已取消预约，挂号费将原路退回") if payment is not None and payment.paid_at else _("已取消预约"), "success")
     return redirect(url_for("h5.booking_order", order_id=order_id), code=303)
 
@@ -205,6 +221,6 @@ def booking_cancel(order_id: int):
 @bp.get("/booking/orders/<int:order_id>/rebook")
 @login_required
 def booking_rebook(order_id: int):
-    order = booking.owned_order(current_user().id, order_id)
-    slots = booking.next_open_slots(order.doctor_id)
+    order = queries.owned_order(current_user().id, order_id)
+    slots = queries.next_open_slots(order.doctor_id)
     return render_template("h5/booking/rebook.html", order=order, slots=slots)

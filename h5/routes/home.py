@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
+from app.services import booking
 from h5 import h5_blueprint as bp
 
 # (endpoint or path, title, subtitle, icon): the home page's service grid, in the hospital's order.
@@ -17,6 +18,10 @@ SERVICES = [
     ("reports", _l("报告查询"), _l("检验 · 检查报告"), "report"),
     ("inpatient", _l("住院服务"), _l("押金补缴 · 每日清单"), "inpatient"),
     ("me", _l("个人中心"), _l("就诊人 · 家庭联系人"), "me"),
+    ("pregnancy", _l("孕产期保健"), _l("孕周 · 产检计划"), "register"),
+    ("child_health", _l("儿童保健"), _l("儿保计划 · 体检记录"), "report"),
+    ("doctors", _l("找医生"), _l("科室 · 医生 · 专长"), "queue"),
+    ("classes", _l("孕妇学校"), _l("课程报名"), "inpatient"),
 ]
 
 
@@ -28,7 +33,7 @@ def home():
          "url": url_for(f"h5.{key}") if f"h5.{key}" in current_app.view_functions else None}
         for key, title, subtitle, icon in SERVICES
     ]
-    return render_template("h5/home.html", services=services)
+    return render_template("h5/home.html", services=services, pay_minutes=booking.payment_minutes())
 
 
 @bp.get("/lang/<code>")

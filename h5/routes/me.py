@@ -6,10 +6,12 @@ signed-in account, so another account's id answers 404.
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from app.his.errors import HisUnavailable
+from app.links import site_path
 from app.models.patients import RELATIONS
 from app.services import cards, content
 from app.services.errors import Conflict, DomainError
@@ -18,6 +20,11 @@ from app.services.patients import owned_patient, patients_of
 from h5 import h5_blueprint as bp
 from h5.auth import current_user, login_required
 from h5.routes.auth import safe_next
+
+
+#: the button of a notice that leads somewhere to act (the rest say 查看详情)
+NOTICE_ACTIONS = {"stop_clinic": _l("一键改约"), "bill_reminder": _l("去缴费"), "survey": _l("去评价"),
+                  "report_ready": _l("查看报告")}
 
 
 def relation_labels() -> dict[str, str]:
@@ -33,7 +40,8 @@ def inject_relations():
 @login_required
 def me():
     user = current_user()
-    return render_template("h5/me.html", user=user, patients=patients_of(user.id),
+    waiting = sum(1 for i in content.survey_invitations(user.id) if not i.answered)
+    return render_template("h5/me.html", user=user, patients=patients_of(user.id), surveys_waiting=waiting,
                            unread=unread_count(user.id), max_patients=cards.max_patients())
 
 
@@ -63,10 +71,9 @@ def patient_new():
             errors = {"_form": exc.message}
         except HisUnavailable:
             errors = {"_form": _("医院系统暂时无法连接，请稍后再试")}
-    from app.services.demo import demo_patient_cards
-
+    demo_cards = current_app.extensions.get("demo_patient_cards")  # demo mode only (app/doubles_switch.py)
     return render_template("h5/patient_form.html", form=form, errors=errors, relations=RELATIONS,
-                           editing=None, demo_cards=demo_patient_cards()), 422 if errors else 200
+                           editing=None, demo_cards=demo_cards() if demo_cards else []), 422 if errors else 200
 
 
 @bp.route("/patients/<int:patient_id>/edit", methods=["GET", "POST"])
@@ -92,7 +99,12 @@ def patient_edit(patient_id: int):
 @bp.post("/patients/<int:patient_id>/remove")
 @login_required
 def patient_remove(patient_id: int):
-    cards.remove_contact(current_user(), patient_id)
+    user = current_user()
+    try:
+        cards.remove_contact(user, patient_id)
+    except cards.PatientHasBookings as refused:
+        return render_template("h5/patients.html", patients=patients_of(user.id), max_patients=cards.max_patients(),
+                               refused=refused), refused.status
     flash(_("已解除绑定"), "success")
     return redirect(url_for("h5.patients"))
 
@@ -118,7 +130,8 @@ def messages():
 @login_required
 def message_detail(notice_id: int):
     notice = read_notice(current_user().id, notice_id)
-    return render_template("h5/message_detail.html", notice=notice)
+    return render_template("h5/message_detail.html", notice=notice, link=site_path(notice.link),
+                           action=NOTICE_ACTIONS.get(notice.kind, _l("查看详情")))
 
 
 @bp.post("/messages/read-all")
@@ -139,6 +152,12 @@ def instructions():
 def instruction_page(slug: str):
     page = content.instruction(slug)
     return render_template("h5/instruction.html", page=page, body=content.render_rich_text(page.body))
+
+
+@bp.get("/surveys")
+@login_required
+def surveys():
+    return render_template("h5/surveys.html", invitations=content.survey_invitations(current_user().id))
 
 
 @bp.route("/surveys/<int:survey_id>", methods=["GET", "POST"])

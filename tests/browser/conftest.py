@@ -96,3 +96,13 @@ def assert_fits_375(page) -> None:
     """Nothing on the page is wider than the 375 px WeChat viewport (no sideways scrolling)."""
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"page is {overflow}px wider than the viewport"
+
+
+@pytest.fixture()
+def wide_page(browser, live_server, browser_mode):
+    """A back-office page at 1440 px, as finance and IT staff work."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+from app import clock
 from app.extensions import db
 from app.models import FollowEvent
 from tests.browser.conftest import shot
 
 
 def test_analytics_charts_render(desktop_page, live_server, app):
-    from app.services.demo import seed_demo
+    from doubles.demo.hospital import seed_demo
 
-    today = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()
+    today = clock.today()
     with app.app_context():
         seed_demo()
         for i in range(10):

@@ -19,7 +19,7 @@ from tests.functional.test_booking import CHILDREN, MOTHERS, add_patient
 
 def test_staff_marks_visited_the_sweep_marks_no_show_and_the_patient_sees_both(app, live_server, his, wechat_page,
                                                                                desktop_page):
-    from app.services.demo import seed_demo
+    from doubles.demo.hospital import seed_demo
 
     with app.app_context():
         seed_demo()  # the demo staff accounts

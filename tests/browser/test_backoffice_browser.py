@@ -14,7 +14,7 @@ from tests.browser.conftest import shot
 VISIBLE_MENUS = {
     "admin": ["订单管理", "财务", "系统配置", "系统管理", "运维"],
     "finance": ["订单管理", "财务"],
-    "ops": ["系统配置", "运维"],
+    "ops": ["订单管理", "系统配置", "运维"],  # 订单管理 › 订单全链路 only
     "service": ["订单管理"],
 }
 CATEGORIES = {"订单管理", "财务", "系统配置", "系统管理", "运维"}
@@ -71,7 +71,7 @@ def test_finance_statistics_chart_and_export_download(desktop_page, live_server,
     assert download.suggested_filename.startswith("交易统计_") and download.suggested_filename.endswith(".xlsx")
     data = BytesIO(open(download.path(), "rb").read())
     rows = list(load_workbook(data, read_only=True)["按日"].iter_rows(values_only=True))
-    assert rows[-1][0].startswith("合计") and f"{rows[-1][8]:,.2f}".replace(",", "") == net_on_page
+    assert rows[-1][0].startswith("合计") and f"{rows[-1][8]:,.2f}" == net_on_page  # thousand separators
 
 
 def test_finance_searches_payment_orders_and_opens_the_history(desktop_page, live_server, demo):
@@ -115,8 +115,9 @@ def test_reset_password_forces_a_new_one_in_the_browser(desktop_page, live_serve
     page.goto(f"{live_server}/appointmentorderview/list/")
     assert "/resetmypassword/form" in page.url
     shot(page, "backoffice_forced_password_change")
-    page.fill("input[name=password]", "Service-2026")
-    page.fill("input[name=conf_password]", "Service-2026")
+    page.fill("input[name=current_password]", temporary)
+    page.fill("input[name=password]", "Front-Desk-2026")
+    page.fill("input[name=conf_password]", "Front-Desk-2026")
     page.click("input[type=submit], button[type=submit]")
     page.goto(f"{live_server}/appointmentorderview/list/")
     assert "/appointmentorderview/list" in page.url  # the account works again with the new password

@@ -8,7 +8,7 @@ from app.models import GuidanceRule
 from tests import factories
 from tests.browser.conftest import assert_fits_375, shot
 
-CARD = "8800000012"  # in hospital with a low balance, and one pending bill
+CARD = "8800000012"  # in hospital (the test sets a low balance), and one pending bill
 
 
 def test_pay_a_bill_see_guidance_then_top_up_a_deposit(app, live_server, his, wechat_page):
@@ -50,7 +50,7 @@ def test_pay_a_bill_see_guidance_then_top_up_a_deposit(app, live_server, his, we
     assert_fits_375(page)
     shot(page, "bills_order_detail")
 
-    before = his.inpatient_stay(CARD)
+    before = factories.stay_with_balance(his, CARD, -22680)  # below the warning threshold: 请及时补缴
     page.goto(f"{live_server}/h5/")
     page.click("[data-service=inpatient]")
     page.wait_for_selector("[data-low-balance]")
@@ -68,7 +68,7 @@ def test_pay_a_bill_see_guidance_then_top_up_a_deposit(app, live_server, his, we
     assert "已存入住院账户" in page.inner_text("[data-guidance]")
     shot(page, "inpatient_topup_paid")
     after = his.inpatient_stay(CARD)
-    assert after.balance_fen == before.balance_fen + 200000
+    assert before.balance_fen == -22680 and after.balance_fen == -22680 + 200000
     page.click("text=查看订单")
     page.wait_for_selector(f"[data-balance='{after.balance_fen}']")
     page.click("[data-action=daily]")

@@ -29,7 +29,6 @@ def test_patient_books_pays_and_cancels_at_375px(request, app, live_server, his,
         db.session.commit()
         factories.login_browser(page.context, app, live_server, user)
         user_id = user.id
-    page.on("dialog", lambda dialog: dialog.accept())
 
     page.goto(f"{live_server}/h5/")
     page.click("[data-service=booking]")
@@ -67,7 +66,14 @@ def test_patient_books_pays_and_cancels_at_375px(request, app, live_server, his,
     assert_fits_375(page)
     shot(page, f"booking_{channel}_7_booked")
 
+    page.click("[data-cancel]")  # asks first: a WeUI dialog; 取消 leaves the booking alone
+    page.wait_for_selector("[data-dialog-yes]")
+    assert page.locator(".weui-dialog__bd").inner_text() == "确定取消该预约吗？挂号费将原路退回。"
+    shot(page, f"booking_{channel}_7b_cancel_dialog")
+    page.click("[data-dialog-no]")
+    assert page.locator("[data-dialog-yes]").count() == 0 and page.locator("[data-status=booked]").count() == 1
     page.click("[data-cancel]")
+    page.click("[data-dialog-yes]")
     page.wait_for_selector("text=已取消预约，挂号费将原路退回")
     with app.app_context():
         order_id = db.session.scalar(select(AppointmentOrder.id).where(AppointmentOrder.owner_id == user_id))

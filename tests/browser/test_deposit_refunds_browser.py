@@ -10,7 +10,7 @@ from tests import factories
 from tests.browser.conftest import assert_fits_375, shot
 from tests.factories import wait_for
 
-CARD = "8800000012"  # in hospital, the deposits paid at the window do not cover the costs
+CARD = "8800000012"  # in hospital; the test sets its arrears
 
 
 def test_deposit_records_show_the_surplus_returned_at_discharge(app, live_server, his, wechat_page):
@@ -20,8 +20,8 @@ def test_deposit_records_show_the_surplus_returned_at_discharge(app, live_server
         db.session.commit()
         factories.login_browser(wechat_page.context, app, live_server, db.session.get(type(user), user.id))
     page = wechat_page
-    stay = his.inpatient_stay(CARD)
-    top_up = -stay.balance_fen + 123456  # covers the arrears and leaves ¥1,234.56 over at discharge
+    stay = factories.stay_with_balance(his, CARD, -22680)  # the window deposit no longer covers the charges
+    top_up = 22680 + 123456  # covers the arrears and leaves ¥1,234.56 over at discharge
 
     page.goto(f"{live_server}/h5/")
     page.click("[data-service=inpatient]")

@@ -21,7 +21,7 @@ def _sign_in(page, live_server, nickname: str) -> None:
 
 def test_wechat_patient_journey(wechat_page, live_server, app, his):
     from app.extensions import db
-    from app.services.demo import seed_demo
+    from doubles.demo.hospital import seed_demo
 
     with app.app_context():
         seed_demo()
@@ -91,7 +91,7 @@ def test_wechat_patient_journey(wechat_page, live_server, app, his):
     assert_fits_375(page)
     shot(page, "identity_messages")
     page.get_by_text("满意度调查").first.click()
-    page.get_by_text("查看详情").click()
+    page.get_by_text("去评价").click()  # the invitation's own button
     page.wait_for_url(f"**/h5/surveys/{survey_id}?subject=GH-DEMO-1")
     questions = page.locator("[data-question]")
     questions.nth(0).locator(".h5-rating__item").nth(4).click()

@@ -27,7 +27,7 @@ def test_h5_home_at_375px_in_chinese_and_english(wechat_page, live_server):
 
 
 def test_backoffice_login_renders_and_signs_in(desktop_page, live_server, app):
-    from app.services.demo import seed_demo
+    from doubles.demo.hospital import seed_demo
 
     with app.app_context():
         seed_demo()

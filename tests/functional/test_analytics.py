@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from app import clock
 from app.extensions import db
 from app.models import FollowEvent, PaymentOrder, Refund
 from app.services import analytics
@@ -16,7 +17,7 @@ DAY = dt.date(2026, 11, 10)
 
 def _utc(day: dt.date, hour: int) -> dt.datetime:
     """A Beijing wall-clock hour on ``day`` as naive UTC."""
-    return dt.datetime.combine(day, dt.time(hour)) - dt.timedelta(hours=8)
+    return clock.to_utc(dt.datetime.combine(day, dt.time(hour)))
 
 
 @pytest.fixture()
@@ -69,14 +70,58 @@ def test_one_channel_only(history):
 
 
 def test_analytics_page_for_finance_not_service_desk(app, client, history):
-    from app.services.demo import seed_demo
+    from doubles.demo.hospital import seed_demo
 
     with app.app_context():
         seed_demo()
     client.post("/login/", data={"username": "finance", "password": "finance123"})
     page = client.get("/analytics/?start=2026-11-10&end=2026-11-11").get_data(as_text=True)
     assert "echarts.min.js" in page and "cdn" not in page.lower()
-    assert "1000.00" in page  # deposit total in the summary table
+    assert "1,000.00" in page  # deposit total in the summary table (thousand separators)
     client.get("/logout/")
     client.post("/login/", data={"username": "service", "password": "service123"})
     assert client.get("/analytics/").status_code in (302, 403)
+
+
+def test_the_page_answers_questions_net_rows_cross_table_previous_period_and_export(app, client, history):
+    """Issue 16 #5: 净关注 / 净绑卡 rows, channel × business, the previous period beside, one workbook."""
+    import io
+    import re
+
+    from openpyxl import load_workbook
+
+    from doubles.demo.hospital import seed_demo
+    from tests.backoffice_helpers import login
+
+    with app.app_context():
+        seed_demo()
+        before = PaymentOrder(order_no="MZB0000000000000000001", kind="outpatient",
+                              owner_id=db.session.scalar(db.select(PaymentOrder.owner_id).limit(1)),
+                              patient_id=db.session.scalar(db.select(PaymentOrder.patient_id).limit(1)),
+                              channel="wechat", amount_fen=2000, description="x", status="confirmed",
+                              paid_at=_utc(DAY - dt.timedelta(days=1), 10))  # the previous one-day period
+        db.session.add(before)
+        db.session.commit()
+    login(client, "finance")
+    page = client.get("/analytics/?start=2026-11-10&end=2026-11-10").get_data(as_text=True)
+    def cells(html: str) -> list[str]:
+        return [re.sub(r"<[^>]+>|\s", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", html, re.S)]
+
+    rows = {re.sub(r"<[^>]+>", "", label).strip(): cells(rest)
+            for label, rest in re.findall(r'data-test="row-\d+"><td>(.*?)</td>(.*?)</tr>', page, re.S)}
+    assert rows["净关注"][:3] == ["1", "1", "2"]  # wechat 2 follows - 1 unfollow; alipay 1
+    assert rows["净绑卡"][2] == "2"
+    assert rows["门诊缴费金额（元）"][2:4] == ["173.45", "20.00"]  # this day against the day before
+    assert rows["门诊缴费金额（元）"][4].startswith("153.45")
+    cross = re.search(r'data-test="cross">(.*?)</table>', page, re.S).group(1)
+    assert "住院押金" in cross and "1,000.00" in cross and "退款" in cross
+    assert "对比上期 2026-11-09 至 2026-11-09" in page
+    workbook = client.get("/analytics/export?start=2026-11-10&end=2026-11-10")
+    assert workbook.status_code == 200
+    book = load_workbook(io.BytesIO(workbook.data), read_only=True)
+    assert book.sheetnames == ["汇总", "渠道×业务", "按日"]
+    summary = {r[0]: r for r in book["汇总"].iter_rows(values_only=True) if r[0]}
+    assert summary["净关注"][1:4] == (1, 1, 2) and summary["门诊缴费金额（元）"][3] == 173.45
+    assert summary["门诊缴费金额（元）"][4] == 20.0
+    bad = client.get("/analytics/?start=2026-11-31").get_data(as_text=True)
+    assert "开始日期“2026-11-31”不是有效日期" in bad

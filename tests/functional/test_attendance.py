@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.his.errors import HisUnavailable
-from app.his.simulator.models import ScheduleRow
+from doubles.his.simulator.models import ScheduleRow
 from app.models import (AppointmentOrder, ChannelUser, Department, Notification, Schedule, ScheduleSlice,
                         StateTransition)
 from app.services import booking, settings
@@ -124,7 +124,8 @@ def test_sweep_waits_for_each_session_to_end_then_follows_the_his_once(app, clie
             .order_by(StateTransition.id)).all()
         assert [(s.order_id, s.from_status, s.to_status, s.actor) for s in steps] == [
             (came.id, "booked", "visited", "system:attendance"), (missed.id, "booked", "no_show", "system:attendance")]
-        assert came.his_visit_no in steps[0].reason and "no check-in" in steps[1].reason
+        assert came.his_visit_no in steps[0].reason and "已签到" in steps[0].reason
+        assert "仍未签到" in steps[1].reason
         # the places stay taken: a visit used it, a no-show wasted it
         assert db.session.get(ScheduleSlice, morning.id).booked == morning.booked
         factories.login(client, db.session.get(ChannelUser, world["owner"]))
@@ -171,7 +172,9 @@ def test_his_failures_unknown_orders_and_database_errors_never_stop_the_batch(ap
 
         monkeypatch.setattr(world["his"], "registration_attendance", real)
         calls = []
-        record = booking.record_attendance
+        from app.registration import commands as registration
+
+        record = registration.record_attendance
 
         def flaky(order_id, outcome, **kw):  # the database fails for the first order only
             calls.append(order_id)
@@ -179,13 +182,13 @@ def test_his_failures_unknown_orders_and_database_errors_never_stop_the_batch(ap
                 raise OperationalError("UPDATE appointment_order", {}, Exception("lock wait timeout"))
             return record(order_id, outcome, **kw)
 
-        monkeypatch.setattr(booking, "record_attendance", flaky)
+        monkeypatch.setattr(registration, "record_attendance", flaky)
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="booking"):
             back = booking.sweep_attendance(now=night)
         assert back.errors == 1 and back.no_show == 1 and back.unknown == [gone.order_no]
         assert f"attendance unknown order={gone.order_no}" in caplog.text
-        monkeypatch.setattr(booking, "record_attendance", record)
+        monkeypatch.setattr(registration, "record_attendance", record)
         last = booking.sweep_attendance(now=night)  # the order the database refused moves on the next run
         assert (last.no_show, last.errors, last.unknown) == (1, 0, [gone.order_no])
         db.session.expire_all()
@@ -416,7 +419,7 @@ def test_staff_cannot_mark_before_the_clinic_time(app, world):
 def test_the_demo_shows_one_visit_and_one_no_show(app, ctx, his):
     """The simulator's seed gave the demo cards two past registrations (one checked in); the demo seed
     books them for the WeChat demo account and the sweep settles them as every night."""
-    from app.services.demo import seed_booking_demo
+    from doubles.demo.hospital import seed_booking_demo
 
     assert any("demo past visits booked: 2; attendance visited=1 no_show=1" in line for line in seed_booking_demo())
     orders = {o.status: o for o in db.session.scalars(
@@ -441,7 +444,7 @@ def test_the_inspection_report_flags_bookings_nobody_settled(app, world):
                            .values(clinic_date=booking.hospital_now().date() - dt.timedelta(days=8)))
         db.session.commit()
         finding = {f.check: f for f in build_report(90).problems}[check]
-        assert finding.detail == "1 笔" and "flask booking attendance" in finding.advice
+        assert finding.detail == "1 笔" and "运维手册 docs/operations.md" in finding.advice
 
 
 # -- 就诊提醒: the evening before ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from app import clock
 from app.extensions import db
 from app.his.interface import BillItem
 from app.models import BillPayment, ChannelUser, GuidanceRule, Notification, Patient, PaymentOrder, Refund
@@ -16,7 +17,7 @@ from app.services import billing, payments, schedules
 from tests import factories
 from tests.factories import wait_for
 
-TWO_BILL_CARD = "8800000002"   # two pending bills of one visit (儿童口腔)
+TWO_BILL_CARD = "8800000002"   # two pending bills of one visit (成人口腔)
 TWO_VISIT_CARD = "8800000007"  # bills of two different visits
 ONE_BILL_CARD = "8800000019"   # one pending bill (产科门诊)
 DAYTIME = dt.datetime(2026, 11, 26, 3, 0)  # 11:00 in Beijing
@@ -205,7 +206,7 @@ def test_paid_bills_are_settled_with_guidance_receipts_and_a_notice(app, client,
     result = client.get(f"/h5/pay/{order_no}/result").get_data(as_text=True)
     assert "支付成功" in result and lines[0] in result and f"/h5/bills/orders/{order_no}" in result
     detail = client.get(f"/h5/bills/orders/{order_no}").get_data(as_text=True)
-    assert all(r in detail for r in receipts) and "电子票据号" in detail
+    assert all(r in detail for r in receipts) and "医院收费单号" in detail and "电子票据号" not in detail
     listing = client.get("/h5/bills/orders").get_data(as_text=True)
     assert order_no in listing and "张晓梅" not in listing
 
@@ -321,7 +322,7 @@ def test_every_bound_card_is_asked_in_turn_and_todays_visitors_every_run(app, ct
     db.session.add(AppointmentOrder(
         order_no="YYROT1", owner_id=visitor.owner_id, patient_id=visitor.id, schedule_id=schedule.id,
         slice_id=schedule.slices[0].id, department_id=schedule.department_id, doctor_id=schedule.doctor_id,
-        clinic_date=(DAYTIME + dt.timedelta(hours=8)).date(), half_day=schedule.half_day,
+        clinic_date=clock.beijing_date(DAYTIME), half_day=schedule.half_day,
         start_time="08:00", end_time="08:30", fee_fen=0, status="booked", channel="wechat"))
     db.session.commit()
     for when in runs:

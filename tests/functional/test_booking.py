@@ -12,8 +12,8 @@ import requests
 from sqlalchemy import func, select, update
 
 from app.extensions import db
-from app.his.simulator import generate_patients
-from app.his.simulator.models import LockRow, ScheduleRow, SliceRow
+from doubles.his.simulator import generate_patients
+from doubles.his.simulator.models import LockRow, ScheduleRow, SliceRow
 from app.models import (AppointmentOrder, AuditLog, ChannelUser, Department, Notification, PaymentOrder, Refund,
                         Schedule, ScheduleSlice)
 from app.services import booking, payments, schedules, settings
@@ -289,6 +289,20 @@ def test_the_his_refusing_the_lock_gives_the_place_back(app, world):
         assert db.session.scalar(select(AppointmentOrder.status)) == "lock_failed"
 
 
+
+def test_a_booking_refuses_to_join_another_unit_of_work(app, world):
+    """Inside an outer unit of work the hold would not commit, and the hot slice row would stay locked
+    over the HIS call: the booking refuses before it takes anything."""
+    from app.services.uow import NestedOutsideCall, unit_of_work
+
+    with app.app_context():
+        slc = find_slice()
+        before = slc.booked
+        with pytest.raises(NestedOutsideCall), unit_of_work():
+            booking.book(world["owner"], world["mother"], slc.id)
+        assert db.session.get(ScheduleSlice, slc.id).booked == before
+        assert db.session.scalar(select(AppointmentOrder.status)) is None
+
 # -- rules ---------------------------------------------------------------------------------------------
 
 def test_window_same_day_advance_and_release_time():
@@ -501,6 +515,18 @@ def test_simulator_stop_clinic_command_reaches_the_platform(app, world, live_ser
     assert order_row(app, order.id).status == "stopped"
 
 
+def test_stop_clinic_takes_the_order_number_staff_can_read(app, world, live_server):
+    """The HIS schedule id is shown nowhere: staff stop a clinic by a booking's 订单号 or 就诊流水号."""
+    with app.app_context():
+        slc = find_slice()
+        order = book(world["owner"], world["mother"], slc.id)
+        order_no = order_row(app, order.id).order_no
+    result = app.test_cli_runner().invoke(args=["his", "stop-clinic", order_no, "--reason", "医生外出会诊"])
+    assert result.exit_code == 0, result.output
+    assert "platform notified" in result.output
+    assert order_row(app, order.id).status == "stopped"
+
+
 def test_the_sync_acts_on_a_stop_no_event_announced(app, world):
     with app.app_context():
         slc = find_slice()
@@ -584,7 +610,7 @@ def test_the_slot_guard_alone_under_threads(app, world):
 
 def test_demo_seed_syncs_and_creates_demo_patients(app, ctx, his):
     from app.models import Patient
-    from app.services.demo import seed_booking_demo
+    from doubles.demo.hospital import seed_booking_demo
 
     first = seed_booking_demo()
     assert any("demo patients created: 4" in line for line in first)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import time
 
 import pytest
 from sqlalchemy import select
 
+from app import clock
 from app.extensions import db
 from app.models import ChannelUser, FollowEvent, Notification
 
@@ -19,7 +21,8 @@ def _sig(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
 
-def _args(timestamp: str = "1700000000", nonce: str = "n1") -> dict[str, str]:
+def _args(timestamp: str | None = None, nonce: str = "n1") -> dict[str, str]:
+    timestamp = timestamp or str(int(clock.now().timestamp()))
     return {"signature": _sig(TOKEN, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
 
 
@@ -46,6 +49,17 @@ def test_follow_and_unfollow_are_recorded_with_a_welcome_reply(app, client):
         assert [(e.channel, e.event) for e in events] == [("wechat", "subscribe"), ("wechat", "unsubscribe")]
         user = db.session.scalar(select(ChannelUser))
         assert user.channel_uid == "oFOLLOW1" and not user.subscribed
+
+
+def test_a_genuine_push_replayed_thirty_days_later_is_refused(app, client):
+    old = str(int((clock.now() - dt.timedelta(days=30)).timestamp()))
+    assert client.post("/wechat/events", query_string=_args(old), data=_event("subscribe")).status_code == 403
+    early = str(int((clock.now() + dt.timedelta(minutes=10)).timestamp()))
+    assert client.post("/wechat/events", query_string=_args(early), data=_event("subscribe")).status_code == 403
+    assert client.get("/wechat/events", query_string={**_args(old), "echostr": "e1"}).status_code == 403
+    with app.app_context():
+        assert db.session.query(FollowEvent).count() == 0
+    assert client.post("/wechat/events", query_string=_args(), data=_event("subscribe")).status_code == 200
 
 
 def test_unsigned_push_is_refused_and_records_nothing(app, client):
@@ -99,7 +113,7 @@ def _alipay_signed(app, params: dict[str, str]) -> dict[str, str]:
     """Sign as Alipay does, with the sandbox's Alipay platform key."""
     from alipay import AliPay
 
-    from app.channels.sandbox.keys import ensure_sandbox_keys
+    from doubles.channels.keys import ensure_sandbox_keys
 
     keys = ensure_sandbox_keys(app.config["SANDBOX_KEYS_DIR"])
     signer = AliPay(appid="x", app_notify_url=None, app_private_key_string=keys.read(keys.alipay_platform_key),

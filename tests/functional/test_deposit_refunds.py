@@ -13,15 +13,15 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from app import outbox
 from app.channels import ChannelError
 from app.extensions import db
 from app.models import DepositRefundRequest, Notification, PaymentOrder, Refund, StateTransition
 from app.services import deposit_refunds, payments
 from app.services.billing import HisRefundRefused
-from app.services.formatting import yuan
 from app.services.signing import signed_headers
 from tests import factories
-from tests.factories import wait_for
+from tests.factories import stay_with_balance, wait_for
 from tests.functional.test_bills import account, load, login, pay_in_sandbox
 
 PATH = "/api/his/v1/deposit-refunds"
@@ -68,7 +68,7 @@ def ask(stay, request_no, amount_fen, **extra):
 
 def finance_signs_in(app, client) -> None:
     """The demo finance account (staff accounts outlive the tables a test empties)."""
-    from app.services.demo import DEMO_ACCOUNTS
+    from doubles.demo.hospital import DEMO_ACCOUNTS
     from tests.backoffice_helpers import login as staff_login
     from tests.backoffice_helpers import restore_demo_staff
 
@@ -146,7 +146,7 @@ def test_deposit_records_page_shows_what_came_back(app, client, stay):
 
 
 def test_refunds_in_flight_show_as_being_processed(app, client, stay, monkeypatch):
-    monkeypatch.setattr(payments, "send_queued_refunds", lambda: None)  # the worker has not sent them yet
+    monkeypatch.setattr(outbox, "_enqueue", None)  # no worker: the refunds are written but not sent yet
     response, _, _ = signed_post(app, client, ask(stay, "CY-0003", 20000))
     assert response.status_code == 201 and response.get_json()["data"]["status"] == "processing"
     login(app, client, stay["alipay"]["user"])
@@ -279,7 +279,7 @@ def test_a_refused_channel_refund_fails_and_its_amount_can_be_asked_again(app, c
     failed_row = next(row for row in refunds_page.split("<tr")[1:] if alipay_part["refund_no"] in row)
     assert "退款失败" in failed_row and stay["newer"] in failed_row
     payment_page = client.get(f"/paymentorderview/show/{newer.id}").get_data(as_text=True)
-    assert "refund_failed" in payment_page and alipay_part["refund_no"] in payment_page
+    assert "退款失败" in payment_page.split("标记")[1][:300] and alipay_part["refund_no"] in payment_page
     monkeypatch.setattr(channel, "refund", original)
     retry, _, _ = signed_post(app, client, ask(stay, "CY-0031", 50000))
     assert retry.status_code == 201
@@ -365,9 +365,8 @@ def test_simulator_discharge_sends_the_signed_refund_request_end_to_end(app, cli
     """The patient tops up twice through the platform; at discharge ¥1,300.00 is left over: the ¥500.00
     paid last goes back whole, ¥800.00 of the first one; the stay's balance ends at zero."""
     acc = account(app, LOW_BALANCE_CARD)
-    stay = his.inpatient_stay(LOW_BALANCE_CARD)
-    assert stay.balance_fen < 0
-    first = pay_deposit(app, client, his, sandbox, acc, yuan(-stay.balance_fen + 80000))
+    stay = stay_with_balance(his, LOW_BALANCE_CARD, -22680)
+    first = pay_deposit(app, client, his, sandbox, acc, "1026.80")  # the ¥226.80 owed and ¥800.00 more
     last = pay_deposit(app, client, his, sandbox, acc, "500")
     runner = app.test_cli_runner()
     result = runner.invoke(args=["his", "discharge", stay.inpatient_no])
@@ -393,11 +392,11 @@ def test_simulator_discharge_sends_the_signed_refund_request_end_to_end(app, cli
 
 def test_simulator_discharge_handles_the_request_in_process_when_the_platform_is_down(app, client, his, sandbox,
                                                                                       monkeypatch):
-    import app.his.cli as his_cli
+    import doubles.his.cli as his_cli
 
     acc = account(app, LOW_BALANCE_CARD)
-    stay = his.inpatient_stay(LOW_BALANCE_CARD)
-    order_no = pay_deposit(app, client, his, sandbox, acc, yuan(-stay.balance_fen + 10000))
+    stay = stay_with_balance(his, LOW_BALANCE_CARD, -5000)
+    order_no = pay_deposit(app, client, his, sandbox, acc, "150")  # the ¥50.00 owed and ¥100.00 more
 
     def unreachable(path, payload):
         raise requests.ConnectionError("connection refused")
@@ -411,8 +410,8 @@ def test_simulator_discharge_handles_the_request_in_process_when_the_platform_is
 
 
 def test_simulator_discharge_with_a_shortfall_asks_the_platform_nothing(app, client, his):
-    stay = his.inpatient_stay(LOW_BALANCE_CARD)
+    stay = stay_with_balance(his, LOW_BALANCE_CARD, -22680)
     result = app.test_cli_runner().invoke(args=["his", "discharge", stay.inpatient_no])
     assert result.exit_code == 0, result.output
-    assert f"still owes ¥{yuan(-stay.balance_fen)}" in result.output and "original payments" not in result.output
+    assert "still owes ¥226.80" in result.output and "original payments" not in result.output
     assert refund_count(app) == 0

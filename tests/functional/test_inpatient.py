@@ -7,14 +7,14 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from app.extensions import db
-from app.his.simulator.models import StayRow
+from doubles.his.simulator.models import StayRow
 from app.models import Notification, PaymentOrder, SystemSetting
 from app.services import deposits, payments
-from tests.factories import wait_for
+from tests.factories import stay_with_balance, wait_for
 from tests.functional.test_bills import account, load, login
 
-LOW_BALANCE_CARD = "8800000012"   # in hospital, balance below zero
-HEALTHY_CARD = "8800000003"       # in hospital, balance above 1,000 yuan
+LOW_BALANCE_CARD = "8800000012"   # in hospital (the tests that need its balance set it: stay_with_balance)
+HEALTHY_CARD = "8800000003"       # in hospital
 DISCHARGED_CARD = "8800000005"    # discharged yesterday
 NO_STAY_CARD = "8800000002"       # never stayed
 
@@ -27,10 +27,11 @@ def orders(app) -> int:
 def test_stay_page_shows_balance_and_warns_below_the_threshold(app, client, his):
     low = account(app, LOW_BALANCE_CARD)
     login(app, client, low["user"])
-    stay = his.inpatient_stay(LOW_BALANCE_CARD)
+    stay = stay_with_balance(his, LOW_BALANCE_CARD, -22680)
     page = client.get("/h5/inpatient").get_data(as_text=True)
-    assert stay.inpatient_no in page and f'data-balance="{stay.balance_fen}"' in page
+    assert stay.inpatient_no in page and 'data-balance="-22680"' in page
     assert "data-low-balance" in page and "请及时补缴" in page
+    stay_with_balance(his, HEALTHY_CARD, 418770)  # above the default warning threshold (¥1,000.00)
     healthy = account(app, HEALTHY_CARD)
     login(app, client, healthy["user"])
     page = client.get("/h5/inpatient").get_data(as_text=True)
@@ -180,12 +181,13 @@ def test_daily_list_grouped_by_category_for_a_chosen_day(app, client, his):
 def test_total_cost_by_category_with_deposits_and_balance(app, client, his):
     acc = account(app, LOW_BALANCE_CARD)
     login(app, client, acc["user"])
-    stay = his.inpatient_stay(LOW_BALANCE_CARD)
+    stay = stay_with_balance(his, LOW_BALANCE_CARD, -12345)
     summary = his.total_cost(stay.inpatient_no)
+    assert summary.balance_fen == -12345 and summary.deposit_fen - summary.total_fen == -12345
     page = client.get(f"/h5/inpatient/costs?patient_id={acc['patient']}").get_data(as_text=True)
     for category in summary.by_category:
         assert f'data-category="{category}"' in page
-    assert f'data-balance="{summary.balance_fen}"' in page and "data-low-balance" in page
+    assert 'data-balance="-12345"' in page and "data-low-balance" in page
     other = account(app, HEALTHY_CARD)
     assert client.get(f"/h5/inpatient/costs?patient_id={other['patient']}").status_code == 404
     assert client.get(f"/h5/inpatient/deposits?patient_id={other['patient']}").status_code == 404

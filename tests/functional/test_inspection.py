@@ -39,7 +39,7 @@ def test_problems_are_found_with_advice(app, ctx, his):
 
 def test_operations_reads_and_downloads_the_report_finance_cannot(app, client, his):
     from app.models import AuditLog
-    from app.services.demo import seed_demo
+    from doubles.demo.hospital import seed_demo
 
     with app.app_context():
         seed_demo()
@@ -61,3 +61,49 @@ def test_inspect_command_exits_nonzero_on_problems(app, ctx, his):
     db.session.commit()
     result = runner.invoke(args=["inspect", "--days", "7"])
     assert result.exit_code == 1 and "异常" in result.output
+
+
+def test_suggestions_link_to_the_filtered_list_and_kept_inspections_compare(app, client, his):
+    """Issue 16 #10: each problem's advice opens the list it talks about; a kept inspection is compared
+    with the one before; the report downloads as Word."""
+    import io
+    import re
+
+    from docx import Document
+
+    from app.models import AuditLog, InspectionRecord
+    from doubles.demo.hospital import seed_demo
+    from tests.backoffice_helpers import login
+
+    with app.app_context():
+        seed_demo()
+    login(client, "ops")
+    first = client.post("/inspection/save?days=30")
+    assert "/inspection/record/" in first.headers["Location"]
+    with app.app_context():
+        owner = factories.channel_user()
+        patient = factories.patient(owner)
+        db.session.add(PaymentOrder(order_no="MZ-STUCK-000000000002", kind="outpatient", owner_id=owner.id,
+                                    patient_id=patient.id, channel="wechat", amount_fen=100, description="x",
+                                    status="paid", paid_at=utcnow() - dt.timedelta(hours=3)))
+        db.session.commit()
+    live = client.get("/inspection/?days=30").get_data(as_text=True)
+    link = re.search(r'data-test="advice-link" href="([^"]+)"', live).group(1)
+    assert link == "/paymentorderview/list/?_flt_0_stuck=1"
+    assert "变差" in live and "对比上次巡检" in live
+    second = client.post("/inspection/save?days=30")
+    kept = client.get(second.headers["Location"]).get_data(as_text=True)
+    assert "已保存的巡检" in kept and kept.count('href="/inspection/record/') == 2
+    word = client.get(f"/inspection/download?format=docx&record={second.headers['Location'].rsplit('/', 1)[1]}")
+    assert word.status_code == 200 and "attachment" in word.headers["Content-Disposition"]
+    doc = Document(io.BytesIO(word.data))
+    cells = [c.text for t in doc.tables for row in t.rows for c in row.cells]
+    assert "已付款未向医院确认超过 1 小时" in cells and "异常" in cells
+    assert doc.paragraphs[0].text == "巡检报告"
+    with app.app_context():
+        assert db.session.query(InspectionRecord).count() == 2
+        assert db.session.query(AuditLog).filter_by(action="inspection.save").count() == 2
+    login(client, "finance")
+    assert client.post("/inspection/save").status_code in (302, 403)
+    with app.app_context():
+        assert db.session.query(InspectionRecord).count() == 2

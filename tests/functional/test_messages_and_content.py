@@ -60,7 +60,7 @@ def test_instructions_render_sanitised_rich_text(app, client):
 
 
 def _demo_survey(app):
-    from app.services.demo import seed_identity_demo
+    from doubles.demo.hospital import seed_identity_demo
 
     with app.app_context():
         seed_identity_demo()
@@ -97,7 +97,7 @@ def test_survey_offered_after_a_visit_answered_once(app, client, his):
 
 
 def test_staff_see_deliveries_and_templates(app, client, his):
-    from app.services.demo import seed_demo
+    from doubles.demo.hospital import seed_demo
 
     with app.app_context():
         seed_demo()
@@ -121,7 +121,7 @@ def test_every_notice_kind_sent_can_have_a_template_and_the_demo_has_one_each(ap
 
     from app.models import MessageTemplate
     from app.services import configuration
-    from app.services.demo import seed_identity_demo
+    from doubles.demo.hospital import seed_identity_demo
     from app.services.notifications import NOTICE_KINDS, notify
 
     root = Path(app.root_path)
@@ -139,3 +139,20 @@ def test_every_notice_kind_sent_can_have_a_template_and_the_demo_has_one_each(ap
         with pytest.raises(ValueError, match="unknown notice kind"):
             notify(user.id, "payment_success", "缴费成功", "x", dedupe_key="kinds-1")
         db.session.rollback()
+
+
+def test_the_template_page_says_each_fields_type(app, client, his):
+    """WeChat checks each keyword by its type (thing ≤ 20 ...): staff mapping fields must see which is which."""
+    from app.models import MessageTemplate
+    from doubles.demo.hospital import seed_demo
+
+    with app.app_context():
+        seed_demo()
+        template_id = db.session.scalar(select(MessageTemplate.id).where(MessageTemplate.channel == "wechat"))
+    client.post("/login/", data={"username": "ops", "password": "ops123"})
+    shown = client.get(f"/messagetemplateview/show/{template_id}").get_data(as_text=True)
+    assert "thing2" in shown and "事物" in shown and "20 个字以内" in shown and "时间" in shown
+    listed = client.get("/messagetemplateview/list/").get_data(as_text=True)
+    assert "thing1（事物）" in listed
+    form = client.get(f"/messagetemplateview/edit/{template_id}").get_data(as_text=True)
+    assert "character_string" in form and "32 位以内" in form  # the rules, where staff write the mapping

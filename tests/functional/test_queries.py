@@ -70,7 +70,7 @@ def test_reports_list_and_lab_detail_with_abnormal_highlighting(app, client, his
 
 
 def test_exam_report_shows_findings_and_conclusion(app, client, his):
-    from app.his.simulator.seed import generate_patients
+    from doubles.his.simulator.seed import generate_patients
 
     p = next(x for x in generate_patients()
              if any(r.kind == "exam" and r.status == "ready" for r in his.list_reports(x.card_no)))
@@ -105,7 +105,7 @@ def test_unknown_card_gets_a_clear_message(app, client, his):
 
 
 def test_report_ready_reminder_once_per_report(app, client, his):
-    from app.his.simulator.seed import generate_patients
+    from doubles.his.simulator.seed import generate_patients
     from app.services.queries import remind_ready_reports
 
     p = next(x for x in generate_patients() if any(r.status == "pending" for r in his.list_reports(x.card_no)))
@@ -126,7 +126,7 @@ def test_report_ready_reminder_once_per_report(app, client, his):
 
 
 def test_his_cli_advances_queues_and_publishes_reports(app, his):
-    from app.his.simulator.seed import generate_patients
+    from doubles.his.simulator.seed import generate_patients
 
     runner = app.test_cli_runner()
     result = runner.invoke(args=["his", "advance-queue", "DN"])

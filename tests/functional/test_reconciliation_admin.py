@@ -13,7 +13,7 @@ from app.models import AuditLog, ReconciliationItem, ReconciliationRun
 
 @pytest.fixture()
 def difference(app, clean_db):
-    from app.services.demo import seed_demo
+    from doubles.demo.hospital import seed_demo
 
     with app.app_context():
         seed_demo()
@@ -70,3 +70,24 @@ def test_daily_reconciliation_runs_at_five_past_ten_beijing_not_utc():
     runs_at = reconcile_yesterday.task_class().validate_datetime
     day = dt.datetime(2026, 11, 27)
     assert [(h, m) for h in range(24) for m in range(0, 60, 5) if runs_at(day.replace(hour=h, minute=m))] == [(2, 5)]
+
+
+@pytest.mark.parametrize("username, password", [("finance", "finance123"), ("admin", "admin123")])
+def test_difference_and_run_details_open_and_resolve_from_the_detail(app, client, difference, username, password):
+    """Issue 13 #12: both detail pages answered 500 (and 标记为已处理 lives on one of them); the
+    differences list showed blank 账单日期 and 渠道."""
+    _login(client, username, password)
+    page = client.get("/reconciliationitemview/list/").get_data(as_text=True)
+    assert "2026-11-20" in page and "微信" in page
+    detail = client.get(f"/reconciliationitemview/show/{difference}")
+    assert detail.status_code == 200
+    text = detail.get_data(as_text=True)
+    assert "2026-11-20" in text and "微信" in text and "长款（仅渠道有）" in text and "标记为已处理" in text
+    with app.app_context():
+        run_id = db.session.get(ReconciliationItem, difference).run_id
+    run_page = client.get(f"/reconciliationrunview/show/{run_id}")
+    assert run_page.status_code == 200 and "MZ123" in run_page.get_data(as_text=True)
+    done = client.post(f"/reconciliationitemview/resolve/{difference}", data={"comment": "已核实"},
+                       follow_redirects=True)
+    assert done.status_code == 200 and "已标记为已处理" in done.get_data(as_text=True)
+    assert "标记为已处理</button>" not in done.get_data(as_text=True)

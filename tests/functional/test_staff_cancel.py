@@ -12,13 +12,12 @@ from tests.functional.test_booking import book, find_slice, pay, world  # noqa: 
 
 def test_service_desk_cancels_a_paid_booking_patient_refunded_and_notified(app, client, world, live_server,  # noqa: F811
                                                                             sandbox):
-    from app.services.demo import seed_demo
-    from tests.backoffice_helpers import login, restore_demo_staff
+    from doubles.demo.hospital import seed_demo
+    from tests.backoffice_helpers import login
 
     with app.app_context():
         seed_demo()
         result = book(world["owner"], world["mother"], find_slice().id)
-    restore_demo_staff(app)  # staff accounts outlive clean tables: another test may have reset this one
     pay(app, live_server, sandbox, world["owner"], result.pay)
     with app.app_context():
         assert db.session.get(AppointmentOrder, result.id).status == "booked"

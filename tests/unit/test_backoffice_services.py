@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from openpyxl import load_workbook
 
+from app import clock
 from app.extensions import db
 from app.models import AuditLog, ChannelUser, ExportJob, OperatorProfile, Patient, PaymentOrder, Refund
 from app.services import configuration, exports, operators, statistics
@@ -71,10 +72,10 @@ def test_statistics_refuse_a_reversed_or_too_long_range(ctx):
 
 
 def test_statistics_export_is_a_valid_workbook_whose_totals_match(app, ctx):
-    from app.services.backoffice_demo import seed_backoffice_demo
+    from doubles.demo.backoffice import seed_backoffice_demo
 
     seed_backoffice_demo(days=5, per_day=8)
-    end = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()
+    end = clock.today()
     start = end - dt.timedelta(days=10)
     stats = statistics.transaction_statistics(start, end)
     assert stats.total.paid_count > 0 and stats.total.refund_fen > 0
@@ -99,7 +100,7 @@ def test_statistics_export_is_a_valid_workbook_whose_totals_match(app, ctx):
 
 
 def test_order_export_streams_in_batches_masks_and_totals(app, ctx, monkeypatch):
-    from app.services.backoffice_demo import seed_backoffice_demo
+    from doubles.demo.backoffice import seed_backoffice_demo
 
     seed_backoffice_demo(days=3, per_day=7)
     monkeypatch.setattr(exports, "BATCH", 5)
@@ -141,8 +142,8 @@ def test_stale_jobs_are_found_for_the_sweep(ctx):
     assert len(exports.stale_jobs()) == 1
 
 
-def test_reset_password_forces_a_change_and_own_change_clears_it(app, ctx):
-    from app.services.demo import seed_demo
+def test_reset_password_forces_a_change_and_own_change_clears_it(app, ctx, staff_restored):
+    from doubles.demo.hospital import seed_demo
 
     seed_demo()
     sm = app.appbuilder.sm
@@ -159,8 +160,8 @@ def test_reset_password_forces_a_change_and_own_change_clears_it(app, ctx):
     assert all("new-secret" not in (a.detail or "") for a in db.session.query(AuditLog))
 
 
-def test_deactivate_refuses_yourself_and_audits(app, ctx):
-    from app.services.demo import seed_demo
+def test_deactivate_refuses_yourself_and_audits(app, ctx, staff_restored):
+    from doubles.demo.hospital import seed_demo
 
     seed_demo()
     sm = app.appbuilder.sm
@@ -176,11 +177,13 @@ def test_deactivate_refuses_yourself_and_audits(app, ctx):
     operators.set_department(ops.id, "信息科", admin)
     db.session.commit()
     assert db.session.query(OperatorProfile).filter_by(user_id=ops.id).one().department == "信息科"
+    ops.active = True  # staff accounts outlive the test: the next test signs in as ops
+    db.session.commit()
 
 
 @pytest.mark.parametrize(("key", "value", "expected"), [
-    ("booking.days_ahead", " 7 ", "7"), ("booking.cancel_deadline", "17:00", "17:00"),
-    ("booking.same_day_enabled", "YES", "true"), ("booking.foo_minutes", "30", "30"), ("site.notice", "hi", "hi"),
+    ("booking.days_ahead", " 7 ", "7"), ("booking.release_time", "17:00", "17:00"),
+    ("booking.same_day", "YES", "1"), ("waitlist.cutoff_minutes", "30", "30"), ("pregnancy.department", "OB01", "OB01"),
 ])
 def test_valid_settings_are_normalised(key, value, expected):
     assert configuration.validate_setting(key, value) == expected
@@ -188,8 +191,8 @@ def test_valid_settings_are_normalised(key, value, expected):
 
 @pytest.mark.parametrize(("key", "value"), [
     ("booking.days_ahead", "0"), ("booking.days_ahead", "seven"), ("booking.days_ahead", "61"),
-    ("booking.cancel_deadline", "25:00"), ("booking.same_day_enabled", "maybe"), ("Booking", "1"),
-    ("booking.days_ahead", ""), ("reminder.unpaid_hour", "24"),
+    ("booking.release_time", "25:00"), ("booking.same_day", "maybe"), ("Booking", "1"),
+    ("booking.days_ahead", ""), ("reminder.unpaid_hour", "18"), ("site.notice", "hi"),
 ])
 def test_invalid_settings_are_refused(app, key, value):
     with app.test_request_context(), pytest.raises(InvalidConfiguration):
@@ -211,6 +214,30 @@ def test_template_survey_and_guidance_rules(app):
             configuration.validate_guidance("", " ")
         with pytest.raises(InvalidConfiguration):
             configuration.validate_link("javascript:alert(1)")
+
+
+@pytest.mark.parametrize("link", ["https://evil.example/phish", "//evil.example/x", "/\\evil.example",
+                                  "http://127.0.0.1:5000/h5/", "https://evil.example/{link}"])
+def test_message_links_only_reach_configured_domains(app, link):
+    from app.services import configuration
+    from app.services.configuration import InvalidConfiguration
+
+    with app.app_context():
+        with pytest.raises(InvalidConfiguration):
+            configuration.validate_link(link)
+
+
+def test_message_links_to_our_pages_and_configured_domains_are_kept(app):
+    from app.services import configuration
+
+    with app.app_context():
+        old = app.config.get("MESSAGE_LINK_DOMAINS")
+        app.config["MESSAGE_LINK_DOMAINS"] = "www.ycfy.example"
+        try:
+            for link in ("/h5/messages/{id}", "https://www.ycfy.example/notice/{id}"):
+                assert configuration.validate_link(link) == link
+        finally:
+            app.config["MESSAGE_LINK_DOMAINS"] = old
 
 
 def test_survey_results_count_options_average_ratings_and_keep_texts(ctx):

@@ -81,8 +81,8 @@ def test_refund_request_items_are_normalised():
 
 
 def test_demo_seed_leaves_a_patient_with_pending_bills_and_a_stay(app, ctx, his):
-    from app.services.demo import seed_demo
-    from app.services.demo_bills import DEMO_UID
+    from doubles.demo.hospital import seed_demo
+    from doubles.demo.bills import DEMO_UID
 
     seed_demo()
     seed_demo()

@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from app import clock
 from app.channels.messages import PushMessage, PushRefused
-from app.channels.sandbox.messages import SandboxSender
+from doubles.channels.messages import SandboxSender
 from app.models import ChannelUser, MessagePush, MessageTemplate, Notification
 from app.services.delivery import BACKOFF_MINUTES, MAX_ATTEMPTS, deliver, render_fields, sweep
 from app.services.notifications import notify
@@ -75,7 +76,7 @@ def test_passing_failures_are_retried_with_backoff_then_given_up(ctx, account):
     assert deliver(notice.id, sender) == "pending"
     ctx.session.refresh(notice)
     assert notice.attempts == 1 and notice.last_error == "retry:-1"
-    wait = notice.next_attempt_at - dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    wait = notice.next_attempt_at - clock.utcnow()
     assert dt.timedelta(seconds=50) < wait <= dt.timedelta(minutes=BACKOFF_MINUTES[0])
     assert sweep(sender) == {}  # not due yet
     for _ in range(MAX_ATTEMPTS - 1):
@@ -163,3 +164,31 @@ def test_alipay_sender_maps_not_following():
     with pytest.raises(PushRefused) as err:
         AlipayLifeSender(Client()).send(PushMessage("alipay", "2088", "T", {"keyword1": "x"}, title="t"))
     assert err.value.reason == "not_following"
+
+
+def test_a_long_body_is_fitted_to_its_keyword_and_the_time_is_beijings(ctx):
+    """The demo templates map the body into a thing field: WeChat would refuse 60+ characters (47003)."""
+    from app import clock
+    from app.channels.wechat.keywords import violation
+
+    user = ChannelUser(channel="wechat", channel_uid="oUSER2", subscribed=True)
+    ctx.session.add(user)
+    ctx.session.add(MessageTemplate(kind="stop_clinic", channel="wechat", template_id="TPL-S",
+                                    field_map_json='{"thing1": "title", "thing2": "body", "time3": "time", '
+                                                   '"amount4": "payload.amount_fen"}'))
+    ctx.session.commit()
+    clock.freeze(dt.datetime(2027, 1, 1, 0, 30))  # Beijing; still 2026-12-31 in UTC
+    try:
+        body = ("很抱歉，谢诗医生 2027-01-03 上午 停诊（医生外出会诊），您的预约已取消，挂号费将原路退回。"
+                "点击可一键改约该医生其他时段。")
+        notice = notify(user.id, "stop_clinic", "停诊通知", body, dedupe_key="long-1", link="/h5/",
+                        payload={"amount_fen": 1250})
+        ctx.session.commit()
+        sender = Recording()
+        assert deliver(notice.id, sender) == "sent"  # the sandbox checks every keyword as WeChat does
+    finally:
+        clock.reset()
+    fields = sender.sent[0].fields
+    assert fields["thing2"] == body[:19] + "…" and fields["time3"] == "2027年1月1日 00:30"
+    assert fields["amount4"] == "¥12.50"
+    assert all(violation(key, value) is None for key, value in fields.items())

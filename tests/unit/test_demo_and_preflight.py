@@ -19,7 +19,7 @@ def _counts(app):
 
 
 def test_demo_seed_twice_changes_nothing(app, ctx, his):
-    from app.services.demo import seed_demo
+    from doubles.demo.hospital import seed_demo
 
     seed_demo()
     first = _counts(app)
@@ -81,7 +81,7 @@ def test_preflight_names_an_unreachable_his(app, ctx):
 
 
 def test_production_refuses_to_start_with_demo_accounts(app, ctx):
-    from app.services.demo import seed_demo
+    from doubles.demo.hospital import seed_demo
     from app.services.preflight import run_checks
 
     seed_demo()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.channels.identity import OAuthRefused
-from app.channels.sandbox.oauth import SandboxOAuth
+from doubles.channels.oauth import SandboxOAuth
 
 
 class FakeWeChatOAuth:

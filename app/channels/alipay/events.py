@@ -13,6 +13,7 @@ from typing import Any
 import xmltodict
 from alipay import AliPay
 
+from app import clock
 from app.channels.events import ChannelEvent, EventRejected
 
 EVENTS = {"follow": "subscribe", "unfollow": "unsubscribe"}
@@ -54,7 +55,7 @@ class AlipayGateway:
         try:
             at = dt.datetime.fromtimestamp(int(root.get("CreateTime")) / 1000, dt.UTC).replace(tzinfo=None)
         except (TypeError, ValueError):
-            at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            at = clock.utcnow()
         return ChannelEvent("alipay", str(uid)[:64], kind, at)
 
     def signed_response(self, inner: str) -> str:
@@ -86,12 +87,12 @@ def gateway_from_config(cfg: Mapping[str, Any]) -> AlipayGateway:
         alipay_public = alipay_key_pem(read(str(cfg["ALIPAY_PUBLIC_KEY"])), private=False)
         app_id = str(cfg["ALIPAY_APPID"])
     else:
-        from app.channels.sandbox.keys import ensure_sandbox_keys
+        from app.channels import PAYMENT_MODES
 
-        keys = ensure_sandbox_keys(cfg.get("SANDBOX_KEYS_DIR") or "instance/sandbox_keys")
-        private = keys.read(keys.alipay_app_key)
-        alipay_public = keys.read(keys.alipay_public_key)
-        app_id = str(cfg.get("ALIPAY_APPID") or "2021000000000000")
+        sandbox = PAYMENT_MODES.get("sandbox")
+        if sandbox is None or sandbox.alipay_keys is None:
+            raise ValueError("ALIPAY_PRIVATE_KEY is not set and no sandbox keys are plugged in")
+        private, alipay_public, app_id = sandbox.alipay_keys(cfg)
     client = AliPay(appid=app_id, app_notify_url=None, app_private_key_string=private,
                     alipay_public_key_string=alipay_public, sign_type="RSA2")
     from Cryptodome.PublicKey import RSA

@@ -237,7 +237,7 @@ class AlipayChannel(PaymentChannel):
         )
         self._raise_for(data)
         if not data.get("refund_amount"):
-            return RefundResult(refund_no, "failed", None, data)
+            return RefundResult(refund_no, "not_found", None, data)
         status = data.get("refund_status")
         return RefundResult(
             refund_no=refund_no,

@@ -7,8 +7,9 @@ WeChat waits 5 seconds for an answer: parsing happens here, the work is a Huey t
 from __future__ import annotations
 
 import datetime as dt
+import time
 import xml.parsers.expat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,16 +32,27 @@ class WechatPush:
     encrypted: bool
 
 
+#: a push whose signed timestamp is further than this from our clock is refused (a replay); WeChat
+#: retries within 15 seconds, so five minutes is generous
+MAX_SKEW_SECONDS = 300
+
+
 class WechatEventEndpoint:
-    def __init__(self, token: str, appid: str, aes_key: str | None = None) -> None:
+    def __init__(self, token: str, appid: str, aes_key: str | None = None,
+                 now: Callable[[], float] = time.time) -> None:
         self.token, self.appid, self.aes_key = token, appid, aes_key or None
+        self._now = now
 
     def _check(self, args: Mapping[str, str]) -> None:
+        """The signature (token, timestamp, nonce) and the timestamp window: a genuine push replayed
+        days later is refused like a forged one."""
+        timestamp = args.get("timestamp", "")
         try:
-            check_signature(self.token, args.get("signature", ""), args.get("timestamp", ""),
-                            args.get("nonce", ""))
+            check_signature(self.token, args.get("signature", ""), timestamp, args.get("nonce", ""))
         except InvalidSignatureException as exc:
             raise EventRejected("bad signature", 403) from exc
+        if not timestamp.isdigit() or abs(self._now() - int(timestamp)) > MAX_SKEW_SECONDS:
+            raise EventRejected("timestamp outside the allowed window", 403)
 
     def verify_url(self, args: Mapping[str, str]) -> str:
         """GET: WeChat checks the URL; we answer its echostr only when the signature is ours."""

@@ -26,8 +26,7 @@ class WechatTemplateSender:
         return cls(WeChatClient(str(cfg["WECHAT_APPID"]), str(cfg["WECHAT_APPSECRET"]), timeout=8))
 
     def send(self, message: PushMessage) -> PushReceipt:
-        data = {key: {"value": value[:20] if key.startswith("thing") else value}
-                for key, value in message.fields.items()}
+        data = {key: {"value": value} for key, value in message.fields.items()}  # fitted by delivery
         request = {"touser": message.recipient, "template_id": message.template_id, "url": message.url,
                    "data": data}
         try:

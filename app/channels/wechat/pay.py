@@ -67,7 +67,7 @@ _REFUND_STATES: dict[str, RefundState] = {
     "SUCCESS": "succeeded",
     "PROCESSING": "processing",
     "CLOSED": "failed",
-    "ABNORMAL": "failed",
+    "ABNORMAL": "abnormal",  # 退款异常: the card was cancelled; handled at the merchant platform, not final
 }
 
 
@@ -285,8 +285,8 @@ class WechatPayChannel(PaymentChannel):
         err_code, message = _error(body, code)
         if err_code in ("ORDERPAID", "ORDER_PAID"):
             raise OrderAlreadyPaid(err_code, message, _json_or_text(body))
-        if err_code == "ORDER_CLOSED":
-            return
+        if err_code in ("ORDER_CLOSED", "ORDER_NOT_EXIST"):
+            return  # closed already, or never opened: nobody can pay it
         raise ChannelError(err_code, message, _json_or_text(body))
 
     # -- refunds ------------------------------------------------------------------------
@@ -318,10 +318,10 @@ class WechatPayChannel(PaymentChannel):
         return _refund_result(data, refund_no)
 
     def query_refund(self, order_no: str, refund_no: str) -> RefundResult:
-        """Query one refund; one WeChat does not know of is ``failed`` (safe to retry)."""
+        """Query one refund; one WeChat does not know of is ``not_found`` (safe to send again)."""
         code, body = self._call(self.client.query_refund, out_refund_no=refund_no)
         if code == 404:
-            return RefundResult(refund_no, "failed", None, _json_or_text(body))
+            return RefundResult(refund_no, "not_found", None, _json_or_text(body))
         return _refund_result(self._ok_json(code, body), refund_no)
 
     # -- notifications ------------------------------------------------------------------

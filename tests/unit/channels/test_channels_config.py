@@ -9,8 +9,8 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from app.channels import AlipayChannel, WechatPayChannel, make_channels
-from app.channels.sandbox import PaymentSandbox, register_sandbox, settings_from_config
-from app.channels.sandbox.keys import ensure_sandbox_keys
+from doubles.channels import PaymentSandbox, register_sandbox, settings_from_config
+from doubles.channels.keys import ensure_sandbox_keys
 from tests.unit.channels.channel_helpers import ChannelEnv
 
 

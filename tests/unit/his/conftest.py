@@ -14,8 +14,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from app.his.http import HttpHis
 from app.his.interface import HisGateway
-from app.his.server import create_his_server
-from app.his.simulator import (
+from doubles.his.server import create_his_server
+from doubles.his.simulator import (
     SeedPatient,
     SimulatorHis,
     generate_patients,

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
+from app import clock
 from app.his import errors
 from app.his.interface import (
     LOCK_MINUTES,
@@ -19,9 +20,10 @@ from app.his.interface import (
     Registration,
     SlotLock,
     TimeSlice,
+    TradeStatus,
 )
-from app.his.simulator import SeedPatient, SimulatorHis
-from app.his.simulator.models import BillRow, ReportRow, StayRow
+from doubles.his.simulator import SeedPatient, SimulatorHis
+from doubles.his.simulator.models import BillRow, ReportRow, StayRow
 
 TITLE_FEES = {"主任医师": 5000, "副主任医师": 3000, "主治医师": 2000, "医师": 1000}
 
@@ -166,7 +168,7 @@ def test_lock_confirm_cancel_roundtrip(
     card = patients[0].card_no
     lock = gateway.lock_slot(slc.slice_id, card, "ORD-1")
     assert isinstance(lock, SlotLock) and lock.slice_id == slc.slice_id
-    assert lock.expires_at > dt.datetime.now() - dt.timedelta(days=1)
+    assert lock.expires_at > clock.utcnow() - dt.timedelta(days=1)
     assert remaining_of(gateway, session, slc.slice_id) == slc.remaining - 1
     assert gateway.lock_slot(slc.slice_id, card, "ORD-1") == lock  # idempotent on order_no
 
@@ -227,8 +229,9 @@ def test_one_card_one_number_per_session(
     session, slc = open_slice(gateway, seed_today)
     gateway.lock_slot(slc.slice_id, patients[1].card_no, "ONE-1")
     other = next((x for x in session.slices if x.slice_id != slc.slice_id and x.remaining), slc)
-    with pytest.raises(errors.InvalidRequest):
+    with pytest.raises(errors.AlreadyBooked) as caught:
         gateway.lock_slot(other.slice_id, patients[1].card_no, "ONE-2")
+    assert caught.value.code == "already_booked"
 
 
 def test_lock_refusals(
@@ -591,3 +594,64 @@ def test_errors_carry_stable_codes(gateway: HisGateway, patients: list[SeedPatie
     with pytest.raises(errors.HisBusinessError) as caught:
         gateway.verify_card("0000000000", "x", patients[0].id_number)
     assert caught.value.code == "not_found" and caught.value.message
+
+
+# --- payment trades and lost answers (issue 14) ------------------------------------------------------
+
+
+def test_trade_status_of_an_unknown_trade_is_a_definite_no(gateway: HisGateway) -> None:
+    status = gateway.trade_status("4200000000000000NEVER")
+    assert status == TradeStatus("4200000000000000NEVER", False, 0, ())
+
+
+def test_trade_status_follows_a_registration_from_confirmed_to_cancelled(
+    gateway: HisGateway, seed_today: dt.date, patients: list[SeedPatient]
+) -> None:
+    session, slc = open_slice(gateway, seed_today)
+    lock = gateway.lock_slot(slc.slice_id, patients[3].card_no, "TS-REG-1")
+    assert not gateway.trade_status("TS-TRADE-1").applied  # locked, not paid: nothing applied
+    reg = gateway.confirm_registration(lock.lock_id, "TS-REG-1", session.fee_fen, "TS-TRADE-1", "wechat")
+    status = gateway.trade_status("TS-TRADE-1")
+    assert status.applied and status.applied_fen == session.fee_fen
+    (record,) = status.records
+    assert (record.kind, record.ref, record.receipt_no, record.status) == (
+        "registration", lock.lock_id, reg.visit_no, "applied")
+    gateway.cancel_registration(lock.lock_id, "TS-REG-1", "退号")
+    status = gateway.trade_status("TS-TRADE-1")
+    assert not status.applied and status.records[0].status == "reversed"
+
+
+def test_trade_status_of_settled_bills_and_a_credited_deposit(
+    gateway: HisGateway, sim: SimulatorHis, patients: list[SeedPatient]
+) -> None:
+    card = patients[6].card_no
+    one = gateway.add_bill(card, [BillItem("叶酸片", "西药", "0.4mg", 1, 1200, 1200)], doctor_code="D001")
+    two = gateway.add_bill(card, [BillItem("血常规", "化验", "", 1, 2000, 2000)], doctor_code="D001")
+    gateway.settle_bill(one.bill_no, 1200, "TS-BILLS", "alipay")
+    settled = gateway.settle_bill(two.bill_no, 2000, "TS-BILLS", "alipay")
+    status = gateway.trade_status("TS-BILLS")
+    assert status.applied and status.applied_fen == 3200
+    assert [(r.kind, r.ref) for r in status.records] == [("bill", one.bill_no), ("bill", two.bill_no)]
+    assert status.records[1].receipt_no == settled.receipt_no and status.records[1].applied_at is not None
+    walk_money(status)
+    row = _stay(sim, "in_hospital")
+    record = gateway.pay_deposit(row.inpatient_no, 50000, "TS-DEP", "wechat")
+    status = gateway.trade_status("TS-DEP")
+    assert status.applied and status.records[0].receipt_no == record.deposit_no and status.applied_fen == 50000
+
+
+def test_release_lock_by_order_number_frees_a_lock_whose_answer_was_lost(
+    gateway: HisGateway, seed_today: dt.date, patients: list[SeedPatient]
+) -> None:
+    session, slc = open_slice(gateway, seed_today)
+    gateway.lock_slot(slc.slice_id, patients[4].card_no, "LOST-1")  # the platform never saw the answer
+    assert remaining_of(gateway, session, slc.slice_id) == slc.remaining - 1
+    gateway.release_lock("LOST-1", "锁号应答丢失")
+    assert remaining_of(gateway, session, slc.slice_id) == slc.remaining
+    gateway.release_lock("LOST-1", "锁号应答丢失")  # idempotent
+    gateway.release_lock("NEVER-LOCKED", "x")  # nothing held: no error
+    assert remaining_of(gateway, session, slc.slice_id) == slc.remaining
+    again = gateway.lock_slot(slc.slice_id, patients[4].card_no, "LOST-2")  # the patient's retry
+    reg = gateway.confirm_registration(again.lock_id, "LOST-2", session.fee_fen, "LOST-T", "wechat")
+    gateway.release_lock("LOST-2", "x")  # a confirmed registration is left alone
+    assert gateway.trade_status("LOST-T").applied and reg.visit_no

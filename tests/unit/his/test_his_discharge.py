@@ -9,10 +9,10 @@ from flask import Flask
 from sqlalchemy import delete, func, select
 
 from app.his import errors
-from app.his.cli import his_cli
-from app.his.simulator import SimulatorHis
-from app.his.simulator.discharge import discharge
-from app.his.simulator.models import CostItemRow, StayRow
+from doubles.his.cli import his_cli
+from doubles.his.simulator import SimulatorHis
+from doubles.his.simulator.discharge import discharge
+from doubles.his.simulator.models import CostItemRow, StayRow
 
 
 def _stay_with_balance(sim: SimulatorHis, *, positive: bool) -> StayRow:

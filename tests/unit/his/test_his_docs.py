@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from app.his import interface
-from app.his.server import create_his_server
+from doubles.his.server import create_his_server
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 

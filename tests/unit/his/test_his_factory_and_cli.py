@@ -6,9 +6,9 @@ import pytest
 from flask import Flask
 
 from app.his import HisGateway, make_his
-from app.his.cli import his_cli
+from doubles.his.cli import his_cli
 from app.his.http import HttpHis
-from app.his.simulator import SimulatorHis
+from doubles.his.simulator import SimulatorHis
 
 
 def test_make_his_simulator(sim_url: str) -> None:

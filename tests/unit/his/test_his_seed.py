@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
-from app.his.simulator import generate_patients, seed
-from app.his.simulator.models import HisBase, PatientRow, ScheduleRow
+from doubles.his.simulator import generate_patients, seed
+from doubles.his.simulator.models import HisBase, PatientRow, ScheduleRow
 from app.services.idcard import birth_date_of, gender_of, is_valid_id_number
 
 
@@ -93,7 +93,7 @@ def test_an_older_simulator_database_gets_the_childrens_guardians(tmp_path) -> N
     """A simulator seeded before cards carried a guardian is brought up to date by the next seed."""
     import sqlite3
 
-    from app.his.simulator import seed as seed_simulator
+    from doubles.his.simulator import seed as seed_simulator
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     seed_simulator(url)
@@ -130,7 +130,7 @@ def test_an_older_simulator_database_gets_the_evening_clinics(
 def test_the_demo_cards_have_past_registrations_one_attended(sim_url: str, seed_today: dt.date) -> None:
     """The attendance feed has both outcomes to show from the first seed on: the demo mother came to
     yesterday's 产科 clinic, the demo child missed the 儿科夜诊 the day before."""
-    from app.his.simulator import SimulatorHis
+    from doubles.his.simulator import SimulatorHis
 
     his = SimulatorHis(sim_url)
     yesterday = [a for a in his.registration_attendance(seed_today - dt.timedelta(days=1))
@@ -152,7 +152,7 @@ def test_an_older_simulator_database_gains_attendance(tmp_path: Path, seed_today
     so `flask his serve` on it answers), and the next seed writes the demo cards' past visits."""
     import sqlite3
 
-    from app.his.simulator import SimulatorHis
+    from doubles.his.simulator import SimulatorHis
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     seed(url, seed_today)
@@ -170,3 +170,56 @@ def test_an_older_simulator_database_gains_attendance(tmp_path: Path, seed_today
     his = SimulatorHis(url)
     assert [a.attended for a in his.registration_attendance(seed_today - dt.timedelta(days=1))] == [True]
     his.close()
+
+
+def _stays(url: str) -> list[tuple[object, ...]]:
+    """Each stay relative to the day the seed ran: its days in hospital, charges and deposits."""
+    from doubles.his.simulator import SimulatorHis
+    from doubles.his.simulator.models import StayRow
+
+    his = SimulatorHis(url)
+    try:
+        with his.unit() as s:
+            rows = s.scalars(select(StayRow).order_by(StayRow.inpatient_no)).all()
+            cards = [(r.card_no, r.inpatient_no) for r in rows]
+        out = []
+        for card, inpatient_no in cards:
+            stay = his.inpatient_stay(card)
+            assert stay.inpatient_no == inpatient_no
+            summary = his.total_cost(inpatient_no)
+            out.append((inpatient_no, card, stay.status, stay.ward, stay.admitted_at.time(),
+                        summary.total_fen, dict(summary.by_category), stay.deposit_total_fen, stay.balance_fen))
+        return out
+    finally:
+        his.close()
+
+
+def test_stays_are_a_function_of_the_seed_and_the_clock_not_of_the_date(tmp_path: Path) -> None:
+    """Seeded on any day (a month end, a Sunday, New Year's Eve) the stays cost the same: the bug was a
+    stay's charges drawn from the calendar date, so a low balance turned healthy on 2026-12-01."""
+    results = []
+    for day in (dt.date(2026, 11, 27), dt.date(2026, 12, 1), dt.date(2026, 12, 2), dt.date(2027, 1, 1)):
+        url = f"sqlite:///{tmp_path / f'{day}.db'}"
+        seed(url, day)
+        results.append(_stays(url))
+    assert all(r == results[0] for r in results[1:])
+    by_no = {row[0]: row for row in results[0]}
+    assert by_no["ZY00000007"][-1] < 0  # the 补缴 demo: its deposit no longer covers its charges
+    assert sum(1 for row in results[0] if row[2] == "discharged") == 2
+
+
+def test_no_stay_is_discharged_before_it_was_admitted(tmp_path: Path) -> None:
+    from doubles.his.simulator.models import CostItemRow, StayRow
+
+    for day in (dt.date(2026, 12, 1), dt.date(2027, 1, 1), dt.date(2027, 3, 1)):
+        url = f"sqlite:///{tmp_path / f'{day}.db'}"
+        seed(url, day)
+        engine = create_engine(url)
+        with Session(engine) as s:
+            for stay in s.scalars(select(StayRow)):
+                if stay.discharged_at is not None:
+                    assert stay.admitted_at < stay.discharged_at < dt.datetime.combine(day, dt.time())
+                days = s.scalars(select(CostItemRow.day).where(CostItemRow.inpatient_no == stay.inpatient_no))
+                assert all(stay.admitted_at.date() <= d <= (stay.discharged_at or dt.datetime.combine(day, dt.time()))
+                           .date() for d in days)
+        engine.dispose()

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from app import clock
 from app.services.idcard import (
     birth_date_of,
     gender_of,
@@ -49,7 +50,7 @@ def test_invalid_numbers(number: str) -> None:
 
 
 def test_future_birth_date_is_invalid() -> None:
-    first17 = f"441781{dt.date.today() + dt.timedelta(days=2):%Y%m%d}001"
+    first17 = f"441781{clock.today() + dt.timedelta(days=2):%Y%m%d}001"
     assert not is_valid_id_number(first17 + id_number_check_digit(first17))
 
 

@@ -1,0 +1,194 @@
+"""找医生: search departments and doctors by name or specialty; a doctor's page with the next open slices;
+the department order (setting ``departments.order``, 产科 and 儿科 first by default); and the
+booking pages' reads: the bookable slice, the account's orders and their history, 改约 slots."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
+
+from app.extensions import db
+from app.models import (
+    AppointmentOrder,
+    Department,
+    Doctor,
+    PaymentOrder,
+    Refund,
+    Schedule,
+    ScheduleSlice,
+    StateTransition,
+)
+from app.registration import rules
+from app.registration.rules import hospital_now, open_dates, slot_start
+from app.registration.states import LIVE
+from app.registration.states import AppointmentStatus as A
+from app.services.errors import Forbidden, NotFound
+from app.services.settings import setting_text
+
+
+MAX_QUERY = 30
+
+
+def department_order() -> dict[str, int]:
+    return rules.department_rank(setting_text("departments.order"))
+
+
+def sort_departments(departments: list[Department]) -> list[Department]:
+    """Top-level departments in the hospital's order (named codes first), then the HIS's own order."""
+    rank = department_order()
+    return sorted(departments, key=lambda d: (rank.get(d.code, len(rank)), d.sort, d.code))
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    departments: list[Department]
+    doctors: list[Doctor]
+
+
+def search(text: str, limit: int = 30) -> SearchResult:
+    """Departments and doctors whose name (Chinese or English), specialty or introduction contains ``text``."""
+    text = (text or "").strip()[:MAX_QUERY]
+    if not text:
+        return SearchResult([], [])
+    like = f"%{text.replace('%', '').replace('_', '')}%"
+    departments = list(db.session.scalars(select(Department).where(
+        Department.is_active.is_(True),
+        or_(Department.name.ilike(like), Department.name_en.ilike(like), Department.intro.ilike(like)))
+        .order_by(Department.sort).limit(limit)))
+    doctors = list(db.session.scalars(select(Doctor).where(
+        Doctor.is_active.is_(True),
+        or_(Doctor.name.ilike(like), Doctor.name_en.ilike(like), Doctor.specialty.ilike(like),
+            Doctor.intro.ilike(like), Doctor.title.ilike(like)))
+        .order_by(Doctor.department_id, Doctor.code).limit(limit)))
+    return SearchResult(departments, doctors)
+
+
+def doctor(doctor_id: int) -> Doctor | None:
+    found = db.session.get(Doctor, doctor_id)
+    return found if found is not None and found.is_active else None
+
+
+def next_slices(doctor_id: int, limit: int = 8) -> list[ScheduleSlice]:
+    return next_open_slots(doctor_id, limit=limit)
+
+
+def bookable_slice(slice_id: int | str) -> ScheduleSlice:
+    try:
+        sid = int(slice_id)
+    except (TypeError, ValueError):
+        raise NotFound(_("号源不存在")) from None
+    slc = db.session.scalar(select(ScheduleSlice).where(ScheduleSlice.id == sid).options(
+        joinedload(ScheduleSlice.schedule).joinedload(Schedule.doctor),
+        joinedload(ScheduleSlice.schedule).joinedload(Schedule.department)))
+    if slc is None:
+        raise NotFound(_("号源不存在"))
+    return slc
+
+
+def describe(order: AppointmentOrder) -> str:
+    return describe_parts(db.session.get(Department, order.department_id), db.session.get(Doctor, order.doctor_id),
+                           order.clinic_date, order.start_time)
+
+
+def describe_parts(dept: Department | None, doctor: Doctor | None, clinic_date: dt.date, start_time: str) -> str:
+    return f"挂号费 {dept.name if dept else ''} {doctor.name if doctor else ''} {clinic_date:%m-%d} {start_time}"
+
+
+# -- orders -----------------------------------------------------------------------------------------
+
+def owned_order(owner_id: int, order_id: int | str) -> AppointmentOrder:
+    """The account's appointment order, or 404 (another account's is indistinguishable from none)."""
+    try:
+        oid = int(order_id)
+    except (TypeError, ValueError):
+        raise Forbidden(_("订单不存在")) from None
+    order = db.session.get(AppointmentOrder, oid)
+    if order is None or order.owner_id != owner_id:
+        raise Forbidden(_("订单不存在"))
+    return order
+
+
+#: filters on the orders page: name -> states
+ORDER_FILTERS = {
+    "all": None,
+    "pending": (A.HOLDING, A.PENDING_PAYMENT, A.PAID),
+    "booked": (A.BOOKED,),
+    "done": (A.VISITED, A.NO_SHOW),
+    "cancelled": (A.CANCELLED, A.STOPPED, A.EXPIRED, A.FAILED, A.LOCK_FAILED, A.REFUNDED),
+}
+
+
+def orders_of(owner_id: int, filter_name: str = "all", limit: int = 100) -> list[AppointmentOrder]:
+    """The account's booking orders, newest first, optionally one filter of ``ORDER_FILTERS``."""
+    wanted = ORDER_FILTERS.get(filter_name)
+    query = select(AppointmentOrder).where(AppointmentOrder.owner_id == owner_id)
+    if wanted:
+        query = query.where(AppointmentOrder.status.in_(wanted))
+    return list(db.session.scalars(query.order_by(AppointmentOrder.created_at.desc(), AppointmentOrder.id.desc())
+                                   .limit(limit)))
+
+
+def history(order: AppointmentOrder) -> list[StateTransition]:
+    """Every step of the order (the appointment's and its payment's and refunds'), oldest first."""
+    payment_ids = list(db.session.scalars(select(PaymentOrder.id).where(PaymentOrder.appointment_id == order.id)))
+    refund_ids = list(db.session.scalars(select(Refund.id).where(Refund.payment_id.in_(payment_ids)))) \
+        if payment_ids else []
+    clauses = [(StateTransition.order_type == "appointment") & (StateTransition.order_id == order.id)]
+    if payment_ids:
+        clauses.append((StateTransition.order_type == "payment") & StateTransition.order_id.in_(payment_ids))
+    if refund_ids:
+        clauses.append((StateTransition.order_type == "refund") & StateTransition.order_id.in_(refund_ids))
+    return list(db.session.scalars(select(StateTransition).where(or_(*clauses))
+                                   .order_by(StateTransition.at, StateTransition.id)))
+
+
+def payment_of(order: AppointmentOrder) -> PaymentOrder | None:
+    return db.session.scalar(select(PaymentOrder).where(PaymentOrder.appointment_id == order.id)
+                             .order_by(PaymentOrder.id.desc()).limit(1))
+
+
+def can_rebook(order: AppointmentOrder) -> bool:
+    """一键改约 is offered for a booking ended by a 停诊, also once its fee is refunded (the refund follows
+    the stop within seconds: 已停诊 alone would hide the button), until the patient has rebooked it."""
+    if order.status not in (A.STOPPED, A.REFUNDED):
+        return False
+    stopped = db.session.scalar(select(func.count()).select_from(StateTransition).where(
+        StateTransition.order_type == "appointment", StateTransition.order_id == order.id,
+        StateTransition.to_status == A.STOPPED))
+    if not stopped:
+        return False
+    rebooked = db.session.scalar(select(func.count()).select_from(AppointmentOrder).where(
+        AppointmentOrder.rebooked_from_id == order.id, AppointmentOrder.status.in_((A.PENDING_PAYMENT, A.BOOKED))))
+    return not rebooked
+
+
+# -- 改约: the doctor's next open slots -------------------------------------------------------------
+
+def next_open_slots(doctor_id: int, limit: int = 12, now: dt.datetime | None = None) -> list[ScheduleSlice]:
+    """The doctor's next slices with places left, in the open booking window, soonest first."""
+    now = now or hospital_now()
+    dates = open_dates(now)
+    if not dates:
+        return []
+    slices = db.session.scalars(
+        select(ScheduleSlice).join(Schedule).where(
+            Schedule.doctor_id == doctor_id, Schedule.status == "open",
+            Schedule.clinic_date >= dates[0], Schedule.clinic_date <= dates[-1],
+            ScheduleSlice.booked < ScheduleSlice.capacity)
+        .options(joinedload(ScheduleSlice.schedule))
+        .order_by(Schedule.clinic_date, ScheduleSlice.start_time)).all()  # start times order 上午/下午/晚上
+    return [s for s in slices if slot_start(s.schedule.clinic_date, s.end_time) > now][:limit]
+
+
+def active_orders_for(slice_ids: Iterable[int]) -> int:
+    """How many live orders hold places in these slices (for checks and the benchmark)."""
+    ids = list(slice_ids)
+    if not ids:
+        return 0
+    return db.session.scalar(select(func.count(AppointmentOrder.id)).where(
+        AppointmentOrder.slice_id.in_(ids), AppointmentOrder.status.in_(LIVE))) or 0

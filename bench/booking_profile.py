@@ -1,0 +1,210 @@
+"""Where a booking's CPU goes: one process, Flask's test client, a CPU clock (issue 19 item 5).
+
+    .venv/bin/python bench/booking_profile.py                  # 300 bookings, 2,000 health requests
+    .venv/bin/python bench/booking_profile.py --bookings 500 --top 40 --dump /tmp/booking.prof
+
+It builds its own databases (``bench_profile`` and ``bench_profile_his`` on MariaDB, as
+``bench/booking_race.py`` does), starts the HIS simulator in its own gunicorn behind the signed HTTP
+contract (its CPU is another system's, not counted), then in this process books N patients into the
+hot session exactly as the H5 confirm page is posted (signed-in session cookie, POST
+/h5/booking/slices/<id>/confirm) and asks the bare health endpoint as often. It prints:
+
+- CPU per request (``time.process_time``, this process only) of a booking and of a health request,
+  and their ratio, measured interleaved (a booking, then health requests, ...) so the machine's load
+  touches both alike;
+- a cProfile of the bookings with the CPU clock, cut into the components of a request (request hooks,
+  session, patient sign-in, the booking's statements, the payment order, the HIS call and its
+  signature, ...) with each one's CPU per booking, and the top functions by own time.
+
+Not part of the test suite; the gunicorn benchmark (``booking_race.py``) stays the measure of record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import booking_race  # noqa: E402
+
+DEFAULT_DB = "mysql+pymysql://root@127.0.0.1:3306/bench_profile?charset=utf8mb4"
+
+# (component, file fragment, function name): a function's cumulative CPU is charged to its component.
+# Nested ones are listed so that each can be read on its own; the report says which contain which.
+COMPONENTS = [
+    ("whole request (Flask test client)", "flask/app.py", "wsgi_app"),
+    ("  before_request hooks", "flask/app.py", "preprocess_request"),
+    ("    request id (logging_setup)", "app/logging_setup.py", "_assign_request_id"),
+    ("    metrics timer", "app/operations/metrics.py", "_start_timer"),
+    ("    staff policy guard", "app/security/__init__.py", "enforce_staff_policy"),
+    ("    operator password guard", "app/admin/operators.py", "enforce_password_change"),
+    ("  after_request hooks", "flask/app.py", "process_response"),
+    ("    security headers + CSP nonce", "app/security_headers.py", "_harden"),
+    ("    metrics count", "app/operations/metrics.py", "_count"),
+    ("    session cookie save", "flask/sessions.py", "save_session"),
+    ("  session cookie open", "flask/sessions.py", "open_session"),
+    ("  Flask-Login user loader", "flask_login/login_manager.py", "_load_user"),
+    ("  Babel locale", "flask_babel/__init__.py", "get_locale"),
+    ("  teardown (session remove)", "flask/app.py", "do_teardown_appcontext"),
+    ("  the view h5.booking_confirm", "h5/routes/booking.py", "booking_confirm"),
+    ("    patient sign-in (h5.auth.current_user)", "h5/auth.py", "current_user"),
+    ("    slice load (_slice_for_booking)", "app/services/booking.py", "_slice_for_booking"),
+    ("    booking.book", "app/services/booking.py", "book"),
+    ("      booking rules (settings)", "app/services/settings.py", "booking_rules"),
+    ("      patient limits", "app/services/booking.py", "_check_patient_limits"),
+    ("      owned_patient", "", "owned_patient"),
+    ("      take_place (guarded UPDATE)", "app/services/booking.py", "take_place"),
+    ("      payments.create_payment_order", "app/services/payments.py", "create_payment_order"),
+    ("      states.move", "app/services/states.py", "move"),
+    ("      HIS lock_slot (journal + metrics + HTTP)", "app/services/his_journal.py", "lock_slot"),
+    ("        HttpHis._call", "app/his/http.py", "_call"),
+    ("          signed_headers", "app/his/signing.py", "signed_headers"),
+    ("          requests.Session.request", "requests/sessions.py", "request"),
+    ("          contract decode (from_plain)", "app/his/codec.py", "from_plain"),
+    ("    url_for", "flask/helpers.py", "url_for"),
+    ("  SQLAlchemy: Session.commit (all)", "sqlalchemy/orm/session.py", "commit"),
+    ("  SQLAlchemy: Session.flush (all)", "sqlalchemy/orm/session.py", "flush"),
+    ("  SQLAlchemy: Session.execute (all)", "sqlalchemy/orm/session.py", "execute"),
+    ("  SQLAlchemy: Connection._execute_context (all SQL)", "sqlalchemy/engine/base.py", "_execute_context"),
+    ("  PyMySQL: Cursor.execute (all SQL, wire)", "pymysql/cursors.py", "execute"),
+    ("  logging (all lines)", "logging/__init__.py", "_log"),
+]
+
+
+def component_table(stats: pstats.Stats, n: int) -> list[tuple[str, float, int]]:
+    """(component, CPU ms per booking, calls per booking) from a profile of ``n`` bookings."""
+    out = []
+    for label, fragment, name in COMPONENTS:
+        total = calls = 0.0
+        for (filename, _line, func), (_cc, nc, _tt, ct, _callers) in stats.stats.items():
+            if func == name and fragment in filename.replace("\\", "/"):
+                total += ct
+                calls += nc
+        out.append((label, total / n * 1000, calls / n))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db-url", default=DEFAULT_DB)
+    parser.add_argument("--bookings", type=int, default=300)
+    parser.add_argument("--health-per-booking", type=int, default=5)
+    parser.add_argument("--his-port", type=int, default=5333)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--dump", default="", help="write the raw profile here (for snakeviz, pstats)")
+    args = parser.parse_args()
+    parts = args.db_url.split("?")[0].rsplit("/", 1)
+    his_url = f"{parts[0]}/{parts[1]}_his?charset=utf8mb4"
+    instance = tempfile.mkdtemp(prefix="bench-profile-")
+    os.environ.update(INSTANCE_DIR=instance, HUEY_URL="memory://", BENCH_DB_URL=args.db_url, BENCH_HIS_URL=his_url)
+    warm = 20
+    total = warm + 2 * args.bookings + 1  # and the one whose statements are listed
+    world = booking_race.prepare(args.db_url, his_url, 0, total, 1)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    his_procs: list[subprocess.Popen] = []
+    try:
+        booking_race.start_servers([args.his_port], 2, 4, env, his_procs, factory="bench.booking_race:make_his()",
+                                   probe="/his/v1/health")
+        # one Flask-AppBuilder app per process: the one prepare() built, switched to the HIS over HTTP
+        app = world["app"]
+        app.config.update(HIS_MODE="http", HIS_BASE_URL=f"http://127.0.0.1:{args.his_port}/his/v1",
+                          HIS_APP_ID=booking_race.HIS_APP_ID, HIS_SECRET=booking_race.HIS_SECRET)
+        app.extensions.pop("his_gateway", None)
+        client = app.test_client()
+        people = iter(world["people"])
+        cookie_name, hot = world["cookie_name"], world["hot_slice"]
+
+        def book() -> None:
+            cookie, patient_id = next(people)
+            client.set_cookie(cookie_name, cookie)
+            r = client.post(f"/h5/booking/slices/{hot}/confirm", data={"patient_id": patient_id})
+            if r.status_code != 303 or "/h5/pay/" not in r.headers.get("Location", ""):
+                raise SystemExit(f"booking refused: {r.status_code} {r.get_data(as_text=True)[:300]}")
+
+        def health() -> None:
+            client.delete_cookie(cookie_name)
+            if client.get("/api/health/live").status_code != 200:
+                raise SystemExit("health not 200")
+
+        for _ in range(warm):
+            book()
+            health()
+        # 0. the statements of one booking, as the database receives them
+        from sqlalchemy import event
+
+        from app.extensions import db
+
+        with app.app_context():
+            engine = db.engine
+        statements: list[str] = []
+
+        def note(_conn, _cursor, statement, _params, _context, _many):
+            statements.append(" ".join(statement.split())[:160])
+
+        event.listen(engine, "before_cursor_execute", note)
+        book()
+        event.remove(engine, "before_cursor_execute", note)
+        # 1. CPU per request, interleaved
+        book_cpu = health_cpu = 0.0
+        for _ in range(args.bookings):
+            t = time.process_time()
+            book()
+            book_cpu += time.process_time() - t
+            t = time.process_time()
+            for _ in range(args.health_per_booking):
+                health()
+            health_cpu += time.process_time() - t
+        per_book = book_cpu / args.bookings * 1000
+        per_health = health_cpu / (args.bookings * args.health_per_booking) * 1000
+        # 2. the profile (CPU clock) of as many bookings again
+        profiler = cProfile.Profile(time.process_time)
+        profiler.enable()
+        for _ in range(args.bookings):
+            book()
+        profiler.disable()
+        # 3. the profile of health requests, for the hooks every request pays
+        health_profiler = cProfile.Profile(time.process_time)
+        health_profiler.enable()
+        for _ in range(args.bookings):
+            health()
+        health_profiler.disable()
+    finally:
+        for proc in his_procs:
+            proc.terminate()
+            proc.wait(30)
+
+    load = os.getloadavg()
+    print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; {args.bookings} bookings, "
+          f"{args.bookings * args.health_per_booking} health requests, interleaved, one process, test client")
+    print(f"CPU per request: booking {per_book:.2f} ms, health {per_health:.3f} ms, ratio {per_book / per_health:.1f}")
+    if args.dump:
+        profiler.dump_stats(args.dump)
+    stats = pstats.Stats(profiler)
+    hstats = pstats.Stats(health_profiler)
+    print(f"statements of one booking on the platform's database ({len(statements)}, COMMITs not counted):")
+    for n, statement in enumerate(statements, 1):
+        print(f"  {n:2d}. {statement}")
+    print()
+    print("| component | CPU ms / booking | calls / booking | CPU ms / health request |")
+    print("|---|---|---|---|")
+    health_rows = {label: (ms, calls) for label, ms, calls in component_table(hstats, args.bookings)}
+    for label, ms, calls in component_table(stats, args.bookings):
+        hms = health_rows[label][0]
+        print(f"| {label} | {ms:.2f} | {calls:.1f} | {hms:.3f} |")
+    print()
+    print(f"top {args.top} functions by own CPU (bookings):")
+    stats.sort_stats("tottime").print_stats(args.top)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

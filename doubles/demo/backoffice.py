@@ -1,0 +1,442 @@
+"""A month of demo orders for the back-office (statistics, exports, order look-ups). Idempotent.
+
+The orders hang off demo channel users and patients of their own and past-dated schedules, so the
+patient H5 pages (which show today onwards) never offer them. Deterministic: the same month every run.
+
+The month is coherent, so every page that shows a figure agrees with every other (issue 13 #15): each
+account follows the 服务号/服务窗 and binds its card within the month before its first order; a booking
+confirmed by the HIS carries ``confirmed_at`` (数据分析 counts bookings by it), is 当天挂号 when made on the
+clinic day and 预约挂号 otherwise. Today holds an order in every state a clerk meets (unpaid, paying,
+closed, paid and confirming, confirm failed, HIS answer unknown, refunding, refund failed …) and the
+day before yesterday a reconciliation run with differences, one already resolved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+
+from sqlalchemy import select
+
+from app import clock
+from app.extensions import db
+from app.models import (AppointmentOrder, ChannelUser, Department, Doctor, FollowEvent, Patient, PaymentOrder,
+                        ReconciliationItem, ReconciliationRun, Refund, Schedule, ScheduleSlice, StateTransition)
+from app.services.identity import ACCOUNT_PREFIX  # the demo month's accounts, never offered at sign-in
+
+PREFIX = "DEMO"
+DAYS = 30
+NAMES = ["陈丽华", "黄美玲", "李晓燕", "王芳", "张小宝", "刘欣怡", "林嘉怡", "吴婷婷", "欧阳娜娜", "郑子涵"]
+
+
+def _departments_and_doctors() -> list[Doctor]:
+    doctors = list(db.session.scalars(select(Doctor).order_by(Doctor.id).limit(6)))
+    if doctors:
+        return doctors
+    dept = Department(code=f"{PREFIX}-OB", name="产科门诊", is_active=False, sort=99)
+    db.session.add(dept)
+    db.session.flush()
+    for i, (name, title, fee) in enumerate([("梁医生", "主任医师", 5000), ("何医生", "副主任医师", 3000)]):
+        db.session.add(Doctor(code=f"{PREFIX}-DOC{i}", name=name, title=title, department_id=dept.id, fee_fen=fee,
+                              is_active=False))
+    db.session.flush()
+    return list(db.session.scalars(select(Doctor).where(Doctor.code.startswith(f"{PREFIX}-"))))
+
+
+def _move(order_type: str, order_id: int, path: list[str], at: dt.datetime, actor: str,
+          until: dt.datetime | None = None) -> None:
+    """The order's story, a step every two minutes (never later than ``until``: nothing happens after now)."""
+    for i, (a, b) in enumerate(zip(path, path[1:], strict=False)):
+        when = at + dt.timedelta(minutes=2 * i + 1)
+        db.session.add(StateTransition(order_type=order_type, order_id=order_id, from_status=a, to_status=b,
+                                       actor=actor, at=when if until is None else min(when, until)))
+
+
+def seed_backoffice_demo(days: int = DAYS, per_day: int = 18) -> list[str]:
+    """Create ``days`` days of booking, outpatient and deposit payments with some refunds, once."""
+    if db.session.scalar(select(PaymentOrder.id).where(PaymentOrder.order_no.startswith(PREFIX)).limit(1)):
+        return ["back-office demo orders: already there"]
+    rng = random.Random(8)
+    attendance = random.Random(9)  # its own draws, so the other demo figures stay as they were
+    kinds = random.Random(10)  # how far ahead each booking was made: its own draws too
+    doctors = _departments_and_doctors()
+    now = clock.utcnow()
+    today = clock.today()
+    first_day = clock.beijing_day_start_utc(today - dt.timedelta(days=days))
+    users, patients = [], []
+    for i, name in enumerate(NAMES):
+        channel = "wechat" if i % 3 else "alipay"
+        # the first hours of the month: each account follows, then binds its card, before any order
+        followed = first_day + dt.timedelta(hours=1, minutes=7 * i)
+        user = ChannelUser(channel=channel, channel_uid=f"{ACCOUNT_PREFIX}{i}", nickname=name[0] + "**",
+                           created_at=followed)
+        db.session.add(user)
+        db.session.flush()
+        db.session.add(FollowEvent(channel=channel, channel_uid=user.channel_uid, event="subscribe", at=followed))
+        patient = Patient(owner_id=user.id, name=name, phone=f"1380000{i:04d}", card_no=f"{PREFIX}{100000 + i}",
+                          id_number=f"44178119900101{i:04d}", gender="female" if i % 4 else "male",
+                          relation="self", channel=channel, bound_at=followed + dt.timedelta(minutes=3),
+                          is_default=True)
+        db.session.add(patient)
+        users.append(user)
+        patients.append(patient)
+    db.session.flush()
+    count = 0
+    for day_offset in range(days, 0, -1):
+        day = today - dt.timedelta(days=day_offset)
+        schedules = {}
+        for n in range(per_day):
+            count += 1
+            p = patients[rng.randrange(len(patients))]
+            at = clock.to_utc(dt.datetime.combine(day, dt.time(8 + n % 9, rng.randrange(60))))
+            kind = rng.choices(["registration", "outpatient", "deposit"], weights=[6, 5, 1])[0]
+            fate = rng.choices(["confirmed", "refunded", "partial", "closed"], weights=[14, 2, 1, 2])[0]
+            if kind != "deposit" and fate == "partial":
+                fate = "confirmed"
+            appointment = None
+            if kind == "registration":
+                doctor = doctors[rng.randrange(len(doctors))]
+                schedule = schedules.get(doctor.id)
+                if schedule is None:
+                    schedule = Schedule(his_schedule_id=f"{PREFIX}-{day:%Y%m%d}-{doctor.id}", doctor_id=doctor.id,
+                                        department_id=doctor.department_id, clinic_date=day, half_day="am",
+                                        fee_fen=doctor.fee_fen or 1000, status="open")
+                    db.session.add(schedule)
+                    db.session.flush()
+                    slice_ = ScheduleSlice(schedule_id=schedule.id, his_slice_id=f"{schedule.his_schedule_id}-1",
+                                           start_time="08:00", end_time="12:00", capacity=per_day, booked=0)
+                    db.session.add(slice_)
+                    db.session.flush()
+                    schedules[doctor.id] = schedule
+                    schedule._demo_slice = slice_
+                status = {"confirmed": "booked", "refunded": "refunded", "closed": "expired"}[fate]
+                came = None
+                if status == "booked" and day_offset > 1:  # older visits are over: 已就诊 or 爽约
+                    came = attendance.random() >= 0.1
+                    status = "visited" if came else "no_show"
+                # booked the clinic morning (当天挂号) or up to six days ahead (预约挂号), never before the month
+                ahead = min(kinds.choice([0, 0, 1, 2, 3, 6]), days - day_offset)
+                at = at - dt.timedelta(days=ahead) if ahead else clock.to_utc(
+                    dt.datetime.combine(day, dt.time(7, rng.randrange(60))))
+                appointment = AppointmentOrder(
+                    order_no=f"{PREFIX}GH{day:%Y%m%d}{n:04d}", owner_id=p.owner_id, patient_id=p.id,
+                    channel=p.channel, schedule_id=schedule.id, slice_id=schedule._demo_slice.id,
+                    department_id=doctor.department_id, doctor_id=doctor.id, clinic_date=day, half_day="am",
+                    start_time="08:00", end_time="12:00", fee_fen=schedule.fee_fen, status=status, created_at=at,
+                    registration_kind="advance" if ahead else "same_day",
+                    his_visit_no=None if fate == "closed" else f"V{day:%Y%m%d}{n:04d}",
+                    confirmed_at=None if fate == "closed" else at + dt.timedelta(minutes=2, seconds=20),
+                    paid_at=None if fate == "closed" else at + dt.timedelta(minutes=2),
+                    cancelled_at=at + dt.timedelta(hours=3) if fate == "refunded" else None,
+                    cancel_reason="患者行程变更" if fate == "refunded" else None, location="门诊二楼",
+                    attended_at=clock.to_utc(dt.datetime.combine(day, dt.time(8, 40 + n % 20))) if came else None)
+                db.session.add(appointment)
+                db.session.flush()
+                path = {"refunded": ["pending_payment", "paid", "booked", "cancelled", "refunded"],
+                        "expired": ["pending_payment", "expired"]}.get(status, ["pending_payment", "paid", "booked"])
+                _move("appointment", appointment.id, path, at, f"patient:{p.owner_id}")
+                if came is not None:  # the attendance sweep's step, that night
+                    _move("appointment", appointment.id, ["booked", status],
+                          clock.to_utc(dt.datetime.combine(day, dt.time(22, 0))), "system:attendance")
+                amount = schedule.fee_fen
+            elif kind == "outpatient":
+                amount = rng.randrange(2000, 60000)
+            else:
+                amount = rng.choice([100000, 200000, 300000])
+            paid = fate != "closed"
+            refunded = {"refunded": amount, "partial": amount // 2}.get(fate, 0)
+            status = {"confirmed": "confirmed", "refunded": "refunded", "partial": "partially_refunded",
+                      "closed": "closed"}[fate]
+            payment = PaymentOrder(
+                order_no=f"{PREFIX}{kind[:2].upper()}{day:%Y%m%d}{n:04d}", kind=kind, owner_id=p.owner_id,
+                patient_id=p.id, appointment_id=appointment.id if appointment else None,
+                business_ref=None if kind == "registration" else f"{kind[:3].upper()}{day:%m%d}{n:03d}",
+                channel=p.channel, amount_fen=amount, refunded_fen=refunded,
+                description={"registration": "挂号费", "outpatient": "门诊缴费", "deposit": "住院押金"}[kind],
+                status=status, created_at=at, paid_at=at + dt.timedelta(minutes=2) if paid else None,
+                closed_at=at + dt.timedelta(minutes=15) if not paid else None,
+                channel_trade_no=f"{PREFIX}T{day:%Y%m%d}{n:04d}" if paid else None)
+            db.session.add(payment)
+            db.session.flush()
+            path = (["created", "paying", "paid", "confirmed"] if paid else ["created", "paying", "closed"])
+            if refunded:
+                path += ["refunding", status]
+            _move("payment", payment.id, path, at, f"patient:{p.owner_id}")
+            if refunded:
+                refund = Refund(refund_no=f"{PREFIX}TK{day:%Y%m%d}{n:04d}", payment_id=payment.id,
+                                amount_fen=refunded, reason="患者申请退费" if fate == "partial" else "取消预约",
+                                status="success", requested_by="staff:service" if fate == "partial" else
+                                f"patient:{p.owner_id}", succeeded_at=at + dt.timedelta(hours=4), created_at=at)
+                db.session.add(refund)
+                db.session.flush()
+                _move("refund", refund.id, ["requested", "processing", "success"], at + dt.timedelta(hours=3),
+                      "system")
+    db.session.flush()
+    live = _seed_every_state(patients, doctors, now)
+    differences = 0
+    for back in range(2, days + 1):  # the latest day (before yesterday's, still to run) with enough orders
+        differences = _seed_reconciliation(today - dt.timedelta(days=back))
+        if differences:
+            break
+    db.session.commit()
+    return [f"back-office demo orders: {count} payments over {days} days, {live} open today in every state, "
+            f"{differences} reconciliation differences"]
+
+
+#: today's orders, one per state a clerk meets: (payment kind, payment state, appointment state, refund state)
+LIVE_STATES = [
+    ("registration", "created", "pending_payment", None), ("registration", "paying", "pending_payment", None),
+    ("registration", "closed", "expired", None), ("registration", "paid", "paid", None),
+    ("registration", "confirmed", "booked", None), ("registration", "confirm_failed", "failed", "processing"),
+    ("registration", "refunded", "stopped", "success"), ("registration", None, "holding", None),
+    ("registration", None, "lock_failed", None), ("registration", "refunding", "cancelled", "requested"),
+    ("outpatient", "confirm_unknown", None, None), ("outpatient", "confirm_failed", None, "failed"),
+    ("outpatient", "refunding", None, "abnormal"), ("deposit", "paid", None, None),
+    ("deposit", "partially_refunded", None, "success"),
+]
+
+
+def _seed_every_state(patients: list[Patient], doctors: list[Doctor], now: dt.datetime) -> int:
+    """An order in every state, made in the last hours (a payment still open expires as it would)."""
+    today = clock.today()
+    day_start = clock.beijing_day_start_utc(today)
+    doctor = doctors[0]
+    schedule = Schedule(his_schedule_id=f"{PREFIX}-{today:%Y%m%d}-live", doctor_id=doctor.id,
+                        department_id=doctor.department_id, clinic_date=today, half_day="pm",
+                        fee_fen=doctor.fee_fen or 1000, status="open")
+    db.session.add(schedule)
+    db.session.flush()
+    slice_ = ScheduleSlice(schedule_id=schedule.id, his_slice_id=f"{schedule.his_schedule_id}-1", start_time="14:30",
+                           end_time="17:00", capacity=len(LIVE_STATES), booked=0)
+    db.session.add(slice_)
+    db.session.flush()
+    for n, (kind, pay_state, booking_state, refund_state) in enumerate(LIVE_STATES):
+        p = patients[n % len(patients)]
+        # within today (Beijing) even just after midnight; the open payments the most recent
+        at = now - min(dt.timedelta(minutes=3 + 2 * n) if pay_state in ("created", "paying") else
+                       dt.timedelta(hours=1, minutes=5 * n), (now - day_start) * (len(LIVE_STATES) - n) /
+                       (len(LIVE_STATES) + 1))
+        paid = pay_state not in (None, "created", "paying", "closed")
+
+        def soon(minutes: float, at=at) -> dt.datetime:  # a later step of today's order, but never after now
+            return min(at + dt.timedelta(minutes=minutes), now)
+
+        appointment = None
+        if booking_state is not None:
+            confirmed = booking_state in ("booked", "cancelled", "stopped")
+            appointment = AppointmentOrder(
+                order_no=f"{PREFIX}GH{today:%Y%m%d}L{n:03d}", owner_id=p.owner_id, patient_id=p.id, channel=p.channel,
+                schedule_id=schedule.id, slice_id=slice_.id, department_id=doctor.department_id, doctor_id=doctor.id,
+                clinic_date=today, half_day="pm", start_time="14:30", end_time="17:00", fee_fen=schedule.fee_fen,
+                status=booking_state, created_at=at, registration_kind="same_day", location="门诊二楼",
+                expires_at=at + dt.timedelta(minutes=14), paid_at=soon(1) if paid else None,
+                confirmed_at=soon(1.5) if confirmed else None,
+                his_visit_no=f"V{today:%Y%m%d}L{n:03d}" if confirmed else None,
+                cancelled_at=soon(20) if booking_state in ("cancelled", "stopped") else None,
+                cancel_reason={"cancelled": "患者行程变更", "stopped": "医生停诊"}.get(booking_state),
+                active_key=f"{p.id}:{schedule.id}:{n}" if booking_state in ("holding", "pending_payment", "paid",
+                                                                            "booked") else None)
+            db.session.add(appointment)
+            db.session.flush()
+            path = {"pending_payment": ["holding", "pending_payment"], "expired": ["holding", "pending_payment",
+                                                                                     "expired"],
+                    "paid": ["holding", "pending_payment", "paid"], "booked": ["holding", "pending_payment", "paid",
+                                                                               "booked"],
+                    "failed": ["holding", "pending_payment", "paid", "failed"],
+                    "stopped": ["holding", "pending_payment", "paid", "booked", "stopped"],
+                    "lock_failed": ["holding", "lock_failed"],
+                    "cancelled": ["holding", "pending_payment", "paid", "booked", "cancelled"]}.get(booking_state, [])
+            _move("appointment", appointment.id, path, at, f"patient:{p.owner_id}", now)
+        if pay_state is None:
+            continue
+        amount = schedule.fee_fen if kind == "registration" else {"outpatient": 12850, "deposit": 200000}[kind]
+        refunded = {"refunded": amount, "partially_refunded": amount // 2}.get(pay_state, 0)
+        payment = PaymentOrder(
+            order_no=f"{PREFIX}{kind[:2].upper()}{today:%Y%m%d}L{n:03d}", kind=kind, owner_id=p.owner_id,
+            patient_id=p.id, appointment_id=appointment.id if appointment else None,
+            business_ref=None if kind == "registration" else f"{kind[:3].upper()}{today:%m%d}L{n:02d}",
+            channel=p.channel, amount_fen=amount, refunded_fen=refunded,
+            description={"registration": "挂号费", "outpatient": "门诊缴费", "deposit": "住院押金"}[kind],
+            status=pay_state, created_at=at, expires_at=at + dt.timedelta(minutes=14),
+            paid_at=soon(1) if paid else None, closed_at=soon(15) if pay_state == "closed" else None,
+            channel_trade_no=f"{PREFIX}T{today:%Y%m%d}L{n:03d}" if paid else None,
+            his_attempts=3 if pay_state in ("confirm_failed", "confirm_unknown") else (1 if paid else 0),
+            his_receipt_no=f"R{today:%Y%m%d}L{n:03d}" if pay_state == "confirmed" else None,
+            his_error={"confirm_failed": "号源已被占用（HIS 拒绝确认）", "confirm_unknown": "医院 HIS 超时未答复"}.get(
+                pay_state))
+        db.session.add(payment)
+        db.session.flush()
+        path = {"created": ["created"], "paying": ["created", "paying"], "closed": ["created", "paying", "closed"],
+                "paid": ["created", "paying", "paid"], "confirmed": ["created", "paying", "paid", "confirmed"],
+                "confirm_failed": ["created", "paying", "paid", "confirm_failed"],
+                "confirm_unknown": ["created", "paying", "paid", "confirm_unknown"],
+                "refunding": ["created", "paying", "paid", "confirmed", "refunding"],
+                "refunded": ["created", "paying", "paid", "confirmed", "refunding", "refunded"],
+                "partially_refunded": ["created", "paying", "paid", "confirmed", "refunding",
+                                       "partially_refunded"]}[pay_state]
+        _move("payment", payment.id, path, at, f"patient:{p.owner_id}", now)
+        if refund_state is not None:
+            refund = Refund(refund_no=f"{PREFIX}TK{today:%Y%m%d}L{n:03d}", payment_id=payment.id,
+                            amount_fen=refunded or amount, reason={"stopped": "医生停诊，挂号费原路退回"}.get(
+                                booking_state or "", "医院未能确认，原路退回" if pay_state == "confirm_failed" else
+                                "患者申请退费"),
+                            status=refund_state, requested_by="system" if pay_state == "confirm_failed" else
+                            f"patient:{p.owner_id}", created_at=soon(20),
+                            succeeded_at=soon(22) if refund_state == "success" else None,
+                            attempts=3 if refund_state in ("failed", "abnormal") else 1,
+                            failure_reason={"failed": "渠道退款失败：原支付账户已注销",
+                                            "abnormal": "渠道退款异常：银行处理中"}.get(refund_state))
+            db.session.add(refund)
+            db.session.flush()
+            refund_path = {"requested": ["requested"], "processing": ["requested", "processing"],
+                           "success": ["requested", "processing", "success"],
+                           "failed": ["requested", "processing", "failed"],
+                           "abnormal": ["requested", "processing", "abnormal"]}[refund_state]
+            _move("refund", refund.id, refund_path, soon(20), "system", now)
+    return len(LIVE_STATES)
+
+
+def _seed_reconciliation(bill_date: dt.date) -> int:
+    """The WeChat bill of ``bill_date`` compared with that day's demo orders: a payment the bill lacks, one
+    the bill has at another amount, a payment only the bill has, a trade the HIS never booked (with both
+    sides' records) and one difference finance has already resolved."""
+    start, end = clock.beijing_day_bounds_utc(bill_date)
+    day_orders = list(db.session.scalars(select(PaymentOrder).where(
+        PaymentOrder.channel == "wechat", PaymentOrder.paid_at >= start, PaymentOrder.paid_at < end,
+        PaymentOrder.order_no.startswith(PREFIX)).order_by(PaymentOrder.id)))
+    confirmed = [o for o in day_orders if o.status == "confirmed"]
+    if len(confirmed) < 4:
+        return 0
+    run = ReconciliationRun(channel="wechat", bill_date=bill_date, status="done", progress=100,
+                            channel_count=len(day_orders), local_count=len(day_orders),
+                            channel_total_fen=sum(o.amount_fen for o in day_orders),
+                            local_total_fen=sum(o.amount_fen for o in day_orders),
+                            created_at=end + dt.timedelta(hours=2), finished_at=end + dt.timedelta(hours=2, seconds=40))
+    db.session.add(run)
+    db.session.flush()
+    missing, differs, unbooked, resolved = confirmed[:4]
+    platform = {"order_no": unbooked.order_no, "status": unbooked.status, "amount_fen": unbooked.amount_fen,
+                "refunded_fen": 0, "his_receipt_no": None, "his_error": None}
+    items = [
+        ReconciliationItem(run_id=run.id, kind="local_only", order_no=missing.order_no,
+                           channel_trade_no=missing.channel_trade_no, local_amount_fen=missing.amount_fen,
+                           note="本地已收款，渠道账单无此笔"),
+        ReconciliationItem(run_id=run.id, kind="amount_mismatch", order_no=differs.order_no,
+                           channel_trade_no=differs.channel_trade_no, local_amount_fen=differs.amount_fen,
+                           channel_amount_fen=differs.amount_fen - 100, note="金额不一致"),
+        ReconciliationItem(run_id=run.id, kind="channel_only", order_no=f"{PREFIX}MZ{bill_date:%Y%m%d}9999",
+                           channel_trade_no=f"{PREFIX}T{bill_date:%Y%m%d}9999", channel_amount_fen=3550,
+                           note="渠道有收款，本地无订单"),
+        ReconciliationItem(run_id=run.id, kind="his_missing", source="his", order_no=unbooked.order_no,
+                           channel_trade_no=unbooked.channel_trade_no, local_amount_fen=unbooked.amount_fen,
+                           channel_amount_fen=0, note="平台已确认，医院无此笔入账",
+                           evidence=json.dumps({"platform": platform, "his": {
+                               "trade_no": unbooked.channel_trade_no, "applied": False, "applied_fen": 0,
+                               "records": []}}, ensure_ascii=False)),
+        ReconciliationItem(run_id=run.id, kind="amount_mismatch", order_no=resolved.order_no,
+                           channel_trade_no=resolved.channel_trade_no, local_amount_fen=resolved.amount_fen,
+                           channel_amount_fen=resolved.amount_fen + 1,
+                           note="金额不一致；已处理：微信次日更正账单（财务 张会计）",
+                           resolved_at=end + dt.timedelta(hours=5), resolved_by="finance"),
+    ]
+    db.session.add_all(items)
+    run.mismatch_count = len(items)
+    return len(items)
+
+
+WORKLIST_PREFIX = f"{PREFIX}WL"
+
+
+def seed_worklist_demo() -> list[str]:
+    """A few orders in the states a person must act on, so every demo role's home page has a worklist
+    and 订单全链路 has a failed payment to diagnose: a payment the HIS refused (its notice not pushed),
+    one the HIS has not answered, a refund the channel closed, a refund without an answer for hours,
+    a payment paid but not confirmed for two hours, an open 长款, and today's first orders. Idempotent."""
+    from app.models import (ChannelNotification, HisCheck, MessagePush, Notification, ReconciliationItem,
+                            ReconciliationRun)
+
+    if db.session.scalar(select(PaymentOrder.id).where(PaymentOrder.order_no.startswith(WORKLIST_PREFIX)).limit(1)):
+        return ["worklist demo: already there"]
+    patient = db.session.scalar(select(Patient).join(ChannelUser, Patient.owner_id == ChannelUser.id)
+                                .where(ChannelUser.channel_uid.startswith(ACCOUNT_PREFIX)).order_by(Patient.id))
+    if patient is None:
+        return ["worklist demo: no back-office demo patients"]
+    now = clock.utcnow()
+    today = clock.today()
+
+    def payment(n: int, status: str, path: list[str], at: dt.datetime, amount: int = 8650, **extra) -> PaymentOrder:
+        order = PaymentOrder(order_no=f"{WORKLIST_PREFIX}MZ{today:%Y%m%d}{n:02d}", kind="outpatient",
+                             owner_id=patient.owner_id, patient_id=patient.id, business_ref=f"CF{today:%m%d}{n:03d}",
+                             channel=patient.channel, amount_fen=amount, description="门诊缴费", status=status,
+                             created_at=at, paid_at=at + dt.timedelta(minutes=1) if "paid" in path else None,
+                             channel_trade_no=f"{WORKLIST_PREFIX}T{today:%Y%m%d}{n:02d}" if "paid" in path else None,
+                             expires_at=at + dt.timedelta(minutes=15), **extra)
+        db.session.add(order)
+        db.session.flush()
+        _move("payment", order.id, path, at, f"patient:{patient.owner_id}")
+        if "paid" in path:
+            db.session.add(ChannelNotification(channel=order.channel, kind="payment", notify_id=f"{order.order_no}-N",
+                                               order_no=order.order_no, outcome="applied",
+                                               received_at=at + dt.timedelta(minutes=1, seconds=5)))
+        return order
+
+    yesterday = now - dt.timedelta(days=1)
+    refused = payment(1, "confirm_failed", ["created", "paying", "paid", "confirm_failed"], yesterday,
+                      his_error="处方已失效，不能收费", his_attempts=1, updated_at=yesterday + dt.timedelta(minutes=8))
+    db.session.flush()
+    refusal = db.session.scalar(select(StateTransition).where(
+        StateTransition.order_type == "payment", StateTransition.order_id == refused.id,
+        StateTransition.to_status == "confirm_failed"))
+    refusal.actor, refusal.reason = "system:his", "HIS refused: 处方已失效，不能收费"
+    notice = Notification(owner_id=patient.owner_id, channel=patient.channel, kind="bill_failed", title="缴费失败",
+                          body="医院未能确认您的门诊缴费，款项将原路退回。",
+                          dedupe_key=f"bill_failed:{refused.order_no}",
+                          status="failed", attempts=3, last_error="43004 用户未关注服务号",
+                          created_at=yesterday + dt.timedelta(minutes=8))
+    db.session.add(notice)
+    db.session.flush()
+    db.session.add(MessagePush(notification_id=notice.id, channel=patient.channel, ok=False, error_code="43004",
+                               error_message="require subscribe", at=yesterday + dt.timedelta(minutes=9)))
+    unknown = payment(2, "confirm_unknown", ["created", "paying", "paid", "confirm_unknown"],
+                      yesterday + dt.timedelta(hours=1), his_error="医院接口超时", his_attempts=5)
+    db.session.add(HisCheck(payment_id=unknown.id, trade_no=unknown.channel_trade_no, why="确认超时后核实是否已入账",
+                            answer="unavailable", detail="HIS timeout after 10s", actor="system:his_recheck",
+                            asked_at=yesterday + dt.timedelta(hours=1, minutes=20)))
+    closed = payment(3, "confirmed", ["created", "paying", "paid", "confirmed"], yesterday + dt.timedelta(hours=2),
+                     his_receipt_no=f"SJ{today:%m%d}003", flag="refund_failed")
+    failed = Refund(refund_no=f"{WORKLIST_PREFIX}TK{today:%Y%m%d}03", payment_id=closed.id,
+                    amount_fen=closed.amount_fen,
+                    reason="患者申请退费", status="failed", requested_by="staff:finance", attempts=1,
+                    failure_reason="channel notification: closed（用户银行卡已注销）",
+                    created_at=yesterday + dt.timedelta(hours=3))
+    db.session.add(failed)
+    db.session.flush()
+    _move("refund", failed.id, ["requested", "processing", "failed"], yesterday + dt.timedelta(hours=3), "channel")
+    slow = payment(4, "refunding", ["created", "paying", "paid", "confirmed", "refunding"],
+                   now - dt.timedelta(hours=5), his_receipt_no=f"SJ{today:%m%d}004")
+    pending = Refund(refund_no=f"{WORKLIST_PREFIX}TK{today:%Y%m%d}04", payment_id=slow.id, amount_fen=slow.amount_fen,
+                     reason="医生开错处方", status="processing", requested_by="his", attempts=1,
+                     created_at=now - dt.timedelta(hours=3), updated_at=now - dt.timedelta(hours=3))
+    slow.refunded_fen = slow.amount_fen
+    db.session.add(pending)
+    db.session.flush()
+    _move("refund", pending.id, ["requested", "processing"], now - dt.timedelta(hours=3), "his")
+    payment(5, "paid", ["created", "paying", "paid"], now - dt.timedelta(hours=2), next_his_attempt_at=None)
+    for n in range(6, 9):  # today's first payments, for 今日概况
+        payment(n, "confirmed", ["created", "paying", "paid", "confirmed"], now - dt.timedelta(minutes=20 * n),
+                amount=3000 + 1250 * n, his_receipt_no=f"SJ{today:%m%d}{n:03d}")
+    bill_day = today - dt.timedelta(days=1)
+    run = db.session.scalar(select(ReconciliationRun).where(ReconciliationRun.channel == "wechat",
+                                                            ReconciliationRun.bill_date == bill_day))
+    if run is None:
+        run = ReconciliationRun(channel="wechat", bill_date=bill_day, status="done", progress=100, channel_count=1,
+                                channel_total_fen=12000, local_count=0, local_total_fen=0, mismatch_count=1,
+                                finished_at=now - dt.timedelta(hours=6))
+        db.session.add(run)
+        db.session.flush()
+    db.session.add(ReconciliationItem(run_id=run.id, kind="channel_only", order_no=None,
+                                      channel_trade_no=f"{WORKLIST_PREFIX}X{bill_day:%Y%m%d}01", local_amount_fen=None,
+                                      channel_amount_fen=12000, note="渠道有此笔，本地无订单"))
+    db.session.commit()
+    return ["worklist demo: 9 orders in states to act on, 1 open 长款"]

@@ -1,0 +1,76 @@
+"""The demo month is coherent (issue 13 #15): 数据分析, the order lists and 交易统计 show the same figures
+for it, bookings carry confirmed_at, and the month's followers and card bindings exist."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from app import clock
+from app.extensions import db
+from app.models import AppointmentOrder, ChannelUser, PaymentOrder, StateTransition
+from app.services import analytics, orders, statistics
+from doubles.demo.backoffice import ACCOUNT_PREFIX, NAMES
+from tests.backoffice_helpers import seed_staff_and_orders
+
+DAYS = 12
+NOW = dt.datetime(2026, 12, 1, 0, 30)  # Beijing, just after midnight: the UTC date is still 30 November
+
+
+@pytest.fixture(params=[False, True], ids=["live", "rollups"])
+def month(app, clean_db, request):
+    clock.freeze(NOW)
+    try:
+        seed_staff_and_orders(app, days=DAYS, per_day=10)
+        with app.app_context():
+            last = clock.today() - dt.timedelta(days=1)
+            first = clock.today() - dt.timedelta(days=DAYS)
+            if request.param:  # the nightly rollups hold the closed days: the figures must not change
+                from app.services import rollups
+
+                rollups.build(first, last)
+                db.session.commit()
+            yield first, last
+    finally:
+        clock.reset()
+
+
+def _listed(order_type: str, model, first: dt.date, last: dt.date, **criteria) -> list:
+    """The rows the back-office list shows for these filters (the list and its export use this)."""
+    stmt = orders.where(select(model), order_type, {"created_from": first.isoformat(),
+                                                     "created_to": last.isoformat(), **criteria})
+    return list(db.session.scalars(stmt))
+
+
+def test_analytics_agree_with_the_order_lists_and_transaction_statistics(app, month):
+    first, last = month
+    figures = analytics.compute(first, last).summary()
+    stats = statistics.transaction_statistics(first, last)
+    booked = [o for o in _listed("appointment", AppointmentOrder, first, last) if o.status != "expired"]
+    assert booked and not [(o.order_no, o.status) for o in booked if o.confirmed_at is None]
+    assert figures["booking_advance"]["all"] + figures["booking_same_day"]["all"] == len(booked)
+    assert figures["booking_same_day"]["all"] == sum(o.registration_kind == "same_day" for o in booked) > 0
+    assert figures["booking_advance"]["all"] > 0
+    for kind in ("registration", "outpatient", "deposit"):
+        paid = [p for p in _listed("payment", PaymentOrder, first, last, kind=kind)
+                if p.status in analytics.PAID_STATES]
+        in_stats = [r for r in stats.by("kind", "status") if r.kind == kind and r.status in analytics.PAID_STATES]
+        assert figures[f"count_{kind}"]["all"] == len(paid) == sum(r.paid_count for r in in_stats), kind
+        assert figures[f"amount_{kind}_fen"]["all"] == sum(p.amount_fen for p in paid) == \
+            sum(r.paid_fen for r in in_stats), kind
+        for channel in ("wechat", "alipay"):
+            assert figures[f"amount_{kind}_fen"][channel] == sum(p.amount_fen for p in paid if p.channel == channel)
+    assert figures["refund_fen"]["all"] == stats.total.refund_fen > 0
+
+
+def test_the_month_has_its_followers_and_bindings_and_orders_move_after_them(app, month):
+    first, last = month
+    figures = analytics.compute(first, last).summary()
+    assert figures["follow"]["all"] == figures["bind"]["all"] == len(NAMES)
+    start, _ = clock.beijing_day_bounds_utc(first)
+    first_order = db.session.scalar(select(func.min(StateTransition.at)).where(
+        StateTransition.actor.like("patient:%")))
+    accounts = db.session.scalars(select(ChannelUser).where(ChannelUser.channel_uid.startswith(ACCOUNT_PREFIX)))
+    assert all(start <= a.created_at < first_order for a in accounts)

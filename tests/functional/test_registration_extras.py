@@ -1,0 +1,237 @@
+"""诊前签到 (window, location, HIS queue number), 电子票据 (page, PDF, ownership), 找医生 and the department
+order, 叫号提醒 (near and called, once each), 再次预约 and English names. Every test sets the clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from app import clock
+from app.extensions import db
+from app.models import (AppointmentOrder, ChannelUser, CheckIn, Department, Doctor, Notification, PaymentOrder,
+                        Schedule, ScheduleSlice)
+from app.registration import commands, queries, rules
+from app.services import booking, payments, schedules, settings
+from app.services import states as order_states
+from app.services.errors import DomainError
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _clock():
+    clock.freeze(dt.datetime.combine(clock.today(), dt.time(9, 0)))
+    yield
+    clock.reset()
+
+
+def book_and_pay(owner_id: int, patient_id: int, slice_id: int, trade_no: str) -> int:
+    """A booked, paid order (the channel's notification applied and the HIS confirmation done in-process)."""
+    order = booking.book(owner_id, patient_id, slice_id).order
+    payment = db.session.scalar(select(PaymentOrder).where(PaymentOrder.appointment_id == order.id))
+    order_states.move("payment", payment.id, "created", "paying", actor="test")
+    db.session.refresh(payment)
+    payments.apply_payment(payment, trade_no=trade_no, amount_fen=payment.amount_fen, paid_at=None, raw={},
+                           actor="test")
+    db.session.commit()
+    payments.confirm_payment(payment.order_no)
+    assert db.session.get(AppointmentOrder, order.id).status == "booked"
+    return order.id
+
+
+def todays_afternoon_slice() -> ScheduleSlice:
+    found = db.session.scalars(
+        select(ScheduleSlice).join(Schedule).join(Department, Department.id == Schedule.department_id)
+        .where(Schedule.clinic_date == clock.today(), Schedule.status == "open", Schedule.fee_fen > 0,
+               Schedule.half_day == "pm", Department.max_age.is_(None), Department.min_age.is_(None),
+               ScheduleSlice.booked < ScheduleSlice.capacity).order_by(ScheduleSlice.start_time)).first()
+    if found is None:
+        pytest.skip("no afternoon session today in the seeded timetable")
+    return found
+
+
+def at(day: dt.date, hhmm: str, minutes: int = 0) -> dt.datetime:
+    hour, minute = (int(p) for p in hhmm.split(":"))
+    return dt.datetime.combine(day, dt.time(hour, minute)) + dt.timedelta(minutes=minutes)
+
+
+def test_check_in_window_location_and_queue_number(app, world, client):
+    with app.app_context():
+        slc = todays_afternoon_slice()
+        order_id = book_and_pay(world["owner"], world["mother"], slc.id, "WX-CHECKIN-1")
+        start, end, day = slc.start_time, slc.end_time, clock.today()
+        clock.freeze(at(day, start, -61))
+        with pytest.raises(DomainError) as early:
+            commands.check_in(world["owner"], order_id)
+        assert early.value.code == "outside_window" and "签到时间为就诊当天" in early.value.message
+        settings.set_value("checkin.location_check", "1")
+        db.session.commit()
+        clock.freeze(at(day, start, -30))
+        with pytest.raises(DomainError) as nowhere:
+            commands.check_in(world["owner"], order_id)
+        assert nowhere.value.message == "请允许获取您的位置后再签到"
+        lat, lng = commands.checkin_rules().hospital
+        with pytest.raises(DomainError) as far:
+            commands.check_in(world["owner"], order_id, lat + 0.05, lng + 0.05)
+        assert far.value.code == "too_far" and "公里" in far.value.message
+        assert db.session.scalar(select(func.count()).select_from(CheckIn)) == 0
+        row = commands.check_in(world["owner"], order_id, lat + 0.001, lng)
+        order = db.session.get(AppointmentOrder, order_id)
+        assert row.queue_no == order.queue_no and row.distance_m < 200
+        assert commands.check_in(world["owner"], order_id).id == row.id  # idempotent
+        assert any(a.attended for a in world["his"].registration_attendance(day) if a.order_no == order.order_no)
+        clock.freeze(at(day, end))
+        assert not commands.can_check_in(order)
+
+
+def test_check_in_page_refuses_another_account_and_shows_the_queue(app, world, client):
+    with app.app_context():
+        slc = todays_afternoon_slice()
+        order_id = book_and_pay(world["owner"], world["mother"], slc.id, "WX-CHECKIN-2")
+        clock.freeze(at(clock.today(), slc.start_time, -10))
+        factories.login(client, db.session.get(ChannelUser, world["stranger"]))
+    assert client.post(f"/h5/booking/orders/{order_id}/check-in").status_code == 404
+    with app.app_context():
+        factories.login(client, db.session.get(ChannelUser, world["owner"]))
+    page = client.get(f"/h5/booking/orders/{order_id}")
+    assert "data-checkin-form" in page.text and "data-invoice-link" in page.text
+    done = client.post(f"/h5/booking/orders/{order_id}/check-in")
+    assert done.status_code == 303
+    assert "data-checked-in" in client.get(f"/h5/booking/orders/{order_id}").text
+
+
+def test_invoice_page_and_pdf(app, world, client):
+    with app.app_context():
+        slc = db.session.scalars(select(ScheduleSlice).join(Schedule).where(
+            Schedule.clinic_date > clock.today(), Schedule.status == "open", Schedule.fee_fen > 0,
+            Schedule.department_id.in_(select(Department.id).where(Department.max_age.is_(None))),
+            ScheduleSlice.booked < ScheduleSlice.capacity)).first()
+        order_id = book_and_pay(world["owner"], world["mother"], slc.id, "WX-INVOICE-1")
+        payment_no = db.session.scalar(select(PaymentOrder.order_no).where(PaymentOrder.appointment_id == order_id))
+        fee = slc.schedule.fee_fen
+        factories.login(client, db.session.get(ChannelUser, world["owner"]))
+    page = client.get(f"/h5/invoices/{payment_no}")
+    assert page.status_code == 200 and "no-store" in page.headers["Cache-Control"]
+    assert "data-code" in page.text and "<svg" in page.text and f"¥{fee / 100:.2f}" in page.text
+    pdf = client.get(f"/h5/invoices/{payment_no}/pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+    assert b"STSong-Light" in pdf.data
+    with app.app_context():
+        factories.login(client, db.session.get(ChannelUser, world["stranger"]))
+    assert client.get(f"/h5/invoices/{payment_no}").status_code == 404
+    assert client.get(f"/h5/invoices/{payment_no}/pdf").status_code == 404
+
+
+def test_invoice_of_an_unpaid_order_says_so(app, world, client):
+    with app.app_context():
+        slc = db.session.scalars(select(ScheduleSlice).join(Schedule).where(
+            Schedule.clinic_date > clock.today(), Schedule.status == "open", Schedule.fee_fen > 0,
+            Schedule.department_id.in_(select(Department.id).where(Department.max_age.is_(None))),
+            ScheduleSlice.booked < ScheduleSlice.capacity)).first()
+        result = booking.book(world["owner"], world["mother"], slc.id)
+        factories.login(client, db.session.get(ChannelUser, world["owner"]))
+    page = client.get(f"/h5/invoices/{result.payment_order_no}")
+    assert page.status_code == 409 and "该订单尚未支付，没有电子票据" in page.text
+
+
+def test_find_a_doctor_and_the_hospitals_department_order(app, world, client):
+    with app.app_context():
+        doctor = db.session.scalar(select(Doctor).where(Doctor.specialty.is_not(None)).order_by(Doctor.id))
+        word = doctor.specialty.split("、")[0][:4]
+        found = queries.search(word)
+        assert doctor.id in {d.id for d in found.doctors}
+        assert queries.search("").doctors == [] and queries.search("没有这样的医生xyz").doctors == []
+        tops = [n.department.code for n in schedules.department_tree(booking.open_dates())]
+        assert tops[:2] == ["OB", "PD"]
+        settings.set_value("departments.order", "PD,OB")
+        db.session.commit()
+        assert [n.department.code for n in schedules.department_tree(booking.open_dates())][:2] == ["PD", "OB"]
+        doctor_id, specialty = doctor.id, word
+    assert specialty in client.get(f"/h5/doctors?q={specialty}").text
+    page = client.get(f"/h5/doctors/{doctor_id}")
+    assert page.status_code == 200 and "data-doctor-page" in page.text
+    assert client.get("/h5/doctors/999999").status_code == 404
+
+
+def test_english_names_when_english_is_chosen(app, world, client):
+    with app.app_context():
+        doctor = db.session.scalar(select(Doctor).order_by(Doctor.id))
+        doctor.name_en = "Dr. Test Wang"
+        doctor.department.name_en = "Obstetrics Test Clinic"
+        db.session.commit()
+        doctor_id, name = doctor.id, doctor.name
+    assert name in client.get(f"/h5/doctors/{doctor_id}").text
+    client.get("/h5/lang/en")
+    page = client.get(f"/h5/doctors/{doctor_id}").text
+    assert "Dr. Test Wang" in page and "Obstetrics Test Clinic" in page
+
+
+def test_queue_reminder_near_and_called_once_each(app, world):
+    his = world["his"]
+    with app.app_context():
+        slc = todays_afternoon_slice()
+        order_id = book_and_pay(world["owner"], world["mother"], slc.id, "WX-QUEUE-1")
+        order = db.session.get(AppointmentOrder, order_id)
+        card = order.patient.card_no
+        tickets = his.queue_status(card)
+        mine = next(t for t in tickets if t.queue_no == order.queue_no)
+        ahead_limit = commands.queue_remind_ahead()
+        sent = []
+        for _ in range(200):  # the nurse calls number after number
+            ticket = next(t for t in his.queue_status(card) if t.queue_no == mine.queue_no)
+            commands.remind_queue()
+            commands.remind_queue()  # a second run adds nothing
+            sent = list(db.session.scalars(select(Notification).where(Notification.kind == "queue_reminder")
+                                           .order_by(Notification.id)))
+            if ticket.status != "waiting":
+                break
+            his.advance_queue(mine.area_code)
+        import json
+
+        sent = [n for n in sent if json.loads(n.payload_json)["queue_no"] == mine.queue_no]  # her other tickets aside
+        stages = [json.loads(n.payload_json)["stage"] for n in sent]
+        assert stages == ["near", "called"]
+        assert "前面还有" in sent[0].body and "请" in sent[1].body
+        assert sent[0].link == f"/h5/queue?patient={world['mother']}"
+        assert rules.queue_stage("waiting", ahead_limit, ahead_limit) == "near"
+        assert rules.queue_stage("waiting", ahead_limit + 1, ahead_limit) is None
+
+
+def test_book_again_on_finished_cancelled_and_expired_orders(app, world, client):
+    with app.app_context():
+        slc = db.session.scalars(select(ScheduleSlice).join(Schedule).where(
+            Schedule.clinic_date > clock.today(), Schedule.status == "open", Schedule.fee_fen > 0,
+            Schedule.department_id.in_(select(Department.id).where(Department.max_age.is_(None))),
+            ScheduleSlice.booked < ScheduleSlice.capacity)).first()
+        result = booking.book(world["owner"], world["mother"], slc.id)
+        factories.login(client, db.session.get(ChannelUser, world["owner"]))
+        order_id, doctor_id = result.order.id, slc.schedule.doctor_id
+    assert "data-book-again" not in client.get(f"/h5/booking/orders/{order_id}").text
+    with app.app_context():
+        booking.cancel_by_patient(world["owner"], order_id)
+    page = client.get(f"/h5/booking/orders/{order_id}").text
+    assert "data-book-again" in page and f"/h5/booking/doctors/{doctor_id}" in page
+
+
+def test_staff_give_english_names_in_base_data_audited(app, world, client):
+    from app.models import AuditLog
+    from tests.backoffice_helpers import login, restore_demo_staff
+
+    with app.app_context():
+        from doubles.demo.hospital import seed_demo
+
+        seed_demo()
+        doctor_id = db.session.scalar(select(Doctor.id).order_by(Doctor.id))
+    restore_demo_staff(app)
+    login(client, "ops")
+    assert client.get("/departmentview/list/").status_code == 200
+    assert client.get("/doctorview/list/").status_code == 200
+    saved = client.post(f"/doctorview/edit/{doctor_id}", data={"name_en": "Dr. Li Hua", "intro": "Obstetrician"})
+    assert saved.status_code == 302
+    with app.app_context():
+        assert db.session.get(Doctor, doctor_id).name_en == "Dr. Li Hua"
+        assert db.session.scalar(select(func.count()).select_from(AuditLog)
+                                 .where(AuditLog.action == "staff.doctor_edit")) == 1
+    login(client, "finance")
+    assert client.get("/doctorview/list/").status_code in (302, 403)

@@ -1,0 +1,30 @@
+"""Only the unit of work commits (issue 18): a service, view, task or CLI command that commits by itself
+can split one use case into halves that another process sees apart, or commit what a caller meant to roll
+back. Everything else runs inside ``unit_of_work`` / ``transaction`` (app/services/uow.py)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+UOW = ROOT / "app" / "services" / "uow.py"
+
+
+def _commits(path: Path) -> list[int]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit"
+            and not node.args and not node.keywords]
+
+
+def test_nothing_but_the_unit_of_work_commits():
+    found = [f"{p.relative_to(ROOT)}:{line}" for folder in ("app", "h5") for p in sorted((ROOT / folder).rglob("*.py"))
+             if p != UOW for line in _commits(p)]
+    assert found == []
+
+
+def test_the_scan_sees_a_commit(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f(db):\n    db.session.commit()\n", encoding="utf-8")
+    assert _commits(sample) == [2]
