@@ -18,7 +18,7 @@ from flask import Flask, request
 from werkzeug.serving import make_server
 
 from app.channels import ChannelError, PaymentChannel, PaymentNotification, RefundNotification
-from app.channels.sandbox import PaymentSandbox
+from doubles.channels import PaymentSandbox
 
 
 class ServerThread:
@@ -53,6 +53,9 @@ class Receiver:
     channels: dict[str, PaymentChannel] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     fail_next: int = 0
+    # failures for one order only: a notification of an earlier test (a refund finished on a sandbox thread)
+    # may arrive during this one and must not take the failures meant for this order
+    fail_orders: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def app(self) -> Flask:
@@ -76,11 +79,20 @@ class Receiver:
                 kind, adapter.parse_notification
             )
             try:
-                item.parsed = parse(item.headers, item.body)
+                parsed = parse(item.headers, item.body)
                 ok = True
             except ChannelError as exc:
                 item.error = exc
                 ok = False
+            else:
+                with self.lock:
+                    owed = self.fail_orders.get(getattr(parsed, "order_no", ""), 0)
+                    if owed > 0:
+                        self.fail_orders[parsed.order_no] = owed - 1
+                if owed > 0:
+                    body, status, content_type = adapter.notification_ack(False, "busy")
+                    return body, status, {"Content-Type": content_type}
+                item.parsed = parsed
             body, status, content_type = adapter.notification_ack(ok)
             return body, status, {"Content-Type": content_type}
 

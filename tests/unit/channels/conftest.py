@@ -15,7 +15,7 @@ from tests.unit.channels.channel_helpers import ChannelEnv, Receiver, ServerThre
 from flask import Flask
 
 from app.channels import make_channels
-from app.channels.sandbox import register_sandbox
+from doubles.channels import register_sandbox
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +49,10 @@ def channel_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChannelEnv
 @pytest.fixture
 def env(channel_env: ChannelEnv) -> Iterator[ChannelEnv]:
     channel_env.receiver.fail_next = 0
+    channel_env.receiver.fail_orders.clear()
     yield channel_env
     channel_env.receiver.fail_next = 0
+    channel_env.receiver.fail_orders.clear()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 import requests
 from tests.unit.channels.channel_helpers import ChannelEnv, open_cashier, tap
 
+from app import clock
 from app.channels import (
     AlipayChannel,
     ChannelError,
@@ -19,8 +20,8 @@ from app.channels import (
     OrderAlreadyPaid,
 )
 from app.channels.base import CHINA_TZ
-from app.channels.sandbox.keys import ensure_sandbox_keys
-from app.channels.sandbox.signing import (
+from doubles.channels.keys import ensure_sandbox_keys
+from doubles.channels.signing import (
     alipay_content,
     alipay_notification,
     rsa_sha256_verify,
@@ -110,7 +111,7 @@ def test_close_after_payment_is_refused(env: ChannelEnv, order_no: str) -> None:
 
 
 def test_expired_link_cannot_be_paid(env: ChannelEnv, order_no: str) -> None:
-    expired = start(env, order_no, expire_at=datetime.now(CHINA_TZ) - timedelta(minutes=1))
+    expired = start(env, order_no, expire_at=clock.now().astimezone(CHINA_TZ) - timedelta(minutes=1))
     page = requests.get(expired.redirect_url, timeout=10)
     assert page.status_code == 400 and "超时" in page.text
 
@@ -152,7 +153,7 @@ def test_partial_and_full_refunds(env: ChannelEnv, order_no: str) -> None:
     notes = env.receiver.wait_order(order_no, "refund", count=2)
     assert notes[1].parsed.refunded_total_fen == 123450
     assert env.alipay.query_refund(order_no, order_no + "R2").refund_fen == 120000
-    assert env.alipay.query_refund(order_no, order_no + "R9").state == "failed"
+    assert env.alipay.query_refund(order_no, order_no + "R9").state == "not_found"
     assert env.alipay.query_payment(order_no).state == "refunded"
 
 
@@ -168,7 +169,7 @@ def test_refund_of_unpaid_trade_is_refused(env: ChannelEnv, order_no: str) -> No
 def test_trade_bill_lists_payments_and_refunds(env: ChannelEnv, order_no: str) -> None:
     pay(env, order_no, 123450)
     env.alipay.refund(order_no, order_no + "R", 1, 123450, "找零")
-    rows = [r for r in env.alipay.download_bill(datetime.now(CHINA_TZ).date()) if r.order_no == order_no]
+    rows = [r for r in env.alipay.download_bill(clock.now().astimezone(CHINA_TZ).date()) if r.order_no == order_no]
     assert {(r.kind, r.amount_fen, r.refund_no) for r in rows} == {
         ("payment", 123450, None), ("refund", 1, order_no + "R"),
     }
@@ -219,7 +220,7 @@ def test_wrong_or_missing_signature_is_rejected(env: ChannelEnv, genuine: tuple[
 
 def test_signature_by_another_key_is_rejected(env: ChannelEnv) -> None:
     keys = ensure_sandbox_keys(env.keys_dir)
-    from app.channels.sandbox.signing import rsa_sha256_sign
+    from doubles.channels.signing import rsa_sha256_sign
 
     params = notice(env)
     params["sign"] = rsa_sha256_sign(keys.alipay_app_key, alipay_content(params, ()))
@@ -262,7 +263,7 @@ def test_replay_returns_the_same_notification(env: ChannelEnv, order_no: str) ->
 
 
 def test_notification_is_retried_until_success(env: ChannelEnv, order_no: str) -> None:
-    env.receiver.fail_next = 2
+    env.receiver.fail_orders[order_no] = 2
     pay(env, order_no)
     record = env.sandbox.notifications(order_no)[0]
     assert record["attempts"] == 3 and record["delivered_at"] is not None

@@ -12,6 +12,7 @@ import pytest
 import requests
 from tests.unit.channels.channel_helpers import ChannelEnv, open_cashier, tap
 
+from app import clock
 from app.channels import (
     ChannelError,
     NotificationIgnored,
@@ -21,9 +22,9 @@ from app.channels import (
     make_channels,
 )
 from app.channels.base import CHINA_TZ
-from app.channels.sandbox import wechat as sandbox_wechat
-from app.channels.sandbox.keys import ensure_sandbox_keys
-from app.channels.sandbox.signing import rsa_sha256_verify, wechat_notification
+from doubles.channels import wechat as sandbox_wechat
+from doubles.channels.keys import ensure_sandbox_keys
+from doubles.channels.signing import rsa_sha256_verify, wechat_notification
 
 OPENID = "oPatient-sandbox-openid"
 
@@ -49,7 +50,7 @@ def resource(env: ChannelEnv, **overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "appid": env.wechat.appid, "mchid": env.wechat.mchid, "out_trade_no": "FORGED1",
         "transaction_id": "4200000000000000000000000001", "trade_type": "JSAPI", "trade_state": "SUCCESS",
-        "success_time": datetime.now(CHINA_TZ).isoformat(timespec="seconds"),
+        "success_time": clock.now().astimezone(CHINA_TZ).isoformat(timespec="seconds"),
         "payer": {"openid": OPENID}, "amount": {"total": 100, "payer_total": 100, "currency": "CNY"},
     }
     data.update(overrides)
@@ -77,14 +78,13 @@ def test_pay_notify_and_query(env: ChannelEnv, order_no: str) -> None:
     assert (note.order_no, note.amount_fen, note.app_id, note.mch_id) == (order_no, 123450, "wx_sandbox_appid",
                                                                           "1900000109")
     assert note.trade_no.startswith("4200") and note.notification_id
-    assert note.paid_at is not None and note.paid_at.utcoffset() == timedelta(hours=8)
+    assert note.paid_at is not None and note.paid_at.utcoffset() == CHINA_TZ.utcoffset(None)
 
     status = env.wechat.query_payment(order_no)
     assert (status.state, status.amount_fen, status.trade_no) == ("paid", 123450, note.trade_no)
 
     # a second tap on a stale page pays nothing twice and sends nothing new
-    assert tap(confirm, fields).status_code == 303
-    time.sleep(0.1)
+    assert tap(confirm, fields).status_code == 303  # a notification would have gone inline, before the answer
     assert len(env.receiver.for_order(order_no)) == 1
 
 
@@ -111,9 +111,9 @@ def test_cancel_then_close(env: ChannelEnv, order_no: str) -> None:
 
 
 def test_expired_order_cannot_be_paid(env: ChannelEnv, order_no: str) -> None:
-    payment = start(env, order_no, expire_at=datetime.now(CHINA_TZ) + timedelta(seconds=1))
+    payment = start(env, order_no, expire_at=clock.now().astimezone(CHINA_TZ) + timedelta(minutes=1))
     _, confirm, _, fields = open_cashier(payment.sandbox_cashier_url)
-    time.sleep(1.2)
+    clock.advance(timedelta(minutes=2))  # the patient leaves the cashier open past the deadline
     refused = tap(confirm, fields)
     assert refused.status_code == 400 and "截止" in refused.text
 
@@ -168,12 +168,29 @@ def test_partial_and_full_refunds(env: ChannelEnv, order_no: str) -> None:
 def test_refund_query_completes_a_refund_whose_notice_was_lost(env: ChannelEnv, order_no: str) -> None:
     pay(env, order_no, 500)
     env.wechat.refund(order_no, order_no + "R", 500, 500, "退号", notify_url=env.notify_url("wechat", "refund"))
-    time.sleep(0.15)
+    clock.advance(timedelta(seconds=5))  # past the channel's processing delay
     assert env.wechat.query_refund(order_no, order_no + "R").state == "succeeded"
 
 
-def test_refund_of_unknown_refund_is_failed(env: ChannelEnv) -> None:
-    assert env.wechat.query_refund("NOPE", "NOPE-R").state == "failed"
+def test_refund_of_unknown_refund_is_not_found(env: ChannelEnv) -> None:
+    assert env.wechat.query_refund("NOPE", "NOPE-R").state == "not_found"
+
+
+def test_an_abnormal_refund_is_reported_abnormal_not_failed(env: ChannelEnv, order_no: str) -> None:
+    """WeChat ABNORMAL (the card the money goes back to was cancelled) needs handling; it is not final."""
+    pay(env, order_no, 800)
+    env.sandbox.refunds_on_hold = True
+    try:
+        env.wechat.refund(order_no, order_no + "RA", 800, 800, "退号", notify_url=env.notify_url("wechat", "refund"))
+        assert env.sandbox.refund_abnormal(order_no + "RA")
+    finally:
+        env.sandbox.refunds_on_hold = False
+    note = env.receiver.wait_order(order_no, "refund")[-1].parsed
+    assert note.state == "abnormal"
+    assert env.wechat.query_refund(order_no, order_no + "RA").state == "abnormal"
+    env.sandbox.refund_abnormal_resolved(order_no + "RA")
+    assert env.receiver.wait_order(order_no, "refund", count=2)[-1].parsed.state == "succeeded"
+    assert env.wechat.query_refund(order_no, order_no + "RA").state == "succeeded"
 
 
 def test_refund_of_unpaid_order_is_refused(env: ChannelEnv, order_no: str) -> None:
@@ -189,7 +206,7 @@ def test_trade_bill_lists_payments_and_refunds(env: ChannelEnv, order_no: str) -
     pay(env, order_no, 1)
     env.wechat.refund(order_no, order_no + "R", 1, 1, "退号")
     env.receiver.wait_order(order_no, "refund")
-    rows = [r for r in env.wechat.download_bill(datetime.now(CHINA_TZ).date()) if r.order_no == order_no]
+    rows = [r for r in env.wechat.download_bill(clock.now().astimezone(CHINA_TZ).date()) if r.order_no == order_no]
     kinds = {(r.kind, r.amount_fen, r.refund_no) for r in rows}
     assert kinds == {("payment", 1, None), ("refund", 1, order_no + "R")}
     assert all(r.trade_no.startswith("4200") for r in rows)
@@ -204,7 +221,7 @@ def test_bill_with_a_wrong_hash_is_refused(env: ChannelEnv, order_no: str, monke
     real_sha1 = hashlib.sha1
     monkeypatch.setattr(sandbox_wechat.hashlib, "sha1", lambda data: real_sha1(data + b"tampered"))
     with pytest.raises(ChannelError) as exc:
-        env.wechat.download_bill(datetime.now(CHINA_TZ).date())
+        env.wechat.download_bill(clock.now().astimezone(CHINA_TZ).date())
     assert exc.value.code == "BILL_HASH_MISMATCH"
 
 
@@ -212,14 +229,14 @@ def test_bill_with_a_wrong_hash_is_refused(env: ChannelEnv, order_no: str, monke
 
 
 def test_unanswered_notification_is_retried_until_accepted(env: ChannelEnv, order_no: str) -> None:
-    env.receiver.fail_next = 2
+    env.receiver.fail_orders[order_no] = 2
     pay(env, order_no)
     record = env.sandbox.notifications(order_no)[0]
     assert record["attempts"] == 3 and record["delivered_at"] is not None
 
 
 def test_retries_follow_the_schedule_after_inline_attempts(env: ChannelEnv, order_no: str) -> None:
-    env.receiver.fail_next = 3
+    env.receiver.fail_orders[order_no] = 3
     payment = start(env, order_no)
     _, confirm, _, fields = open_cashier(payment.sandbox_cashier_url)
     tap(confirm, fields)
@@ -278,7 +295,7 @@ def test_signature_by_an_unknown_key_is_rejected(env: ChannelEnv, genuine: tuple
     headers, body = genuine
     keys = ensure_sandbox_keys(env.keys_dir)
     # signed with the merchant's own key but claiming the WeChat Pay public key id
-    from app.channels.sandbox.signing import rsa_sha256_sign
+    from doubles.channels.signing import rsa_sha256_sign
 
     ts, nonce = headers["Wechatpay-Timestamp"], headers["Wechatpay-Nonce"]
     signature = rsa_sha256_sign(keys.wechat_merchant_key, f"{ts}\n{nonce}\n{body.decode()}\n")
