@@ -8,8 +8,8 @@ PASSWORDS = {"admin": "admin123", "finance": "finance123", "ops": "ops123", "ser
 
 
 def seed_staff_and_orders(app, days: int = 3, per_day: int = 6) -> None:
-    from app.services.backoffice_demo import seed_backoffice_demo
-    from app.services.demo import seed_demo
+    from doubles.demo.backoffice import seed_backoffice_demo
+    from doubles.demo.hospital import seed_demo
 
     with app.app_context():
         seed_demo()
@@ -28,14 +28,39 @@ def restore_demo_staff(app) -> None:
     """Staff accounts outlive a test's clean tables: put every demo account back as seeded."""
     from werkzeug.security import generate_password_hash
 
-    from app.services.demo import DEMO_ACCOUNTS
+    from doubles.demo.hospital import DEMO_ACCOUNTS
 
     with app.app_context():
         sm = app.appbuilder.sm
-        for username, password, _role, _name in DEMO_ACCOUNTS:
+        for username, password, _role, name in DEMO_ACCOUNTS:
             user = sm.find_user(username=username)
             if user is not None:
                 user.password = generate_password_hash(password)
                 user.active = True
+                user.first_name, user.last_name = name, "（演示）"  # as seeded: a test may rename one
         db.session.commit()
+        db.session.remove()
+    restore_hospital_roles(app)
+
+
+def restore_hospital_roles(app) -> None:
+    """Roles outlive a test's clean tables too: give each staff role exactly its row of the hospital's table.
+
+    A test that removes a grant (the permission matrix, a role edit) would otherwise leave it removed for every
+    later test, since a sync never gives back what an administrator removed.
+    """
+    from sqlalchemy import delete
+
+    from app.admin.roles import STAFF_ROLES
+    from app.models import RoleGrant
+
+    with app.app_context():
+        sm = app.appbuilder.sm
+        for name in STAFF_ROLES:
+            role = sm.find_role(name)
+            if role is not None:
+                role.permissions = []
+        db.session.execute(delete(RoleGrant).where(RoleGrant.role.in_(STAFF_ROLES)))
+        db.session.commit()
+        sm.sync_hospital_roles()
         db.session.remove()
