@@ -52,11 +52,13 @@ run: install
 test: install browser-deps faketime-deps
 	$(PY) -m pytest -q -p no:randomly
 
-# Unit and functional tests once more, in random order (the seed is printed: --randomly-seed=N replays it), on
-# ANOTHER_DAY (UTC): by default 00:30 Beijing on 1 January, when the Beijing and UTC dates and years differ.
+# Unit and functional tests once more, in random order, on ANOTHER_DAY (UTC): by default 00:30 Beijing on
+# 1 January, when the Beijing and UTC dates and years differ. A fresh order each time unless SEED=N is given
+# (the seed is printed; SEED=N replays that order).
 ANOTHER_DAY ?= 2026-12-31 16:30:00
+SEED ?=
 test-another-day: install faketime-deps
-	TZ=UTC faketime '$(ANOTHER_DAY)' $(PY) -m pytest -p randomly tests/unit tests/functional
+	TZ=UTC faketime '$(ANOTHER_DAY)' $(PY) -m pytest -p randomly $(if $(SEED),--randomly-seed=$(SEED)) tests/unit tests/functional
 
 lint: install
 	$(VENV)/bin/ruff check .
