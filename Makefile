@@ -18,7 +18,10 @@ $(VENV)/.installed: requirements.txt
 install: $(VENV)/.installed translations
 
 # Compiled catalogues (.mo) are build output, made from the .po files in translations/.
+# translations/zh_Hans_CN must be a link to zh_CN (Babel parses "zh_CN" as zh_Hans_CN and gettext looks there): a
+# checkout that turned it into a plain file would show every Flask-AppBuilder string in English.
 translations: $(VENV)/.installed
+	@if [ ! -L translations/zh_Hans_CN ]; then rm -rf translations/zh_Hans_CN; ln -s zh_CN translations/zh_Hans_CN; fi
 	@$(VENV)/bin/pybabel compile -d translations >/dev/null
 
 # Debian's Chromium (and CJK fonts so Chinese pages render) for the browser tests.

@@ -26,3 +26,13 @@ def test_catalogues_cover_the_source(tmp_path):
     english = {m.id for m in read_po((ROOT / "translations/en/LC_MESSAGES/messages.po").open("rb")) if m.id}
     missing = source - english
     assert not missing, f"run `python scripts/i18n.py build`; not in the catalogue: {sorted(missing)[:10]}"
+
+
+def test_the_chinese_catalogue_is_read_for_flask_appbuilders_own_words(app):
+    """A checkout that turned translations/zh_Hans_CN (a link to zh_CN) into a plain file showed Cancel, Show and
+    List Groups in English on every back-office page: Babel parses zh_CN as zh_Hans_CN and gettext looks there."""
+    from flask_babel import gettext
+
+    assert (ROOT / "translations" / "zh_Hans_CN").resolve() == (ROOT / "translations" / "zh_CN").resolve()
+    with app.test_request_context("/"):
+        assert (gettext("Cancel"), gettext("Show"), gettext("List Groups")) == ("取消", "查看", "用户组列表")
