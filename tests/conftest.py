@@ -206,3 +206,169 @@ def live_server(app, _live_socket):
 def sandbox(app, live_server):
     """The payment sandbox engine (the 'patient' can confirm payments through it)."""
     return app.extensions["payment_sandbox"]
+
+
+# -- fixtures test modules in several directories share (their helpers are in tests/helpers/) ------------
+
+@pytest.fixture()
+def world(app, clean_db, his):
+    """The HIS timetable synced; a WeChat account with a mother and her child; a stranger."""
+    from app.services import schedules
+    from tests import factories
+    from tests.helpers.booking import CHILDREN, MOTHERS, add_patient
+
+    with app.app_context():
+        schedules.sync_from_his()
+        owner = factories.channel_user("wechat")
+        mother = add_patient(owner, MOTHERS[0])
+        child = add_patient(owner, CHILDREN[0], relation="child", default=False)
+        stranger = factories.channel_user("wechat")
+        other = add_patient(stranger, MOTHERS[1])
+        db.session.commit()
+        return {"owner": owner.id, "mother": mother.id, "child": child.id, "stranger": stranger.id,
+                "other": other.id, "his": his}
+
+
+@pytest.fixture()
+def booked(app, world):
+    """A booked appointment (no payment needed for the repair rules) and its slice's counter."""
+    from app.services import states
+    from tests.helpers.booking import book, find_slice
+
+    with app.app_context():
+        slc = find_slice()
+        result = book(world["owner"], world["mother"], slc.id)
+        states.move("appointment", result.id, "pending_payment", "paid", actor="test")
+        states.move("appointment", result.id, "paid", "booked", actor="test")
+        db.session.commit()
+        return {"id": result.id, "order_no": result.order_no, "slice_id": result.slice_id, "pay": result.pay}
+
+
+@pytest.fixture()
+def staff(app, clean_db):
+    """The seeded staff and a day's orders, for creating an operator; the operator ``zhangmin`` a test
+    made is removed afterwards."""
+    from app.models import OperatorProfile
+    from tests.backoffice_helpers import seed_staff_and_orders
+
+    seed_staff_and_orders(app, days=1, per_day=1)
+    yield
+    with app.app_context():  # staff rows outlive clean_db: remove the one this test made
+        sm = app.appbuilder.sm
+        user = sm.find_user(username="zhangmin")
+        if user is not None:
+            db.session.execute(OperatorProfile.__table__.delete().where(OperatorProfile.user_id == user.id))
+            from app.models import PasswordHistory
+
+            db.session.execute(PasswordHistory.__table__.delete().where(PasswordHistory.user_id == user.id))
+            db.session.delete(user)
+            db.session.commit()
+
+
+@pytest.fixture()
+def differences(app, clean_db):
+    """The demo hospital on 2026-11-21 with five reconciliation differences of ``DAY``, both channels;
+    their item ids."""
+    import datetime as dt
+
+    from app import clock
+    from app.models import ReconciliationItem, ReconciliationRun
+    from doubles.demo.hospital import seed_demo
+    from tests.helpers.reconciliation import DAY
+
+    clock.freeze(dt.datetime(2026, 11, 21, 11, 0))
+    with app.app_context():
+        seed_demo()
+        ids = []
+        for channel, rows in (("wechat", [("channel_only", "MZ1", None, 2350), ("local_only", "MZ2", 1200, None),
+                                          ("amount_mismatch", "MZ3", 5000, 4990)]),
+                              ("alipay", [("channel_only", "MZ4", None, 100050), ("state_mismatch", "MZ5", 800, 800)])):
+            run = ReconciliationRun(channel=channel, bill_date=DAY, status="done", progress=100,
+                                    mismatch_count=len(rows), channel_count=10, channel_total_fen=123456)
+            db.session.add(run)
+            db.session.flush()
+            for kind, order_no, local, remote in rows:
+                item = ReconciliationItem(run_id=run.id, kind=kind, order_no=order_no, channel_trade_no=f"T{order_no}",
+                                          local_amount_fen=local, channel_amount_fen=remote, note="差异")
+                db.session.add(item)
+                db.session.flush()
+                ids.append(item.id)
+        db.session.commit()
+    yield ids
+    clock.reset()
+
+
+@pytest.fixture()
+def walk_data(app, clean_db, his, live_server, sandbox):
+    """One account with a payment in every state of ``STATES`` and an unpaid outpatient payment, for the
+    walk of every patient page (tests/functional/test_patient_walk.py)."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from app import clock
+    from app.models import AppointmentOrder, PaymentOrder
+    from app.services import booking, payments
+    from app.services.content import offer_survey
+    from tests import factories
+    from tests.helpers.booking import CHILDREN, MOTHERS, SEEDED, add_patient, pay
+    from tests.helpers.patient_walk import BILLS_CARD, IN_HOSPITAL_CARD, STATES, distinct_slices, payment_states
+
+    # the next 07:13 in Beijing, never in the past: pages and the sandbox channel alike must see a
+    # payment deadline still ahead, whatever the hour the suite runs at
+    target = dt.datetime.combine(clock.today(), dt.time(7, 13))
+    clock.travel(target if target > clock.beijing_now() else target + dt.timedelta(days=1))
+    since = clock.utcnow()
+    try:
+        with app.app_context():
+            from doubles.demo.hospital import seed_demo
+
+            seed_demo()
+            user = factories.channel_user("wechat", nickname="走查患者")
+            by_card = {p.card_no: p for p in SEEDED}
+            add_patient(user, by_card[IN_HOSPITAL_CARD], relation="other", default=False)
+            third = add_patient(user, by_card[BILLS_CARD], relation="other", default=False)
+            mother, second = (add_patient(user, m, relation=r, default=d) for m, r, d in zip(
+                [m for m in MOTHERS if m.card_no not in (IN_HOSPITAL_CARD, BILLS_CARD)][:2],
+                ("self", "other"), (True, False), strict=True))
+            add_patient(user, next(c for c in CHILDREN if c.card_no not in (IN_HOSPITAL_CARD, BILLS_CARD)),
+                        relation="child", default=False)
+            db.session.commit()
+            slices = distinct_slices(7)
+            owner_id, owner_uid = user.id, user.channel_uid
+            made = {}
+            for state, slc, patient in zip(STATES, slices, (mother, mother, second, second, mother, second, third),
+                                           strict=True):
+                result = booking.book(owner_id, patient.id, slc.id)
+                made[state] = (result.order.id, result.payment_order_no)
+            assert offer_survey(owner_id, "visit", made["confirmed"][1])
+            bills_patient = third.id
+            db.session.commit()
+        # each payment into its state: through the channel where the sandbox can, else as it would stand
+        for state in ("confirmed", "refunded"):
+            pay(app, live_server, sandbox, owner_id, made[state][1])
+        with app.app_context():
+            booking.cancel_by_patient(owner_id, made["refunded"][0], "行程有变")
+            booking.cancel_by_patient(owner_id, made["closed"][0], "")
+            payments.start_payment(made["paying"][1], owner_id, owner_uid, f"{live_server}/h5/")
+            for state, appointment in (("paid", "paid"), ("confirm_failed", "failed")):
+                order_id, order_no = made[state]
+                db.session.execute(update(PaymentOrder).where(PaymentOrder.order_no == order_no).values(
+                    status=state, paid_at=clock.utcnow(), channel_trade_no=f"42000{order_id:012d}",
+                    his_error="医院系统未能确认" if state == "confirm_failed" else None))
+                db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == order_id)
+                                   .values(status=appointment, paid_at=clock.utcnow()))
+            db.session.commit()
+        assert factories.wait_for(lambda: payment_states(app, made) == {s: s for s in STATES}, timeout=20), \
+            payment_states(app, made)
+        # an outpatient payment of the bills patient, opened from 门诊缴费 and left unpaid
+        with app.app_context():
+            from app.services import billing
+            from app.services.his_access import his_gateway
+
+            bills = his_gateway().pending_bills(BILLS_CARD)
+            outpatient = billing.create_bill_payment(owner_id, bills_patient, [b.bill_no for b in bills],
+                                                     sum(b.amount_fen for b in bills), "wechat").order_no
+        yield {"owner": owner_id, "orders": made, "since": since, "outpatient": outpatient}
+    finally:
+        clock.reset()

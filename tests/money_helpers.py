@@ -60,12 +60,12 @@ def his_post(app, base_url: str, path: str, payload: object) -> requests.Respons
 
 def paid_bill(app, client, his, sandbox, items=(ONE_UNIT, OTHER), channel: str = "wechat") -> dict:
     """A new bill on CARD paid through the platform and settled at the HIS."""
-    from tests.functional.test_bills import _open_and_pay, account, load, login
+    from tests.helpers.bills import account, load, login, open_and_pay
 
     bill = his.add_bill(CARD, list(items))
     acc = account(app, CARD, channel)
     login(app, client, acc["user"])
-    order_no = _open_and_pay(app, client, sandbox, acc, [bill], channel)
+    order_no = open_and_pay(app, client, sandbox, acc, [bill], channel)
     assert load(app, order_no).status == "confirmed"
     return {"order_no": order_no, "bill": bill, "account": acc}
 

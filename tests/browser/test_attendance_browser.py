@@ -12,9 +12,9 @@ from app.models import AppointmentOrder
 from app.services import booking, schedules
 from tests import factories
 from tests.browser.conftest import assert_fits_375, shot
-from tests.browser.test_backoffice_browser import sign_in
-from tests.functional.test_attendance import booked, open_slice
-from tests.functional.test_booking import CHILDREN, MOTHERS, add_patient
+from tests.helpers.attendance import booked, open_slice
+from tests.helpers.booking import CHILDREN, MOTHERS, add_patient
+from tests.helpers.browser import sign_in
 
 
 def test_staff_marks_visited_the_sweep_marks_no_show_and_the_patient_sees_both(app, live_server, his, wechat_page,

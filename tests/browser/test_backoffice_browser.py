@@ -8,8 +8,9 @@ from io import BytesIO
 import pytest
 from openpyxl import load_workbook
 
-from tests.backoffice_helpers import PASSWORDS, seed_staff_and_orders
+from tests.backoffice_helpers import seed_staff_and_orders
 from tests.browser.conftest import shot
+from tests.helpers.browser import sign_in
 
 VISIBLE_MENUS = {
     "admin": ["订单管理", "财务", "系统配置", "系统管理", "运维"],
@@ -28,15 +29,6 @@ FORBIDDEN = {
 @pytest.fixture()
 def demo(app, browser_mode):
     seed_staff_and_orders(app, days=10, per_day=10)
-
-
-def sign_in(page, base: str, username: str, password: str | None = None) -> None:
-    page.goto(f"{base}/logout/")
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password or PASSWORDS[username])
-    page.click("input[type=submit], button[type=submit]")
-    page.wait_for_load_state()
 
 
 @pytest.mark.parametrize("username", ["admin", "finance", "ops", "service"])

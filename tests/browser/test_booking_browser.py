@@ -12,7 +12,7 @@ from app.services import schedules
 from tests import factories
 from tests.browser.conftest import assert_fits_375, shot
 from tests.factories import wait_for
-from tests.functional.test_booking import MOTHERS, add_patient, find_slice
+from tests.helpers.booking import MOTHERS, add_patient, find_slice
 
 
 @pytest.mark.parametrize("channel", ["wechat", "alipay"])

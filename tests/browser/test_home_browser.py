@@ -10,7 +10,7 @@ from app import clock
 from app.extensions import db
 from tests.backoffice_helpers import seed_staff_and_orders
 from tests.browser.conftest import shot
-from tests.browser.test_backoffice_browser import sign_in
+from tests.helpers.browser import sign_in
 
 
 @pytest.fixture()

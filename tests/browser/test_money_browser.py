@@ -18,7 +18,7 @@ from app.services import billing, payments
 from tests import factories
 from tests.backoffice_helpers import PASSWORDS, seed_staff_and_orders
 from tests.browser.conftest import assert_fits_375, shot
-from tests.functional.test_bills import account, load, pay_in_sandbox
+from tests.helpers.bills import account, load, pay_in_sandbox
 from tests.money_helpers import CARD, ONE_UNIT, FaultyHis
 
 

@@ -16,9 +16,9 @@ from app.models import Department, Doctor, PaymentOrder, Schedule, ScheduleSlice
 from app.services import booking, schedules
 from tests import factories
 from tests.browser.conftest import assert_fits_375, shot
-from tests.functional.test_booking import CHILDREN, MOTHERS, add_patient
-from tests.functional.test_registration_extras import book_and_pay, todays_afternoon_slice
-from tests.functional.test_waitlist import _fill
+from tests.helpers.booking import CHILDREN, MOTHERS, add_patient
+from tests.helpers.registration import book_and_pay, todays_afternoon_slice
+from tests.helpers.waitlist import fill_session
 
 CHANNELS = ["wechat", "alipay"]
 
@@ -100,7 +100,7 @@ def test_waitlist_join_position_and_leave(request, app, live_server, his, channe
             Schedule.clinic_date > clock.today(), Schedule.status == "open",
             Schedule.department_id.in_(select(Department.id).where(Department.max_age.is_(None))))
             .order_by(Schedule.clinic_date, ScheduleSlice.id)).first()
-        _fill(slc.schedule_id)
+        fill_session(slc.schedule_id)
         schedule_id, doctor_id, day = slc.schedule_id, slc.schedule.doctor_id, slc.schedule.clinic_date
     page.goto(f"{live_server}/h5/booking/doctors/{doctor_id}?date={day.isoformat()}&fresh=1")
     page.click(f"[data-waitlist='{schedule_id}']")

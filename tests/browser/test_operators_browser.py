@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from tests.browser.conftest import shot
-from tests.browser.test_backoffice_browser import sign_in
-from tests.functional.test_operators_and_roles import GOOD, staff  # noqa: F401  (fixture)
+from tests.helpers.browser import sign_in
+from tests.helpers.operators import GOOD
 
 
-def test_admin_reads_the_matrix_and_creates_an_operator(wide_page, live_server, staff, browser_mode):  # noqa: F811
+def test_admin_reads_the_matrix_and_creates_an_operator(wide_page, live_server, staff, browser_mode):
     page = wide_page
     sign_in(page, live_server, "admin")
     page.goto(f"{live_server}/rolematrix/")

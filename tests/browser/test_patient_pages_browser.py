@@ -11,9 +11,8 @@ from app.extensions import db
 from app.models import ChannelUser
 from tests import factories
 from tests.browser.conftest import assert_fits_375, shot
-from tests.functional.test_booking import world  # noqa: F401 - a fixture, found by name
-from tests.functional.test_patient_h5 import _stopped_and_refunded
-from tests.functional.test_patient_walk import STATES, walk_data  # noqa: F401 - a fixture, found by name
+from tests.helpers.booking import stopped_and_refunded
+from tests.helpers.patient_walk import STATES
 
 
 def _sign_in(page, app, live_server, owner_id):
@@ -30,7 +29,7 @@ def _script_errors(page) -> list[str]:
     return errors
 
 
-def test_payment_pages_in_every_state(wechat_page, app, live_server, walk_data):  # noqa: F811
+def test_payment_pages_in_every_state(wechat_page, app, live_server, walk_data):
     page = wechat_page
     errors = _script_errors(page)
     _sign_in(page, app, live_server, walk_data["owner"])
@@ -55,7 +54,7 @@ def test_payment_pages_in_every_state(wechat_page, app, live_server, walk_data):
     assert errors == []
 
 
-def test_personal_centre_and_its_entries(wechat_page, app, live_server, walk_data):  # noqa: F811
+def test_personal_centre_and_its_entries(wechat_page, app, live_server, walk_data):
     page = wechat_page
     errors = _script_errors(page)
     _sign_in(page, app, live_server, walk_data["owner"])
@@ -86,11 +85,11 @@ def test_personal_centre_and_its_entries(wechat_page, app, live_server, walk_dat
     assert errors == []
 
 
-def test_rebooking_from_the_stop_notice_after_the_refund(wechat_page, app, client, world, live_server,  # noqa: F811
+def test_rebooking_from_the_stop_notice_after_the_refund(wechat_page, app, client, world, live_server,
                                                          sandbox):
     page = wechat_page
     errors = _script_errors(page)
-    order = _stopped_and_refunded(app, client, world, live_server, sandbox)
+    order = stopped_and_refunded(app, client, world, live_server, sandbox)
     _sign_in(page, app, live_server, world["owner"])
     page.goto(f"{live_server}/h5/messages")
     page.click("text=停诊通知")
@@ -108,7 +107,7 @@ def test_rebooking_from_the_stop_notice_after_the_refund(wechat_page, app, clien
     assert errors == []
 
 
-def test_booking_again_over_an_unpaid_order_leads_to_it(wechat_page, app, live_server, walk_data):  # noqa: F811
+def test_booking_again_over_an_unpaid_order_leads_to_it(wechat_page, app, live_server, walk_data):
     from app.models import AppointmentOrder
 
     page = wechat_page
@@ -125,8 +124,8 @@ def test_booking_again_over_an_unpaid_order_leads_to_it(wechat_page, app, live_s
     page.wait_for_selector("[data-pay]")  # the unpaid order, with 去支付
 
 
-def test_the_template_page_says_each_fields_type(desktop_page, app, live_server, walk_data):  # noqa: F811
-    from tests.browser.test_backoffice_browser import sign_in
+def test_the_template_page_says_each_fields_type(desktop_page, app, live_server, walk_data):
+    from tests.helpers.browser import sign_in
 
     page = desktop_page
     sign_in(page, live_server, "ops")
@@ -139,15 +138,15 @@ def test_the_template_page_says_each_fields_type(desktop_page, app, live_server,
     shot(page, "i13_message_template_edit")
 
 
-def test_every_patient_page_runs_its_scripts_under_the_csp(wechat_page, app, live_server, walk_data):  # noqa: F811
+def test_every_patient_page_runs_its_scripts_under_the_csp(wechat_page, app, live_server, walk_data):
     """The walk's pages in Chromium: no script refused by the Content-Security-Policy, no script error."""
-    from tests.functional.test_patient_walk import _urls, _values
+    from tests.helpers.patient_walk import walk_urls, walk_values
 
     page = wechat_page
     errors = _script_errors(page)
     _sign_in(page, app, live_server, walk_data["owner"])
     seen = []
-    for url in _urls(app, _values(app, walk_data)):
+    for url in walk_urls(app, walk_values(app, walk_data)):
         if url.endswith((".json", "/pdf", "/status")):
             continue
         page.goto(f"{live_server}{url}", wait_until="load")

@@ -15,8 +15,8 @@ from app.extensions import db
 from app.models import AppointmentOrder, ChannelUser, ReconciliationItem
 from tests import factories
 from tests.backoffice_helpers import seed_staff_and_orders
-from tests.browser.test_backoffice_browser import sign_in
-from tests.functional.test_booking import find_slice
+from tests.helpers.booking import find_slice
+from tests.helpers.browser import sign_in
 
 
 def _shot(page, name: str) -> None:

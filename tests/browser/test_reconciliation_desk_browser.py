@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from tests.browser.conftest import shot
-from tests.browser.test_backoffice_browser import sign_in
-from tests.functional.test_reconciliation_desk import DAY, differences  # noqa: F401  (fixture)
+from tests.helpers.browser import sign_in
 
 
-def test_finance_resolves_two_differences_of_a_day(wide_page, live_server, differences, browser_mode):  # noqa: F811
+def test_finance_resolves_two_differences_of_a_day(wide_page, live_server, differences, browser_mode):
     page = wide_page
     sign_in(page, live_server, "finance")
     page.goto(f"{live_server}/reconciliation/?start=2026-11-01&end=2026-11-21")

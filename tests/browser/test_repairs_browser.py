@@ -6,12 +6,11 @@ from __future__ import annotations
 from app.extensions import db
 from app.models import Patient
 from tests.browser.conftest import shot
-from tests.browser.test_backoffice_browser import sign_in
-from tests.functional.test_booking import world  # noqa: F401 - a fixture
-from tests.operations.test_repairs import ADMINS, admins, booked  # noqa: F401 - a fixture
+from tests.helpers.browser import sign_in
+from tests.helpers.repairs import ADMINS, admins
 
 
-def test_propose_then_another_admin_approves(app, live_server, world, booked, desktop_page, browser):  # noqa: F811
+def test_propose_then_another_admin_approves(app, live_server, world, booked, desktop_page, browser):
     admins(app)
     page = desktop_page
     sign_in(page, live_server, "admin")

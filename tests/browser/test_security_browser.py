@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 from tests.browser.conftest import shot
-from tests.functional.test_reconciliation_desk import differences  # noqa: F401  (fixture)
 from tests.security_helpers import make_operator, remove_operator, require_second_factor_for
 
 
@@ -101,8 +100,8 @@ def test_every_operator_finds_their_password_and_second_factor(desktop_page, liv
         remove_operator(app, operator["id"])
 
 
-def test_reconciliation_day_scripts_run_under_the_csp(wide_page, live_server, differences, browser_mode):  # noqa: F811
-    from tests.browser.test_backoffice_browser import sign_in as staff_sign_in
+def test_reconciliation_day_scripts_run_under_the_csp(wide_page, live_server, differences, browser_mode):
+    from tests.helpers.browser import sign_in as staff_sign_in
 
     page = wide_page
     csp = _violations(page)

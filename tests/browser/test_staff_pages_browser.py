@@ -13,7 +13,7 @@ from app.extensions import db
 from app.models import PaymentOrder, ReconciliationItem, Survey
 from tests.backoffice_helpers import seed_staff_and_orders
 from tests.browser.conftest import shot
-from tests.browser.test_backoffice_browser import sign_in
+from tests.helpers.browser import sign_in
 
 
 @pytest.fixture()

@@ -16,49 +16,20 @@ from app.models import BillPayment, ChannelUser, GuidanceRule, Notification, Pat
 from app.services import billing, payments, schedules
 from tests import factories
 from tests.factories import wait_for
+from tests.helpers.bills import ONE_BILL_CARD, TWO_BILL_CARD, account, load, login, open_and_pay, post_pay
 
-TWO_BILL_CARD = "8800000002"   # two pending bills of one visit (成人口腔)
 TWO_VISIT_CARD = "8800000007"  # bills of two different visits
-ONE_BILL_CARD = "8800000019"   # one pending bill (产科门诊)
 DAYTIME = dt.datetime(2026, 11, 26, 3, 0)  # 11:00 in Beijing
 NIGHT = dt.datetime(2026, 11, 26, 15, 0)   # 23:00 in Beijing
-
-
-def account(app, card_no: str, channel: str = "wechat") -> dict:
-    """A channel user with one bound patient holding ``card_no``; returns ids."""
-    with app.app_context():
-        user = factories.channel_user(channel)
-        patient = factories.patient(user, card_no=card_no)
-        db.session.commit()
-        return {"user": user.id, "patient": patient.id, "card": card_no}
-
-
-def login(app, client, user_id: int) -> None:
-    with app.app_context():
-        factories.login(client, db.session.get(ChannelUser, user_id))
 
 
 def bills_of(his, card_no: str):
     return his.pending_bills(card_no)
 
 
-def post_pay(client, acc: dict, bills, amounts: dict | None = None):
-    data = {"patient_id": acc["patient"], "bill_no": [b.bill_no for b in bills]}
-    for b in bills:
-        data[f"amount_{b.bill_no}"] = str((amounts or {}).get(b.bill_no, b.amount_fen))
-    return client.post("/h5/bills/pay", data=data)
-
-
 def order_count(app) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(PaymentOrder))
-
-
-def load(app, order_no: str) -> PaymentOrder:
-    with app.app_context():
-        order = db.session.scalar(select(PaymentOrder).where(PaymentOrder.order_no == order_no))
-        db.session.expunge(order)
-        return order
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -158,27 +129,6 @@ def test_a_bill_being_paid_is_not_paid_twice_but_the_same_selection_resumes(app,
 
 # -- paying through the sandbox cashier ------------------------------------------------------------------
 
-def _open_and_pay(app, client, sandbox, acc, bills, channel="wechat") -> str:
-    response = post_pay(client, acc, bills)
-    assert response.status_code == 303, response.get_data(as_text=True)
-    order_no = response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
-    pay_in_sandbox(app, sandbox, acc["user"], order_no, channel)
-    return order_no
-
-
-def pay_in_sandbox(app, sandbox, user_id: int, order_no: str, channel: str = "wechat") -> None:
-    """Open the cashier for a payment order and have the sandbox channel confirm it (its notification
-    is delivered to the platform)."""
-    with app.app_context():
-        user = db.session.get(ChannelUser, user_id)
-        start = payments.start_payment(order_no, user.id, user.channel_uid, "http://127.0.0.1/h5/")
-    if channel == "alipay":
-        import requests
-
-        assert requests.get(start.redirect_url, timeout=10).status_code == 200  # opens the trade
-    assert sandbox.confirm_payment(channel, order_no).delivered
-
-
 @pytest.mark.parametrize("channel", ["wechat", "alipay"])
 def test_paid_bills_are_settled_with_guidance_receipts_and_a_notice(app, client, his, sandbox, channel):
     acc = account(app, TWO_BILL_CARD, channel)
@@ -188,7 +138,7 @@ def test_paid_bills_are_settled_with_guidance_receipts_and_a_notice(app, client,
         db.session.commit()
     login(app, client, acc["user"])
     bills = bills_of(his, TWO_BILL_CARD)
-    order_no = _open_and_pay(app, client, sandbox, acc, bills, channel)
+    order_no = open_and_pay(app, client, sandbox, acc, bills, channel)
     order = load(app, order_no)
     assert order.status == "confirmed" and order.amount_fen == sum(b.amount_fen for b in bills)
     assert bills_of(his, TWO_BILL_CARD) == ()  # settled at the HIS

@@ -4,97 +4,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 
 import pytest
-import requests
 from sqlalchemy import func, select, update
 
 from app.extensions import db
-from doubles.his.simulator import generate_patients
 from doubles.his.simulator.models import LockRow, ScheduleRow, SliceRow
 from app.models import (AppointmentOrder, AuditLog, ChannelUser, Department, Notification, PaymentOrder, Refund,
                         Schedule, ScheduleSlice)
 from app.services import booking, payments, schedules, settings
 from app.services.errors import DomainError
-from app.services.signing import signed_headers
 from tests import factories
 from tests.factories import wait_for
-
-SEEDED = generate_patients()
-MOTHERS = [p for p in SEEDED if p.group == "mother"]
-CHILDREN = [p for p in SEEDED if p.group == "child"]
-
-
-def add_patient(owner, seeded, relation="self", default=True):
-    return factories.patient(owner, name=seeded.name, id_number=seeded.id_number, card_no=seeded.card_no,
-                             gender="female" if seeded.gender == "F" else "male", birth_date=seeded.birth_date,
-                             relation=relation, is_default=default)
-
-
-@pytest.fixture()
-def world(app, clean_db, his):
-    """The HIS timetable synced; a WeChat account with a mother and her child; a stranger."""
-    with app.app_context():
-        schedules.sync_from_his()
-        owner = factories.channel_user("wechat")
-        mother = add_patient(owner, MOTHERS[0])
-        child = add_patient(owner, CHILDREN[0], relation="child", default=False)
-        stranger = factories.channel_user("wechat")
-        other = add_patient(stranger, MOTHERS[1])
-        db.session.commit()
-        return {"owner": owner.id, "mother": mother.id, "child": child.id, "stranger": stranger.id,
-                "other": other.id, "his": his}
-
-
-def find_slice(*, dept_codes=None, min_days=1, restricted=False, min_left=1) -> ScheduleSlice:
-    """An open slice with places left, at least ``min_days`` ahead, in a department an adult woman may use."""
-    now = booking.hospital_now()
-    dates = booking.open_dates(now)
-    q = (select(ScheduleSlice).join(Schedule).join(Department, Department.id == Schedule.department_id)
-         .where(Schedule.status == "open", Schedule.fee_fen > 0,
-                Schedule.clinic_date >= now.date() + dt.timedelta(days=min_days), Schedule.clinic_date <= dates[-1],
-                ScheduleSlice.capacity - ScheduleSlice.booked >= min_left)
-         .order_by(Schedule.clinic_date, ScheduleSlice.id))
-    if dept_codes:
-        q = q.where(Department.code.in_(dept_codes))
-    elif not restricted:
-        q = q.where(Department.max_age.is_(None), Department.min_age.is_(None))
-    found = db.session.scalars(q).first()
-    assert found is not None, "the seeded HIS has open slices in the window"
-    return found
-
-
-def book(owner_id, patient_id, slice_id):
-    """Book and return plain values (usable after the app context ends)."""
-    from types import SimpleNamespace
-
-    r = booking.book(owner_id, patient_id, slice_id)
-    return SimpleNamespace(id=r.order.id, order_no=r.order.order_no, pay=r.payment_order_no,
-                           slice_id=r.order.slice_id, status=r.order.status)
-
-
-def his_slice(his, his_slice_id):
-    with his.unit() as s:
-        row = s.get(SliceRow, his_slice_id)
-        return row.capacity, row.remaining
-
-
-def pay(app, live_server, sandbox, owner_id, payment_no):
-    with app.app_context():
-        user = db.session.get(ChannelUser, owner_id)
-        start = payments.start_payment(payment_no, owner_id, user.channel_uid, f"{live_server}/h5/")
-        if user.channel == "alipay":
-            assert requests.get(start.redirect_url, timeout=10).status_code == 200
-    assert sandbox.confirm_payment(user.channel, payment_no).delivered
-
-
-def order_row(app, order_id) -> AppointmentOrder:
-    with app.app_context():
-        row = db.session.get(AppointmentOrder, order_id)
-        db.session.expunge(row)
-        return row
+from tests.helpers.booking import (CHILDREN, MOTHERS, add_patient, book, find_slice, his_slice, order_row, pay,
+                                   post_event)
 
 
 def notices(app, owner_id, kind):
@@ -454,13 +378,6 @@ def test_his_refusing_the_confirmation_fails_and_refunds(app, world, live_server
 
 # -- 停诊 ---------------------------------------------------------------------------------------------------
 
-def _post_event(client, app, event, nonce=None):
-    body = json.dumps(event, ensure_ascii=False).encode()
-    headers = signed_headers(app.config["HIS_EVENT_APP_ID"], app.config["HIS_EVENT_SECRET"], "POST",
-                             "/api/his/v1/events", body, nonce=nonce)
-    return client.post("/api/his/v1/events", data=body, headers=headers)
-
-
 def test_stop_clinic_event_cancels_refunds_and_offers_rebooking(app, client, world, live_server, sandbox):
     with app.app_context():
         slc = find_slice(min_left=2)
@@ -475,7 +392,7 @@ def test_stop_clinic_event_cancels_refunds_and_offers_rebooking(app, client, wor
     event = {"event_id": "E1", "type": "schedule_stopped", "schedule_id": schedule_id, "reason": "医生外出会诊"}
     unsigned = client.post("/api/his/v1/events", json=event)
     assert unsigned.status_code == 401
-    response = _post_event(client, app, event)
+    response = post_event(client, app, event)
     assert response.status_code == 200 and response.get_json()["cancelled"] == 2
     assert wait_for(lambda: order_row(app, paid.id).status == "refunded")
     assert order_row(app, unpaid.id).status == "stopped"
@@ -486,10 +403,10 @@ def test_stop_clinic_event_cancels_refunds_and_offers_rebooking(app, client, wor
     assert "医生外出会诊" in notice.body and f"/h5/booking/orders/{paid.id}/rebook" in notice.link
     assert len(notices(app, world["stranger"], "stop_clinic")) == 1
 
-    again = _post_event(client, app, event)  # the HIS retries: nothing twice
+    again = post_event(client, app, event)  # the HIS retries: nothing twice
     assert again.status_code == 200 and again.get_json()["cancelled"] == 0
     assert len(notices(app, world["owner"], "stop_clinic")) == 1
-    assert _post_event(client, app, {**event, "type": "bogus"}).status_code == 400
+    assert post_event(client, app, {**event, "type": "bogus"}).status_code == 400
 
     with app.app_context():
         factories.login(client, db.session.get(ChannelUser, world["owner"]))

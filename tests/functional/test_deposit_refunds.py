@@ -22,10 +22,10 @@ from app.services.billing import HisRefundRefused
 from app.services.signing import signed_headers
 from tests import factories
 from tests.factories import stay_with_balance, wait_for
-from tests.functional.test_bills import account, load, login, pay_in_sandbox
+from tests.helpers.bills import account, load, login
+from tests.helpers.deposits import CARD, finance_signs_in, pay_deposit
 
 PATH = "/api/his/v1/deposit-refunds"
-CARD = "8800000003"          # in hospital (seeded deposits were paid at the window, not through the platform)
 OTHER_CARD = "8800000012"    # in hospital, another stay
 
 
@@ -35,19 +35,6 @@ def signed_post(app, client, payload, **sign):
 
 def signed_get(app, client, request_no, *, secret=None):
     return factories.his_signed_get(app, client, f"{PATH}/{request_no}", secret=secret)
-
-
-def pay_deposit(app, client, his, sandbox, acc, yuan: str, channel: str = "wechat") -> str:
-    """Top up the stay of ``acc``'s card through the H5 page and the sandbox cashier; the HIS credits it."""
-    login(app, client, acc["user"])
-    stay = his.inpatient_stay(acc["card"])
-    response = client.post("/h5/inpatient/deposit", data={"patient_id": acc["patient"],
-                                                          "inpatient_no": stay.inpatient_no, "amount": yuan})
-    assert response.status_code == 303, response.get_data(as_text=True)
-    order_no = response.headers["Location"].rsplit("/", 1)[-1]
-    pay_in_sandbox(app, sandbox, acc["user"], order_no, channel)
-    assert wait_for(lambda: load(app, order_no).status == "confirmed")
-    return order_no
 
 
 @pytest.fixture()
@@ -64,22 +51,6 @@ def stay(app, client, his, sandbox):
 def ask(stay, request_no, amount_fen, **extra):
     return {"request_no": request_no, "inpatient_no": stay["inpatient_no"], "amount_fen": amount_fen,
             "reason": "出院结算退押金", **extra}
-
-
-def finance_signs_in(app, client) -> None:
-    """The demo finance account (staff accounts outlive the tables a test empties)."""
-    from doubles.demo.hospital import DEMO_ACCOUNTS
-    from tests.backoffice_helpers import login as staff_login
-    from tests.backoffice_helpers import restore_demo_staff
-
-    with app.app_context():
-        sm = app.appbuilder.sm
-        username, password, role, display = next(a for a in DEMO_ACCOUNTS if a[0] == "finance")
-        if sm.find_user(username=username) is None:
-            sm.add_user(username=username, first_name=display, last_name=role, email="finance@demo.hospital.local",
-                        role=sm.find_role(role), password=password)
-    restore_demo_staff(app)
-    staff_login(client, "finance")
 
 
 def refund_count(app) -> int:

@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models import ChannelUser, Department, Schedule, ScheduleSlice
 from app.services import booking, schedules, settings
 from tests import factories
-from tests.functional.test_attendance import booked
+from tests.helpers.attendance import booked
 
 
 def an_evening() -> ScheduleSlice:

@@ -15,7 +15,7 @@ from app.models import BillPayment, Notification, PaymentOrder, Refund, RefundIt
 from app.services.signing import signed_headers
 from tests import factories
 from tests.factories import wait_for
-from tests.functional.test_bills import ONE_BILL_CARD, TWO_BILL_CARD, _open_and_pay, account, load, login
+from tests.helpers.bills import ONE_BILL_CARD, TWO_BILL_CARD, account, load, login, open_and_pay
 
 PATH = "/api/his/v1/refunds"
 
@@ -34,7 +34,7 @@ def paid(app, client, his, sandbox):
     acc = account(app, TWO_BILL_CARD)
     login(app, client, acc["user"])
     bills = his.pending_bills(TWO_BILL_CARD)
-    order_no = _open_and_pay(app, client, sandbox, acc, bills)
+    order_no = open_and_pay(app, client, sandbox, acc, bills)
     assert load(app, order_no).status == "confirmed"
     return {"order_no": order_no, "bills": bills, "user": acc["user"]}
 

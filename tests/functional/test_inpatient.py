@@ -11,7 +11,7 @@ from doubles.his.simulator.models import StayRow
 from app.models import Notification, PaymentOrder, SystemSetting
 from app.services import deposits, payments
 from tests.factories import stay_with_balance, wait_for
-from tests.functional.test_bills import account, load, login
+from tests.helpers.bills import account, load, login
 
 LOW_BALANCE_CARD = "8800000012"   # in hospital (the tests that need its balance set it: stay_with_balance)
 HEALTHY_CARD = "8800000003"       # in hospital

@@ -16,7 +16,7 @@ from app.services import booking, payments
 from app.services.errors import Conflict
 from tests import factories
 from tests.factories import wait_for
-from tests.functional.test_bills import _open_and_pay, account, load, login, pay_in_sandbox, post_pay
+from tests.helpers.bills import account, load, login, open_and_pay, pay_in_sandbox, post_pay
 from tests.money_helpers import CARD, ONE_UNIT, OTHER, at_once, his_post, paid_bill, refunded_total
 
 REFUNDS = "/api/his/v1/refunds"
@@ -42,14 +42,6 @@ def test_ten_concurrent_his_refunds_of_one_unit_pay_it_out_once(app, client, his
 
 
 # -- 3. a refund success is never lost: WeChat's ABNORMAL is not final ----------------------------------
-
-@pytest.fixture()
-def held(sandbox):
-    """WeChat refunds stay PROCESSING until the test makes them ABNORMAL (or lets them go)."""
-    sandbox.refunds_on_hold = True
-    yield sandbox
-    sandbox.refunds_on_hold = False
-
 
 def _refund_of(app, order_no: str) -> Refund:
     with app.app_context():
@@ -244,7 +236,7 @@ def test_a_bill_the_his_settled_whose_answer_was_lost_is_confirmed_not_refunded(
     bill = faulty_his.add_bill(CARD, [ONE_UNIT, OTHER])
     acc = account(app, CARD)
     login(app, client, acc["user"])
-    order_no = _open_and_pay(app, client, sandbox, acc, [bill])
+    order_no = open_and_pay(app, client, sandbox, acc, [bill])
     assert load(app, order_no).status == "paid"
     _retry_until_the_last_attempt(app, order_no)
     order = load(app, order_no)
@@ -268,7 +260,7 @@ def test_an_answer_lost_once_is_found_by_asking_the_his_and_confirmed(app, clien
     bill = faulty_his.add_bill(CARD, [ONE_UNIT])
     acc = account(app, CARD)
     login(app, client, acc["user"])
-    order_no = _open_and_pay(app, client, sandbox, acc, [bill])
+    order_no = open_and_pay(app, client, sandbox, acc, [bill])
     faulty_his.faults["settle_bill"] = "down"          # then the HIS is down until after the last attempt
     _retry_until_the_last_attempt(app, order_no)
     faulty_his.faults.clear()
@@ -320,7 +312,7 @@ def test_a_his_refusal_is_refunded_only_after_the_his_says_it_holds_nothing(app,
 
 
 def test_finance_sees_the_evidence_and_resolves_a_flagged_payment(app, client, faulty_his, sandbox):
-    from tests.functional.test_deposit_refunds import finance_signs_in
+    from tests.helpers.deposits import finance_signs_in
 
     bill = faulty_his.add_bill(CARD, [ONE_UNIT])
     acc = account(app, CARD)
@@ -354,7 +346,7 @@ def test_finance_sees_the_evidence_and_resolves_a_flagged_payment(app, client, f
 
 def test_a_lock_whose_answer_was_lost_is_released_and_the_patients_retry_succeeds(app, world, faulty_his):
     from app.services.errors import Unavailable
-    from tests.functional.test_booking import find_slice, his_slice
+    from tests.helpers.booking import find_slice, his_slice
 
     with app.app_context():
         slc = find_slice()
@@ -375,7 +367,7 @@ def test_a_lock_whose_answer_was_lost_is_released_and_the_patients_retry_succeed
 def test_a_release_the_his_cannot_take_yet_is_retried_by_the_sweep(app, world, faulty_his):
     from app import outbox
     from app.services.errors import Unavailable
-    from tests.functional.test_booking import find_slice, his_slice
+    from tests.helpers.booking import find_slice, his_slice
 
     with app.app_context():
         slc = find_slice()
@@ -399,7 +391,7 @@ def test_every_his_refusal_reaches_the_patient_in_chinese(app, client, world, fa
 
     from app.his import errors
     from app.services.his_access import his_refusal
-    from tests.functional.test_booking import find_slice
+    from tests.helpers.booking import find_slice
 
     for cls in errors.BUSINESS_ERRORS.values():
         with app.test_request_context():
@@ -419,7 +411,7 @@ def test_every_his_refusal_reaches_the_patient_in_chinese(app, client, world, fa
 # -- also: the same 停诊 event delivered five times at once ---------------------------------------------------
 
 def test_the_same_stop_delivered_five_times_at_once_answers_each_and_acts_once(app, world, live_server, sandbox):
-    from tests.functional.test_booking import book, find_slice, order_row, pay
+    from tests.helpers.booking import book, find_slice, order_row, pay
 
     with app.app_context():
         slc = find_slice(min_left=2)
@@ -451,15 +443,15 @@ def test_reconciliation_lists_what_the_his_disagrees_with_and_its_evidence(app, 
     from doubles.his.simulator.models import BillRow
     from app.models import ReconciliationItem
     from app.services.reconciliation import reconcile
-    from tests.functional.test_deposit_refunds import finance_signs_in
-    from tests.functional.test_payments import _wipe_sandbox
+    from tests.helpers.deposits import finance_signs_in
+    from tests.helpers.payments import wipe_sandbox
 
-    _wipe_sandbox(sandbox)
+    wipe_sandbox(sandbox)
     acc = account(app, CARD)
     login(app, client, acc["user"])
     # 1. confirmed here, but the HIS lost its settlement (a window clerk reversed it by hand)
     one = faulty_his.add_bill(CARD, [ONE_UNIT])
-    missing = _open_and_pay(app, client, sandbox, acc, [one])
+    missing = open_and_pay(app, client, sandbox, acc, [one])
     with faulty_his.inner.unit() as s:
         s.get(BillRow, one.bill_no).status, s.get(BillRow, one.bill_no).trade_no = "pending", None
     # 2. refunded here as never confirmed, but the HIS settled it after all (finance's telephone check was wrong)

@@ -20,7 +20,7 @@ from app.services import booking, payments
 from app.services.billing import HisRefundRefused
 from app.services.errors import DomainError
 from tests.factories import wait_for
-from tests.functional.test_bills import load
+from tests.helpers.bills import load
 from tests.money_helpers import ONE_UNIT, OTHER, at_once, his_post, needs_mariadb, paid_bill, refunded_total
 
 pytestmark = needs_mariadb
@@ -86,8 +86,8 @@ def test_refunds_racing_on_one_payment_never_exceed_it(app, client, his, sandbox
 
 def test_refunds_racing_on_one_deposit_never_exceed_it(app, client, his, sandbox):
     """Discharge requests for the whole stay and finance refunds of one deposit, all at once."""
-    from tests.functional.test_deposit_refunds import CARD, pay_deposit
-    from tests.functional.test_bills import account
+    from tests.helpers.deposits import CARD, pay_deposit
+    from tests.helpers.bills import account
 
     acc = account(app, CARD)
     deposit = pay_deposit(app, client, his, sandbox, acc, "800")
@@ -185,7 +185,7 @@ def test_notifications_racing_the_close_sweep_record_the_money_once(app, live_se
 def test_a_stop_racing_the_payment_refunds_once_and_frees_the_place(app, world, live_server, sandbox):
     """The patient pays while the HIS announces 停诊 (three deliveries): one refund, the place back, the
     HIS holds no registration for the trade."""
-    from tests.functional.test_booking import book, find_slice, order_row
+    from tests.helpers.booking import book, find_slice, order_row
 
     with app.app_context():
         slc = find_slice()

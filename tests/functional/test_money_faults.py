@@ -21,7 +21,7 @@ from app.models import AppointmentOrder, ChannelUser, PaymentOrder, Refund
 from app.services import booking, deposits, payments
 from app.tasks import huey
 from tests.factories import wait_for
-from tests.functional.test_bills import account, load, login, pay_in_sandbox, post_pay
+from tests.helpers.bills import account, load, login, pay_in_sandbox, post_pay
 from tests.money_helpers import CARD, ONE_UNIT, OTHER, his_post
 
 STAY_CARD = "8800000003"   # in hospital; deposits are paid through the platform for it
@@ -36,7 +36,7 @@ class Killed(BaseException):
 
 def _open_orders(app, client, world, his) -> dict[str, str]:
     """Open one payment of each kind (the HIS still answering): a registration, a bill, a deposit."""
-    from tests.functional.test_booking import find_slice
+    from tests.helpers.booking import find_slice
 
     orders: dict[str, str] = {}
     with app.app_context():

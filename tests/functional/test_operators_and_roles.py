@@ -10,26 +10,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditLog, OperatorProfile
-from tests.backoffice_helpers import login, restore_hospital_roles, seed_staff_and_orders
-
-GOOD = {"username": "zhangmin", "name": "张敏", "department": "财务科", "phone": "13912345678", "role": "Finance",
-        "email": ""}
-
-
-@pytest.fixture()
-def staff(app, clean_db):
-    seed_staff_and_orders(app, days=1, per_day=1)
-    yield
-    with app.app_context():  # staff rows outlive clean_db: remove the one this test made
-        sm = app.appbuilder.sm
-        user = sm.find_user(username="zhangmin")
-        if user is not None:
-            db.session.execute(OperatorProfile.__table__.delete().where(OperatorProfile.user_id == user.id))
-            from app.models import PasswordHistory
-
-            db.session.execute(PasswordHistory.__table__.delete().where(PasswordHistory.user_id == user.id))
-            db.session.delete(user)
-            db.session.commit()
+from tests.backoffice_helpers import login, restore_hospital_roles
+from tests.helpers.operators import GOOD
 
 
 def test_bad_input_is_said_next_to_each_field_and_nothing_is_saved(app, client, staff):

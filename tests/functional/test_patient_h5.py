@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import ChannelUser
 from tests import factories
-from tests.functional.test_booking import book, find_slice, pay
+from tests.helpers.booking import book, find_slice, pay, stopped_and_refunded
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "h5" / "templates"
 
@@ -51,24 +51,8 @@ def test_cancelling_a_paid_booking_asks_first(app, client, world, live_server, s
 
 # -- 2 and 3. 停诊: 一键改约 stays reachable after the refund; every notice links inside the site ------------
 
-def _stopped_and_refunded(app, client, world, live_server, sandbox):
-    from tests.functional.test_booking import _post_event, order_row
-    from tests.factories import wait_for
-
-    with app.app_context():
-        slc = find_slice(min_left=1)
-        schedule_id = slc.schedule.his_schedule_id
-        order = book(world["owner"], world["mother"], slc.id)
-    pay(app, live_server, sandbox, world["owner"], order.pay)
-    world["his"].stop_schedule(schedule_id, "医生外出会诊")
-    event = {"event_id": "E-STOP", "type": "schedule_stopped", "schedule_id": schedule_id, "reason": "医生外出会诊"}
-    assert _post_event(client, app, event).status_code == 200
-    assert wait_for(lambda: order_row(app, order.id).status == "refunded")
-    return order
-
-
 def test_rebooking_after_a_stop_is_offered_once_the_fee_is_refunded(app, client, world, live_server, sandbox):
-    order = _stopped_and_refunded(app, client, world, live_server, sandbox)
+    order = stopped_and_refunded(app, client, world, live_server, sandbox)
     _login(app, client, world["owner"])
     page = client.get(f"/h5/booking/orders/{order.id}").get_data(as_text=True)
     assert f'href="/h5/booking/orders/{order.id}/rebook" data-rebook' in page
@@ -79,7 +63,7 @@ def test_every_booking_notice_links_inside_the_site_and_the_centre_shows_it(app,
                                                                            sandbox):
     from app.models import Notification
 
-    order = _stopped_and_refunded(app, client, world, live_server, sandbox)
+    order = stopped_and_refunded(app, client, world, live_server, sandbox)
     with app.app_context():
         notices = db.session.scalars(select(Notification).where(Notification.owner_id == world["owner"])).all()
         links = {n.kind: (n.id, n.link) for n in notices}

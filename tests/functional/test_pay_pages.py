@@ -12,7 +12,7 @@ import requests
 from app.extensions import db
 from app.services import payments
 from tests import factories
-from tests.functional.test_payments import FakeKind
+from tests.helpers.payments import FakeKind
 
 
 @pytest.fixture()

@@ -19,66 +19,8 @@ from app.models import ChannelNotification, PaymentOrder, Refund, StateTransitio
 from app.models.base import utcnow
 from app.services import payments
 from app.services.errors import Conflict
-from tests import factories
 from tests.factories import wait_for
-
-
-class FakeKind:
-    """Records what the core asked of the business; ``confirm_error`` makes the HIS refuse or fail."""
-
-    def __init__(self):
-        self.confirm_error: Exception | None = None
-        self.calls: list[tuple[str, str]] = []
-
-    def confirm(self, payment):
-        self.calls.append(("confirm", payment.order_no))
-        if self.confirm_error is not None:
-            raise self.confirm_error
-        return payments.ConfirmOutcome(receipt_no=f"R-{payment.order_no[-6:]}", guidance=("请到二楼西药房取药",))
-
-    def on_confirmed(self, payment, outcome):
-        self.calls.append(("confirmed", payment.order_no))
-
-    def on_closed(self, payment):
-        self.calls.append(("closed", payment.order_no))
-
-    def on_confirm_failed(self, payment, reason):
-        self.calls.append(("confirm_failed", payment.order_no))
-
-    def on_refunded(self, payment, refund):
-        self.calls.append(("refunded", payment.order_no))
-
-    def result_url(self, payment):
-        return "/h5/"
-
-
-@pytest.fixture()
-def kind(monkeypatch):
-    fake = FakeKind()
-    monkeypatch.setitem(payments._KINDS, "outpatient", fake)
-    return fake
-
-
-@pytest.fixture()
-def paying(app, live_server, sandbox, clean_db, kind):
-    """A factory: an order opened at the channel (created -> paying), like a patient at the cashier."""
-
-    def make(channel: str = "wechat", amount_fen: int = 2350) -> str:
-        with app.app_context():
-            owner = factories.channel_user(channel)
-            patient = factories.patient(owner)
-            order = payments.create_payment_order(kind="outpatient", owner_id=owner.id, patient_id=patient.id,
-                                                  channel=channel, amount_fen=amount_fen, description="门诊缴费",
-                                                  actor=f"patient:{owner.id}", business_ref="B1")
-            db.session.commit()
-            start = payments.start_payment(order.order_no, owner.id, owner.channel_uid, f"{live_server}/h5/")
-            if channel == "alipay":
-                assert requests.get(start.redirect_url, timeout=10).status_code == 200  # opens the trade
-            else:
-                assert start.jsapi_params and start.sandbox_cashier_url
-            return order.order_no
-
-    return make
+from tests.helpers.payments import wipe_sandbox
 
 
 def _order(app, order_no: str) -> PaymentOrder:
@@ -299,17 +241,8 @@ def test_refund_request_is_idempotent_on_its_key(app, sandbox, paying):
         assert db.session.get(PaymentOrder, order.id).refunded_fen == 1000
 
 
-def _wipe_sandbox(sandbox) -> None:
-    """Start the channel's books empty, so today's bill holds only this test's payments."""
-    with sandbox.store.transaction() as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            if not table.startswith("sqlite_"):
-                conn.execute(f"DELETE FROM {table}")
-
-
 def test_reconciliation_reports_exactly_the_seeded_discrepancies(app, sandbox, paying):
-    _wipe_sandbox(sandbox)
+    wipe_sandbox(sandbox)
     orders = [paying("wechat", amount_fen=1000 + i) for i in range(4)]
     for order_no in orders:
         sandbox.confirm_payment("wechat", order_no)

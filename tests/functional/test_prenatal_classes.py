@@ -18,7 +18,7 @@ from app.services import payments
 from app.services import states as order_states
 from app.services.errors import DomainError, Forbidden
 from tests import factories
-from tests.functional.test_booking import MOTHERS, add_patient
+from tests.helpers.booking import MOTHERS, add_patient
 
 
 @pytest.fixture(autouse=True)

@@ -3,11 +3,9 @@ with both sides; resolve one or many with a reason (each audited); re-run a day;
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import re
 
-import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
@@ -15,34 +13,7 @@ from app import clock
 from app.extensions import db
 from app.models import AuditLog, ReconciliationItem, ReconciliationRun
 from tests.backoffice_helpers import login
-
-DAY = dt.date(2026, 11, 20)
-
-
-@pytest.fixture()
-def differences(app, clean_db):
-    from doubles.demo.hospital import seed_demo
-
-    clock.freeze(dt.datetime(2026, 11, 21, 11, 0))
-    with app.app_context():
-        seed_demo()
-        ids = []
-        for channel, rows in (("wechat", [("channel_only", "MZ1", None, 2350), ("local_only", "MZ2", 1200, None),
-                                          ("amount_mismatch", "MZ3", 5000, 4990)]),
-                              ("alipay", [("channel_only", "MZ4", None, 100050), ("state_mismatch", "MZ5", 800, 800)])):
-            run = ReconciliationRun(channel=channel, bill_date=DAY, status="done", progress=100,
-                                    mismatch_count=len(rows), channel_count=10, channel_total_fen=123456)
-            db.session.add(run)
-            db.session.flush()
-            for kind, order_no, local, remote in rows:
-                item = ReconciliationItem(run_id=run.id, kind=kind, order_no=order_no, channel_trade_no=f"T{order_no}",
-                                          local_amount_fen=local, channel_amount_fen=remote, note="差异")
-                db.session.add(item)
-                db.session.flush()
-                ids.append(item.id)
-        db.session.commit()
-    yield ids
-    clock.reset()
+from tests.helpers.reconciliation import DAY
 
 
 def _cells(page: str, row: str) -> dict[str, str]:

@@ -13,7 +13,6 @@ from app.extensions import db
 from app.models import AppointmentOrder, Notification, PaymentOrder
 from app.registration.rules import clinic_is_over
 from tests.backoffice_helpers import login, seed_staff_and_orders
-from tests.functional.test_money_cases import held  # noqa: F401  (fixture)
 from tests.money_helpers import his_post, paid_bill
 
 
@@ -64,7 +63,7 @@ def test_a_booking_before_its_clinic_is_cancelled_without_the_extra_step(app, cl
     assert client.post(f"/appointmentorderview/cancel/{pk}", data={"reason": "患者来电要求取消"}).status_code == 302
 
 
-def test_a_refund_the_channel_closes_is_told_to_the_patient(app, client, his, held, live_server):  # noqa: F811
+def test_a_refund_the_channel_closes_is_told_to_the_patient(app, client, his, held, live_server):
     sandbox = held
     paid = paid_bill(app, client, his, sandbox)
     unit = {"bill_no": paid["bill"].bill_no, "items": [{"item_seq": 1, "quantity": 1}], "request_no": "SD-1"}

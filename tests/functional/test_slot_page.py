@@ -12,10 +12,7 @@ from sqlalchemy import event, update
 from app.extensions import db
 from app.models import Schedule, ScheduleSlice
 from app.services import booking, schedules
-from tests.functional import test_booking
-from tests.functional.test_booking import find_slice
-
-world = test_booking.world  # the booking tests' fixture: the HIS timetable synced, an account with patients
+from tests.helpers.booking import find_slice
 
 
 class FakeRedis:

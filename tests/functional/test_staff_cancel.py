@@ -7,10 +7,10 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AppointmentOrder, AuditLog, Notification, PaymentOrder
 from tests.factories import wait_for
-from tests.functional.test_booking import book, find_slice, pay, world  # noqa: F401 - fixture
+from tests.helpers.booking import book, find_slice, pay
 
 
-def test_service_desk_cancels_a_paid_booking_patient_refunded_and_notified(app, client, world, live_server,  # noqa: F811
+def test_service_desk_cancels_a_paid_booking_patient_refunded_and_notified(app, client, world, live_server,
                                                                             sandbox):
     from doubles.demo.hospital import seed_demo
     from tests.backoffice_helpers import login

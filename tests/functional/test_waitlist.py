@@ -9,7 +9,7 @@ import json
 import threading
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from app import clock
 from app.extensions import db
@@ -26,7 +26,8 @@ from app.services import booking, payments
 from app.services.errors import DomainError, Forbidden
 from app.waitlist import commands, queries, states
 from tests import factories
-from tests.functional.test_booking import MOTHERS, add_patient, find_slice
+from tests.helpers.booking import MOTHERS, add_patient, find_slice
+from tests.helpers.waitlist import fill_session
 
 
 @pytest.fixture(autouse=True)
@@ -34,16 +35,6 @@ def _clock():
     clock.freeze(dt.datetime.combine(clock.today(), dt.time(10, 0)))
     yield
     clock.reset()
-
-
-def _fill(schedule_id: int, keep_free: int = 0) -> None:
-    """Make a session full on the platform's side (the HIS still has room: the tests pay and lock there)."""
-    slices = db.session.scalars(select(ScheduleSlice).where(ScheduleSlice.schedule_id == schedule_id)
-                                .order_by(ScheduleSlice.id)).all()
-    for i, s in enumerate(slices):
-        if i >= keep_free:
-            db.session.execute(update(ScheduleSlice).where(ScheduleSlice.id == s.id).values(booked=s.capacity))
-    db.session.commit()
 
 
 def _mothers(n: int, start: int = 3):
@@ -63,14 +54,14 @@ def test_join_refusals_change_nothing(app, world):
             commands.join(world["owner"], world["mother"], schedule_id)
         assert not_full.value.message == "该时段还有号源，请直接预约"
         held = booking.book(world["owner"], world["mother"], slc.id)
-        _fill(schedule_id)
+        fill_session(schedule_id)
         with pytest.raises(DomainError) as holds:
             commands.join(world["owner"], world["mother"], schedule_id)
         assert holds.value.message == "该就诊人已预约该医生本时段，无需候补"
         with pytest.raises(Forbidden):
             commands.join(world["stranger"], world["mother"], schedule_id)
         booking.cancel_by_patient(world["owner"], held.order.id)
-        _fill(schedule_id)
+        fill_session(schedule_id)
         entry = commands.join(world["owner"], world["mother"], schedule_id)
         with pytest.raises(DomainError) as twice:
             commands.join(world["owner"], world["mother"], schedule_id)
@@ -91,7 +82,7 @@ def test_a_freed_place_goes_to_the_first_waiting_patient_then_the_next_when_unpa
         slc = find_slice(min_days=2)
         schedule_id, slice_id = slc.schedule_id, slc.id
         held = booking.book(world["owner"], world["mother"], slc.id)
-        _fill(schedule_id)
+        fill_session(schedule_id)
         (b_owner, b), (c_owner, c) = _mothers(2)
         first = commands.join(b_owner, b, schedule_id)
         second = commands.join(c_owner, c, schedule_id)
@@ -134,7 +125,7 @@ def test_paid_offer_becomes_booked(app, world):
         slc = find_slice(min_days=2)
         schedule_id = slc.schedule_id
         held = booking.book(world["owner"], world["mother"], slc.id)
-        _fill(schedule_id)
+        fill_session(schedule_id)
         ((b_owner, b),) = _mothers(1, start=7)
         entry = commands.join(b_owner, b, schedule_id)
         booking.cancel_by_patient(world["owner"], held.order.id)
@@ -156,7 +147,7 @@ def test_waiting_ends_at_the_cut_off_with_a_notice(app, world):
     with app.app_context():
         slc = find_slice(min_days=1)
         schedule = db.session.get(Schedule, slc.schedule_id)
-        _fill(schedule.id)
+        fill_session(schedule.id)
         entry = commands.join(world["owner"], world["mother"], schedule.id)
         cutoff = commands.cutoff_of(schedule.id, schedule.clinic_date, commands.waitlist_rules())
         clock.freeze(cutoff - dt.timedelta(minutes=1))
@@ -193,7 +184,7 @@ def test_freed_places_under_a_race_go_to_exactly_as_many_waiting_patients(app, w
             if free is None:
                 pytest.skip("the seeded session has fewer than four places")
             orders.append((owner_id, booking.book(owner_id, patient_id, free.id).order.id))
-        _fill(schedule_id)
+        fill_session(schedule_id)
         waiting = [commands.join(o, p, schedule_id).id for o, p in _mothers(6, start=20)]
 
     errors: list = []

@@ -1,4 +1,4 @@
-"""Fixtures for the operations tests: the functional ``world`` and a capture of the JSON log lines."""
+"""Fixtures for the operations tests: a capture of the JSON log lines (``world`` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import json
 import logging
 
 import pytest
-
-from tests.functional.test_booking import world  # noqa: F401 - a fixture, found by name
 
 
 class JsonLines:

@@ -13,7 +13,7 @@ from app.extensions import db
 from app.models import ChannelUser, Patient
 from app.operations import logs, queue
 from tests.factories import wait_for
-from tests.functional.test_booking import find_slice, order_row
+from tests.helpers.booking import find_slice, order_row
 from tests.identity_helpers import bind_form, sandbox_sign_in, seeded
 
 
@@ -96,7 +96,7 @@ def test_a_whole_flow_logs_no_personal_data_and_every_payment_line_names_its_ord
                          headers={"X-Request-ID": "rid-booking-1"})
     assert booked.status_code == 303 and "/h5/pay/" in booked.headers["Location"]
     payment_no = booked.headers["Location"].rstrip("/").split("/")[-1]
-    from tests.functional.test_booking import pay
+    from tests.helpers.booking import pay
 
     pay(app, live_server, sandbox, owner_id, payment_no)
     with app.app_context():

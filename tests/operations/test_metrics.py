@@ -164,7 +164,7 @@ def test_the_alert_rules_in_the_runbook_name_metrics_that_exist(app, client, fre
 
 
 def test_a_booking_reports_how_long_it_held_the_hot_slice_row(app, client, world, fresh):
-    from tests.functional.test_booking import book, find_slice
+    from tests.helpers.booking import book, find_slice
 
     before = value(scrape(client), "hospital_slot_hold_seconds_count")
     with app.app_context():

@@ -17,36 +17,7 @@ from app.operations.states import REPAIR, RepairStatus
 from app.services import states
 from app.services.errors import Conflict, DomainError
 from tests.backoffice_helpers import login as staff_login
-from tests.backoffice_helpers import restore_demo_staff
-from tests.functional.test_booking import book, find_slice
-
-ADMINS = (("admin", "admin123"), ("itlead", "itlead-Pass-2026"))
-
-
-def admins(app):
-    """Two Admin accounts (the demo's ``admin`` and an IT lead), as plain Staff values."""
-    with app.app_context():
-        sm = app.appbuilder.sm
-        for username, password in ADMINS:
-            if sm.find_user(username=username) is None:
-                sm.add_user(username=username, first_name=username, last_name="IT", email=f"{username}@h.local",
-                            role=sm.find_role("Admin"), password=password)
-        found = [commands.Staff(sm.find_user(username=u).id, u) for u, _ in ADMINS]
-        db.session.remove()
-    restore_demo_staff(app)
-    return found
-
-
-@pytest.fixture()
-def booked(app, world):
-    """A booked appointment (no payment needed for the repair rules) and its slice's counter."""
-    with app.app_context():
-        slc = find_slice()
-        result = book(world["owner"], world["mother"], slc.id)
-        states.move("appointment", result.id, "pending_payment", "paid", actor="test")
-        states.move("appointment", result.id, "paid", "booked", actor="test")
-        db.session.commit()
-        return {"id": result.id, "order_no": result.order_no, "slice_id": result.slice_id, "pay": result.pay}
+from tests.helpers.repairs import ADMINS, admins
 
 
 def row(app, model, pk):
@@ -206,7 +177,7 @@ def test_the_back_office_tool_walks_propose_then_approve_by_another_admin(app, w
 
 
 def test_only_admin_reaches_the_repair_tool(app, client, world, booked):
-    from tests.functional.test_deposit_refunds import finance_signs_in
+    from tests.helpers.deposits import finance_signs_in
 
     finance_signs_in(app, client)
     for url in ("/repairrequestview/list/", f"/repairrequestview/new/?order_no={booked['order_no']}"):

@@ -16,7 +16,7 @@ from app.models import AppointmentOrder, ChannelUser, PaymentOrder, ScheduleSlic
 from app.operations.metrics import instrument_his
 from app.services import booking, payments
 from tests import factories
-from tests.functional.test_booking import book, find_slice, order_row, pay
+from tests.helpers.booking import book, find_slice, order_row, pay
 
 DEAD = "http://127.0.0.1:9"  # the discard port: connection refused, at once
 

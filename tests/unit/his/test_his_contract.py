@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,43 +18,13 @@ from app.his.interface import (
     HisGateway,
     Registration,
     SlotLock,
-    TimeSlice,
     TradeStatus,
 )
 from doubles.his.simulator import SeedPatient, SimulatorHis
-from doubles.his.simulator.models import BillRow, ReportRow, StayRow
+from doubles.his.simulator.models import ReportRow, StayRow
+from tests.helpers.his import card_with_bills, open_slice, walk_money
 
 TITLE_FEES = {"主任医师": 5000, "副主任医师": 3000, "主治医师": 2000, "医师": 1000}
-
-
-def walk_money(value: object) -> None:
-    """Every *_fen field anywhere in a result is an int (never a float or a string)."""
-    if dataclasses.is_dataclass(value):
-        for f in dataclasses.fields(value):
-            inner = getattr(value, f.name)
-            if f.name.endswith("_fen"):
-                assert type(inner) is int, (f.name, inner)
-            walk_money(inner)
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            walk_money(v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            walk_money(v)
-
-
-def open_slice(
-    his: HisGateway, today: dt.date, min_remaining: int = 1
-) -> tuple[ClinicSession, TimeSlice]:
-    """An open slice of a future day with at least ``min_remaining`` places."""
-    sessions = his.list_schedules(today + dt.timedelta(days=1), today + dt.timedelta(days=7))
-    for session in sessions:
-        if session.status != "open":
-            continue
-        for slc in session.slices:
-            if slc.remaining >= min_remaining:
-                return session, slc
-    raise AssertionError("no open slice in the seed")
 
 
 def remaining_of(his: HisGateway, session: ClinicSession, slice_id: str) -> int:
@@ -379,15 +348,8 @@ def test_register_card(gateway: HisGateway, patients: list[SeedPatient]) -> None
 # --- outpatient bills ----------------------------------------------------------------------------
 
 
-def _card_with_bills(sim: SimulatorHis) -> str:
-    with sim.unit() as s:
-        return s.scalars(
-            select(BillRow.card_no).where(BillRow.status == "pending").order_by(BillRow.bill_no)
-        ).first()  # type: ignore[return-value]
-
-
 def test_pending_bills_and_settlement(gateway: HisGateway, sim: SimulatorHis) -> None:
-    card = _card_with_bills(sim)
+    card = card_with_bills(sim)
     bills = gateway.pending_bills(card)
     assert bills and all(isinstance(b, Bill) and b.card_no == card for b in bills)
     walk_money(bills)

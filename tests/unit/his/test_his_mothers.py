@@ -11,7 +11,7 @@ from app import clock
 from app.his import errors
 from app.his.interface import CheckIn, ChildCheck, HisGateway, Invoice
 from doubles.his.simulator import SeedPatient
-from tests.unit.his.test_his_contract import _card_with_bills, open_slice, walk_money
+from tests.helpers.his import card_with_bills, open_slice, walk_money
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +84,7 @@ def test_invoice_for_a_registration_is_issued_once_and_voided_by_a_refund(
 
 
 def test_invoice_for_settled_bills_lists_charges_by_category(gateway: HisGateway, sim) -> None:
-    card = _card_with_bills(sim)
+    card = card_with_bills(sim)
     bill = gateway.pending_bills(card)[0]
     gateway.settle_bill(bill.bill_no, bill.amount_fen, "TRADE-BILL-1", "alipay")
     invoice = gateway.invoice("TRADE-BILL-1")
