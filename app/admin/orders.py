@@ -416,7 +416,7 @@ class PaymentOrderView(OrderViewMixin, ModelView):
         "channel": SelectField(_l("渠道"), choices=_choices(orders.CHANNELS)),
         "status": SelectField(_l("状态"), choices=_choices(orders.PAYMENT_STATUS)),
         "channel_trade_no": StringField(_l("渠道交易号")),
-        "flag": StringField(_l("标记")),
+        "flag": SelectField(_l("标记"), choices=_choices(orders.PAYMENT_FLAGS)),
         "stuck": SelectField(_l("超时未推进"), choices=STUCK_CHOICES),
     }
     label_columns = COMMON_LABELS

@@ -217,7 +217,8 @@ CHANNELS = {"wechat": _l("微信"), "alipay": _l("支付宝")}
 #: why a payment needs a person (app/services/payments.py sets these)
 PAYMENT_FLAGS = {"paid_after_close": _l("关单后到账"), "channel_mismatch": _l("渠道状态不符"),
                  "refund_late_success": _l("退款迟到成功"), "refund_overpaid": _l("退款超额"),
-                 "refund_abnormal": _l("退款异常"), "refund_failed": _l("退款失败")}
+                 "refund_abnormal": _l("退款异常"), "refund_failed": _l("退款失败"),
+                 "his_unknown": _l("医院结果未知")}
 KINDS = {"registration": _l("挂号费"), "outpatient": _l("门诊缴费"), "deposit": _l("住院押金")}
 HALF_DAYS = {"am": _l("上午"), "pm": _l("下午"), "evening": _l("晚上")}
 ORDER_TYPES = {"appointment": _l("预约订单"), "payment": _l("缴费订单"), "refund": _l("退款")}

@@ -5,6 +5,7 @@ money lists end with a 合计 row summed over every filtered row, not just the p
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -127,3 +128,22 @@ def test_a_payments_flag_reads_as_what_needs_doing(app, client, month):
     login(client, "finance")
     page = client.get(f"/paymentorderview/show/{pk}").get_data(as_text=True)
     assert "退款失败" in page and "refund_failed" not in re.sub(r"<[^>]*>", " ", page)
+
+
+def test_the_flag_search_offers_what_needs_doing_by_name_and_finds_it(app, client, month):
+    """标记 was searched by typing its code (refund_failed); staff pick 退款失败 from a list instead."""
+    with app.app_context():
+        payment = db.session.scalar(select(PaymentOrder).where(PaymentOrder.status == "confirmed").limit(1))
+        payment.flag = "refund_failed"
+        db.session.commit()
+        order_no = payment.order_no
+    login(client, "finance")
+    page = client.get("/paymentorderview/list/").get_data(as_text=True)
+    # the search form's fields travel as JSON strings of HTML (the labels' table has a "flag" key too)
+    fields = [json.loads(m.group(1)) for m in re.finditer(r'"flag": ("(?:[^"\\]|\\.)*")', page)]
+    field = next((f for f in fields if f.startswith("<")), "")
+    assert field.startswith("<select"), f"标记 is not a list to pick from: {field}"
+    assert '<option value="refund_failed">退款失败</option>' in field
+    assert '<option value="his_unknown">医院结果未知</option>' in field
+    found = client.get("/paymentorderview/list/?_flt_0_flag=refund_failed").get_data(as_text=True)
+    assert order_no in found and "合计（全部 1 笔）" in found
