@@ -54,7 +54,7 @@ def booking_attendance(days: int | None) -> None:
     nightly task does); exit 1 when the HIS did not answer for a day or an order could not move."""
     from dataclasses import replace
 
-    from app.services.booking import sweep_attendance
+    from app.registration.commands import sweep_attendance
     from app.services.settings import booking_rules
 
     rules = booking_rules()
@@ -91,7 +91,7 @@ def payments_reconcile(bill_date: str, channel: str) -> None:
 @payments_cli.command("sweep")
 def payments_sweep() -> None:
     """Close expired orders, confirm due payments, finish refunds (what the periodic tasks do)."""
-    from app.services.payments import close_expired, sweep_confirmations, sweep_refunds
+    from app.payments.commands import close_expired, sweep_confirmations, sweep_refunds
 
     click.echo(f"closed {close_expired()}, confirmed {sweep_confirmations()}, refunds {sweep_refunds()}")
 

@@ -18,7 +18,7 @@ from app.maternity import states
 from app.maternity.states import ClassBookingStatus as S
 from app.models import ClassBooking, PaymentOrder, PrenatalClass, Refund, StateTransition
 from app.models.base import new_order_no
-from app.services import payments
+from app.payments import commands as payments
 from app.services.errors import Conflict, DomainError, Forbidden
 from app.services.formatting import mask_name, yuan
 from app.services.notifications import notify

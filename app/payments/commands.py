@@ -14,8 +14,8 @@ dispatches after it commits:
                          -> SendRefund                 (outbox: the channel is asked; its answer recorded)
 
 Faces (routes, API, tasks, CLI) call the command classes at the end of this module; the functions
-above them are the commands' steps (several are still called directly by modules other engineers own,
-through ``app.services.payments``). The states and ``decide`` live in ``app.payments.states``.
+above them are the commands' steps (several are still called directly by modules other engineers own).
+The states and ``decide`` live in ``app.payments.states``.
 
 The payment order moves CREATED -> PAYING -> PAID -> (CONFIRMED | CONFIRM_FAILED) -> REFUNDING ->
 (REFUNDED | PARTIALLY_REFUNDED), or to CLOSED when unpaid past its deadline (see states.PAYMENT).
@@ -1129,7 +1129,7 @@ def register_payments() -> None:
     (registration, outpatient bills, deposits, prenatal classes) plug in here, not on import."""
     from app.maternity.classes import KIND as CLASS_KIND, PrenatalClassKind
     from app.services.billing import OutpatientPayment
-    from app.services.booking import RegistrationKind
+    from app.registration.commands import RegistrationKind
     from app.services.deposits import DepositPayment
 
     outbox.handler(CONFIRM_AT_HIS)(lambda payload: ConfirmAtHis(payload["order_no"]).run())

@@ -66,7 +66,8 @@ from app.registration.rules import (
 from app.registration.states import ATTENDANCE, LIVE, STOPPABLE, decide
 from app.registration.states import AppointmentEvent as E
 from app.registration.states import AppointmentStatus as A
-from app.services import audit, payments, states
+from app.services import audit, states
+from app.payments import commands as payments
 from app.services.states import PaymentStatus
 from app.services.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
 from app.services.formatting import mask_name, yuan
@@ -501,7 +502,7 @@ def _appointment_of(payment: PaymentOrder) -> AppointmentOrder:
 
 
 class RegistrationKind:
-    """What registration does around the money (plugged into app.services.payments, whose units of work
+    """What registration does around the money (plugged into app.payments.commands, whose units of work
     commit each step)."""
 
     def prepare(self, payment: PaymentOrder) -> None:

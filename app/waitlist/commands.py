@@ -40,7 +40,7 @@ from app.registration.rules import (
 from app.registration.states import LIVE, decide
 from app.registration.states import AppointmentEvent as E
 from app.registration.states import AppointmentStatus as A
-from app.services import payments
+from app.payments import commands as payments
 from app.services import states as order_states
 from app.services.errors import Conflict, DomainError, NotFound
 from app.services.his_access import his_gateway

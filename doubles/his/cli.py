@@ -165,7 +165,7 @@ def announce_stop(schedule_id: str, reason: str) -> str:
     except _NotConfigured:
         return "not announced: this app has no platform configuration (PUBLIC_BASE_URL, HIS_EVENT_*)"
     except requests.ConnectionError:
-        from app.services.booking import handle_his_event
+        from app.registration.commands import handle_his_event
 
         outcome = handle_his_event(event)
         return f"platform not reachable at {platform_url('/api/his/v1/events')}: handled in-process: {outcome}"

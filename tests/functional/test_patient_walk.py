@@ -24,7 +24,9 @@ from app import clock
 from app.extensions import db
 from app.models import (AppointmentOrder, ChannelUser, Department, Notification, Patient, PaymentOrder, Schedule,
                         ScheduleSlice, ServiceInstruction, Survey)
-from app.services import booking, payments
+from app.payments import commands as payments
+from app.registration.commands import book, cancel_by_patient
+from app.registration.rules import open_dates
 from app.services.content import offer_survey
 from tests import factories
 from tests.functional.test_booking import CHILDREN, MOTHERS, SEEDED, add_patient, pay
@@ -48,7 +50,7 @@ ENGLISH_ALLOWED = {"EN", "WeUI", "PDF", "HIS", "ID", "No", "OK", "kg", "cm", "mm
 
 def _distinct_slices(count: int) -> list[ScheduleSlice]:
     """Open slices with places in ``count`` different sessions, in departments any adult woman may use."""
-    dates = booking.open_dates()
+    dates = open_dates()
     rows = db.session.scalars(
         select(ScheduleSlice).join(Schedule).join(Department, Department.id == Schedule.department_id)
         .where(Schedule.status == "open", Schedule.fee_fen > 0, Schedule.clinic_date > clock.today(),
@@ -92,7 +94,7 @@ def walk_data(app, clean_db, his, live_server, sandbox):
             made = {}
             for state, slc, patient in zip(STATES, slices, (mother, mother, second, second, mother, second, third),
                                            strict=True):
-                result = booking.book(owner_id, patient.id, slc.id)
+                result = book(owner_id, patient.id, slc.id)
                 made[state] = (result.order.id, result.payment_order_no)
             assert offer_survey(owner_id, "visit", made["confirmed"][1])
             bills_patient = third.id
@@ -101,8 +103,8 @@ def walk_data(app, clean_db, his, live_server, sandbox):
         for state in ("confirmed", "refunded"):
             pay(app, live_server, sandbox, owner_id, made[state][1])
         with app.app_context():
-            booking.cancel_by_patient(owner_id, made["refunded"][0], "行程有变")
-            booking.cancel_by_patient(owner_id, made["closed"][0], "")
+            cancel_by_patient(owner_id, made["refunded"][0], "行程有变")
+            cancel_by_patient(owner_id, made["closed"][0], "")
             payments.start_payment(made["paying"][1], owner_id, owner_uid, f"{live_server}/h5/")
             for state, appointment in (("paid", "paid"), ("confirm_failed", "failed")):
                 order_id, order_no = made[state]

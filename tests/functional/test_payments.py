@@ -17,7 +17,7 @@ from app.extensions import db
 from app.his.errors import HisUnavailable, SlotFull
 from app.models import ChannelNotification, PaymentOrder, Refund, StateTransition
 from app.models.base import utcnow
-from app.services import payments
+from app.payments import commands as payments
 from app.services.errors import Conflict
 from tests import factories
 from tests.factories import wait_for
