@@ -25,7 +25,7 @@ def rollups_rebuild(first: str, last: str) -> None:
     fill days the nightly task missed)."""
     import datetime as dt
 
-    from app.services import rollups
+    from app.reports import rollups
 
     try:
         a, b = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
@@ -40,7 +40,7 @@ def rollups_rebuild(first: str, last: str) -> None:
 @rollups_cli.command("nightly")
 def rollups_nightly() -> None:
     """What the nightly task does: yesterday, every closed day changed since the last run, missing days."""
-    from app.services import rollups
+    from app.reports import rollups
 
     run = rollups.nightly()
     click.echo(f"{run.days} days built ({run.first_day} .. {run.last_day}); consistent up to {run.consistent_at} UTC")
@@ -75,7 +75,7 @@ def payments_reconcile(bill_date: str, channel: str) -> None:
     """Reconcile one day's channel bill(s) against our payments, refunds and the HIS."""
     import datetime as dt
 
-    from app.services.reconciliation import reconcile
+    from app.reconciliation.runs import reconcile
 
     day = dt.date.fromisoformat(bill_date)
     failed = False

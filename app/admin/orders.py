@@ -110,7 +110,7 @@ class OrderViewMixin(list_tools.DatePresets):
     @has_access
     def export(self):
         """Queue an .xlsx export of what the list currently shows; the job page shows progress."""
-        from app.services import exports
+        from app.reports import exports
         from app.tasks.exports import build_export
 
         get_filter_args(self._filters, disallow_if_not_in_search=False)

@@ -21,8 +21,8 @@ from app.models.base import new_order_no
 from app.payments import commands as payments
 from app.services.errors import Conflict, DomainError, Forbidden
 from app.services.formatting import mask_name, yuan
-from app.services.notifications import notify
-from app.services.patients import owned_patient
+from app.messages.notifications import notify
+from app.identity.patients import owned_patient
 from app.services.uow import unit_of_work
 
 log = logging.getLogger("classes")

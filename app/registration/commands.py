@@ -72,8 +72,8 @@ from app.services.states import PaymentStatus
 from app.services.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
 from app.services.formatting import mask_name, yuan
 from app.services.his_access import his_gateway, his_refusal
-from app.services.notifications import notify
-from app.services.patients import owned_patient
+from app.messages.notifications import notify
+from app.identity.patients import owned_patient
 from app.services.settings import BookingRules, _bool, _int, _raw, booking_rules, setting_text
 from app.services.uow import outermost, unit_of_work
 

@@ -45,8 +45,8 @@ from app.services import states as order_states
 from app.services.errors import Conflict, DomainError, NotFound
 from app.services.his_access import his_gateway
 from app.services.formatting import mask_name
-from app.services.notifications import notify
-from app.services.patients import owned_patient
+from app.messages.notifications import notify
+from app.identity.patients import owned_patient
 from app.services.settings import _int, _raw, booking_rules
 from app.services.uow import unit_of_work
 from app.waitlist import states

@@ -8,7 +8,7 @@ from app import clock
 from app.admin.roles import ADMIN, FINANCE, OPERATIONS, SERVICE_DESK
 from app.extensions import db
 from app.models import ServiceInstruction, SystemSetting
-from app.services.notifications import NOTICE_KINDS
+from app.messages.notifications import NOTICE_KINDS
 
 # username, password, role, display name: also written in README.md; `flask demo remove-accounts` removes
 # app/services/preflight.py DEMO_USERNAMES, which must name the same accounts

@@ -228,8 +228,8 @@ def request_deposit_refund(request_no: str, inpatient_no: str, amount_fen: int) 
     except _NotConfigured:
         return "not sent: this app has no platform configuration (PUBLIC_BASE_URL, HIS_EVENT_*)"
     except requests.ConnectionError:
-        from app.services import deposit_refunds
-        from app.services.billing import HisRefundRefused
+        from app.inpatient import deposit_refunds
+        from app.billing.bills import HisRefundRefused
 
         try:
             request, _created = deposit_refunds.his_deposit_refund(payload)

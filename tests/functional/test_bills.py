@@ -13,7 +13,8 @@ from app import clock
 from app.extensions import db
 from app.his.interface import BillItem
 from app.models import BillPayment, ChannelUser, GuidanceRule, Notification, Patient, PaymentOrder, Refund
-from app.services import billing, schedules
+from app.services import schedules
+from app.billing import bills as billing
 from app.payments import commands as payments
 from tests import factories
 from tests.factories import wait_for

@@ -451,7 +451,7 @@ def test_reconciliation_lists_what_the_his_disagrees_with_and_its_evidence(app, 
     from app import clock
     from doubles.his.simulator.models import BillRow
     from app.models import ReconciliationItem
-    from app.services.reconciliation import reconcile
+    from app.reconciliation.runs import reconcile
     from tests.functional.test_deposit_refunds import finance_signs_in
     from tests.functional.test_payments import _wipe_sandbox
 

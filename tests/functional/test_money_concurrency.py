@@ -18,7 +18,7 @@ from app.models import AppointmentOrder, PaymentOrder, Refund, ScheduleSlice
 from app.models.base import utcnow
 from app.payments import commands as payments
 from app.registration.states import LIVE
-from app.services.billing import HisRefundRefused
+from app.billing.bills import HisRefundRefused
 from app.services.errors import DomainError
 from tests.factories import wait_for
 from tests.functional.test_bills import load
@@ -98,7 +98,7 @@ def test_refunds_racing_on_one_deposit_never_exceed_it(app, client, his, sandbox
         with app.app_context():
             try:
                 if i % 2:
-                    from app.services import deposit_refunds
+                    from app.inpatient import deposit_refunds
 
                     deposit_refunds.his_deposit_refund({"request_no": f"DIS-{i}", "inpatient_no": inpatient_no,
                                                         "amount_fen": 60000, "reason": "出院结算退押金"})

@@ -18,7 +18,7 @@ from app.extensions import db
 from app.his.http import HttpHis
 from doubles.his.server import create_his_server
 from app.models import AppointmentOrder, ChannelUser, PaymentOrder, Refund
-from app.services import deposits
+from app.inpatient import deposits
 from app.payments import commands as payments
 from app.registration.commands import book, release_stale_holds
 from app.tasks import huey

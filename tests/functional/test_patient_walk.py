@@ -118,7 +118,7 @@ def walk_data(app, clean_db, his, live_server, sandbox):
             _payment_states(app, made)
         # an outpatient payment of the bills patient, opened from 门诊缴费 and left unpaid
         with app.app_context():
-            from app.services import billing
+            from app.billing import bills as billing
             from app.services.his_access import his_gateway
 
             bills = his_gateway().pending_bills(BILLS_CARD)

@@ -327,7 +327,7 @@ def test_reconciliation_reports_exactly_the_seeded_discrepancies(app, sandbox, p
                              status="confirmed", paid_at=utcnow(), channel_trade_no="T-LOCAL-ONLY")
         db.session.add(extra)
         db.session.commit()
-        from app.services.reconciliation import reconcile
+        from app.reconciliation.runs import reconcile
 
         run = reconcile("wechat", today)
         # the channel's side; the HIS's (it never heard of these fake confirmations) is tested in test_money_cases
