@@ -25,7 +25,7 @@ def rollups_rebuild(first: str, last: str) -> None:
     fill days the nightly task missed)."""
     import datetime as dt
 
-    from app.services import rollups
+    from app.reports import rollups
 
     try:
         a, b = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
@@ -40,7 +40,7 @@ def rollups_rebuild(first: str, last: str) -> None:
 @rollups_cli.command("nightly")
 def rollups_nightly() -> None:
     """What the nightly task does: yesterday, every closed day changed since the last run, missing days."""
-    from app.services import rollups
+    from app.reports import rollups
 
     run = rollups.nightly()
     click.echo(f"{run.days} days built ({run.first_day} .. {run.last_day}); consistent up to {run.consistent_at} UTC")
@@ -54,7 +54,7 @@ def booking_attendance(days: int | None) -> None:
     nightly task does); exit 1 when the HIS did not answer for a day or an order could not move."""
     from dataclasses import replace
 
-    from app.services.booking import sweep_attendance
+    from app.registration.commands import sweep_attendance
     from app.services.settings import booking_rules
 
     rules = booking_rules()
@@ -75,7 +75,7 @@ def payments_reconcile(bill_date: str, channel: str) -> None:
     """Reconcile one day's channel bill(s) against our payments, refunds and the HIS."""
     import datetime as dt
 
-    from app.services.reconciliation import reconcile
+    from app.reconciliation.runs import reconcile
 
     day = dt.date.fromisoformat(bill_date)
     failed = False
@@ -91,7 +91,7 @@ def payments_reconcile(bill_date: str, channel: str) -> None:
 @payments_cli.command("sweep")
 def payments_sweep() -> None:
     """Close expired orders, confirm due payments, finish refunds (what the periodic tasks do)."""
-    from app.services.payments import close_expired, sweep_confirmations, sweep_refunds
+    from app.payments.commands import close_expired, sweep_confirmations, sweep_refunds
 
     click.echo(f"closed {close_expired()}, confirmed {sweep_confirmations()}, refunds {sweep_refunds()}")
 

@@ -276,7 +276,8 @@ def main() -> int:
     from app import clock
     from app.extensions import db
     from app.models import AppointmentOrder, PaymentOrder
-    from app.services import analytics, rollups, settings, statistics
+    from app.services import settings
+    from app.reports import analytics, rollups, statistics
 
     if args.lists_only:
         return time_lists(app, args.runs)

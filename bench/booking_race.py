@@ -363,7 +363,8 @@ def waitlist_race(world: dict, outcomes: list, cancels: int) -> dict:
     from app import clock
     from app.extensions import db
     from app.models import AppointmentOrder, Patient, Schedule, ScheduleSlice, WaitlistEntry
-    from app.services import booking
+    from app.registration.states import LIVE
+    from app.registration.commands import cancel_by_patient
     from app.waitlist import commands as waitlist
 
     app = world["app"]  # one Flask-AppBuilder app per process
@@ -386,7 +387,7 @@ def waitlist_race(world: dict, outcomes: list, cancels: int) -> dict:
         with app.app_context():
             barrier.wait()
             try:
-                booking.cancel_by_patient(owner_id, order_id)
+                cancel_by_patient(owner_id, order_id)
             except Exception as exc:  # noqa: BLE001 - counted as a breach
                 failures.append(type(exc).__name__)
 
@@ -401,7 +402,7 @@ def waitlist_race(world: dict, outcomes: list, cancels: int) -> dict:
         oversold = 0
         for s in db.session.scalars(select(ScheduleSlice).where(ScheduleSlice.schedule_id == race_id)):
             live = db.session.scalar(select(func.count()).select_from(AppointmentOrder).where(
-                AppointmentOrder.slice_id == s.id, AppointmentOrder.status.in_(booking.ACTIVE)))
+                AppointmentOrder.slice_id == s.id, AppointmentOrder.status.in_(LIVE)))
             oversold += max(0, s.booked - s.capacity) + max(0, live - s.capacity) + abs(live - s.booked)
         ready = waitlist.process_offers()
     clock.reset()

@@ -102,7 +102,7 @@ def child_service(url: str, out: str) -> None:
     """The platform's path: keyset batches read with yield_per, masked values, constant-memory sheet."""
     app = make_app(url)
     from app.models import PaymentOrder
-    from app.services import exports
+    from app.reports import exports
 
     with app.app_context():
         base = max_rss_mb()

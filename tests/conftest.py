@@ -308,7 +308,8 @@ def walk_data(app, clean_db, his, live_server, sandbox):
 
     from app import clock
     from app.models import AppointmentOrder, PaymentOrder
-    from app.services import booking, payments
+    from app.registration import commands as registration
+    from app.payments import commands as payments
     from app.services.content import offer_survey
     from tests import factories
     from tests.helpers.booking import CHILDREN, MOTHERS, SEEDED, add_patient, pay
@@ -339,7 +340,7 @@ def walk_data(app, clean_db, his, live_server, sandbox):
             made = {}
             for state, slc, patient in zip(STATES, slices, (mother, mother, second, second, mother, second, third),
                                            strict=True):
-                result = booking.book(owner_id, patient.id, slc.id)
+                result = registration.book(owner_id, patient.id, slc.id)
                 made[state] = (result.order.id, result.payment_order_no)
             assert offer_survey(owner_id, "visit", made["confirmed"][1])
             bills_patient = third.id
@@ -348,8 +349,8 @@ def walk_data(app, clean_db, his, live_server, sandbox):
         for state in ("confirmed", "refunded"):
             pay(app, live_server, sandbox, owner_id, made[state][1])
         with app.app_context():
-            booking.cancel_by_patient(owner_id, made["refunded"][0], "行程有变")
-            booking.cancel_by_patient(owner_id, made["closed"][0], "")
+            registration.cancel_by_patient(owner_id, made["refunded"][0], "行程有变")
+            registration.cancel_by_patient(owner_id, made["closed"][0], "")
             payments.start_payment(made["paying"][1], owner_id, owner_uid, f"{live_server}/h5/")
             for state, appointment in (("paid", "paid"), ("confirm_failed", "failed")):
                 order_id, order_no = made[state]
@@ -363,7 +364,7 @@ def walk_data(app, clean_db, his, live_server, sandbox):
             payment_states(app, made)
         # an outpatient payment of the bills patient, opened from 门诊缴费 and left unpaid
         with app.app_context():
-            from app.services import billing
+            from app.billing import bills as billing
             from app.services.his_access import his_gateway
 
             bills = his_gateway().pending_bills(BILLS_CARD)

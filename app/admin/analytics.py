@@ -6,7 +6,8 @@ from flask import flash, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 
-from app.services import analytics, analytics_tables, date_ranges
+from app.services import date_ranges
+from app.reports import analytics, analytics_tables
 from app.services.errors import DomainError
 from app.services.formatting import yuan, yuan_grouped
 

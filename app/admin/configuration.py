@@ -21,7 +21,7 @@ from app.channels.wechat import keywords
 from app.models import GuidanceRule, MessageTemplate, ServiceInstruction, Survey, SurveyQuestion, SystemSetting
 from app.services import configuration
 from app.services.configuration import InvalidConfiguration
-from app.services.notifications import NOTICE_KINDS
+from app.messages.notifications import NOTICE_KINDS
 
 
 def checked(check):
@@ -89,7 +89,7 @@ def _key_only(key: str) -> str:
 _MAPPING_HELP = _l("微信模板字段名的前缀就是类型，每个值按类型自动截断或换成渠道格式（超出以…截断）：")
 _SOURCES_HELP = _l("每个字段的值可以是消息标题、消息正文、发送时间（下例依次写法）、业务数据（payload.字段名）"
                    "或单引号括起的固定文字，例如：")
-#: what a mapping's value fills the field with (app/services/delivery.py render_fields)
+#: what a mapping's value fills the field with (app/messages/delivery.py render_fields)
 SOURCES = {"title": _l("消息标题"), "body": _l("消息正文"), "time": _l("发送时间")}
 MAPPING_EXAMPLE = '{"thing1": "title", "thing2": "body", "time3": "time"}'
 

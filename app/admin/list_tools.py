@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 from flask import flash, request
 from flask_babel import gettext as _
 
-from app.services import date_ranges, exports
+from app.services import date_ranges
+from app.reports import exports
 from app.services.formatting import yuan_grouped
 
 #: date criteria -> (the list's column, filter index, what staff call it)

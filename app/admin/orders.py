@@ -19,7 +19,8 @@ from wtforms.validators import DataRequired, Length
 from app.admin import fast_lists, list_tools
 from app.admin.filters import CriteriaInterface, beijing_time, criteria_of, criterion
 from app.models import AppointmentOrder, Patient, PaymentOrder, Refund
-from app.services import audit, booking, orders
+from app.services import audit, orders
+from app.registration.commands import cancel_by_staff, mark_attendance_by_staff
 from app.services.errors import DomainError
 from app.services.uow import unit_of_work
 from app.services.formatting import mask_id_number, mask_name, mask_phone, yuan, yuan_grouped
@@ -109,7 +110,7 @@ class OrderViewMixin(list_tools.DatePresets):
     @has_access
     def export(self):
         """Queue an .xlsx export of what the list currently shows; the job page shows progress."""
-        from app.services import exports
+        from app.reports import exports
         from app.tasks.exports import build_export
 
         get_filter_args(self._filters, disallow_if_not_in_search=False)
@@ -231,7 +232,7 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
                 try:
                     # The booking service refunds a paid fee, frees the slot, tells the HIS and the
                     # patient, and writes the audit row (before/after, reason, IP).
-                    booking.cancel_by_staff(item.id, form.reason.data.strip(), g.user.username)
+                    cancel_by_staff(item.id, form.reason.data.strip(), g.user.username)
                 except DomainError as exc:
                     flash(exc.message, "danger")
                 else:
@@ -259,7 +260,7 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
         form = AttendanceForm(outcome=request.args.get("outcome") or None)
         if form.validate_on_submit():
             try:
-                booking.mark_attendance_by_staff(item.id, form.outcome.data, form.reason.data, g.user)
+                mark_attendance_by_staff(item.id, form.outcome.data, form.reason.data, g.user)
             except DomainError as exc:
                 flash(exc.message, "danger")
             else:
@@ -358,7 +359,7 @@ class RefundView(list_tools.DatePresets, ModelView):
         return redirect(url_for(f"{self.endpoint}.show", pk=pk))
 
     def _retry(self, refund_no: str) -> bool:
-        from app.services import payments
+        from app.payments import commands as payments
 
         try:
             again = payments.retry_refund(refund_no, f"staff:{g.user.username}")
@@ -461,7 +462,7 @@ class PaymentOrderView(OrderViewMixin, ModelView):
         item = self.datamodel.get(pk, self._base_filters)
         if item is None:
             abort(404)
-        from app.services import payments
+        from app.payments import commands as payments
 
         status = payments.recheck_unknown(item.order_no, actor=f"staff:{g.user.username}")
         with unit_of_work():
@@ -477,7 +478,7 @@ class PaymentOrderView(OrderViewMixin, ModelView):
         item = self.datamodel.get(pk, self._base_filters)
         if item is None:
             abort(404)
-        from app.services import payments
+        from app.payments import commands as payments
 
         note = (request.form.get("note") or "").strip()
         try:

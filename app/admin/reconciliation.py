@@ -75,7 +75,7 @@ def evidence_html(evidence) -> Markup:
 
 def _channel_amount(fen: int | None, row: dict) -> str:
     """渠道金额 of a difference: for one found against the HIS (医院无此笔 …) the column holds the HIS's
-    figure, and the channel took the platform's amount (app/services/reconciliation_desk.py channel_fen)."""
+    figure, and the channel took the platform's amount (app/reconciliation/desk.py channel_fen)."""
     if row.get("source") == "his":
         fen = row.get("local_amount_fen")
     return "" if fen is None else yuan(fen)
@@ -133,7 +133,7 @@ class ReconciliationItemView(DatePresets, ModelView):
     @has_access
     @permission_name("resolve")
     def resolve(self, pk: int):
-        from app.services.reconciliation import resolve_item
+        from app.reconciliation.runs import resolve_item
 
         try:
             resolve_item(pk, request.form.get("comment", ""), current_user.username)

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from app import clock
 from app.services import date_ranges, orders
-from app.services import reconciliation_desk as desk
+from app.reconciliation import desk
 from app.services.errors import DomainError
 from app.services.formatting import yuan_grouped
 

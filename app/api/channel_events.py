@@ -46,7 +46,7 @@ def wechat_verify():
 
 @channel_events_bp.post("/wechat/events")
 def wechat_events():
-    from app.services.follows import welcome_text
+    from app.identity.follows import welcome_text
 
     endpoint = _wechat_endpoint()
     try:

@@ -1,14 +1,14 @@
 """Deposit refunds at discharge the HIS starts (出院结算退押金): POST /api/his/v1/deposit-refunds and the
 status query GET /api/his/v1/deposit-refunds/<request_no>. Signed by the HIS; the rules live in
-app.services.deposit_refunds (see docs/his-api.md, "Inbound: the platform's API for the HIS")."""
+app.inpatient.deposit_refunds (see docs/his-api.md, "Inbound: the platform's API for the HIS")."""
 
 from __future__ import annotations
 
 from flask import jsonify
 
 from app.api.his_api import BadBody, error, his_api_bp, json_body, signed_by_his
-from app.services import deposit_refunds
-from app.services.billing import HisRefundRefused
+from app.inpatient import deposit_refunds
+from app.billing.bills import HisRefundRefused
 
 
 @his_api_bp.post("/deposit-refunds")

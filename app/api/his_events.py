@@ -11,7 +11,7 @@ import logging
 from flask import jsonify
 
 from app.api.his_api import BadBody, error, his_api_bp, json_body, signed_by_his
-from app.services import booking
+from app.registration.commands import handle_his_event
 from app.services.errors import DomainError
 
 log = logging.getLogger("his_api")
@@ -27,7 +27,7 @@ def his_event():
     if not isinstance(event, dict):
         return error("invalid_request", "body must be a JSON object", 400)
     try:
-        outcome = booking.handle_his_event(event)
+        outcome = handle_his_event(event)
     except DomainError as refused:
         return error(refused.code, refused.message, refused.status)
     log.info("HIS event %s type=%s outcome=%s", event.get("event_id"), event.get("type"), outcome)

@@ -1,13 +1,13 @@
 """Refunds the HIS starts (退费 decided at the hospital's window): POST /api/his/v1/refunds and the
 status query GET /api/his/v1/refunds/<request_no>. Signed by the HIS; the rules live in
-app.services.billing (see docs/his-api.md, "Inbound: the platform's API for the HIS")."""
+app.billing.bills (see docs/his-api.md, "Inbound: the platform's API for the HIS")."""
 
 from __future__ import annotations
 
 from flask import jsonify
 
 from app.api.his_api import BadBody, error, his_api_bp, json_body, signed_by_his
-from app.services import billing
+from app.billing import bills as billing
 
 
 @his_api_bp.post("/refunds")

@@ -12,7 +12,7 @@ from app.his.interface import Invoice
 from app.models import PaymentOrder
 from app.services.errors import DomainError, Unavailable
 from app.services.his_access import his_gateway
-from app.services.payments import owned_payment
+from app.payments.queries import owned_payment
 
 log = logging.getLogger("invoices")
 

@@ -18,11 +18,11 @@ from app.maternity import states
 from app.maternity.states import ClassBookingStatus as S
 from app.models import ClassBooking, PaymentOrder, PrenatalClass, Refund, StateTransition
 from app.models.base import new_order_no
-from app.services import payments
+from app.payments import commands as payments
 from app.services.errors import Conflict, DomainError, Forbidden
 from app.services.formatting import mask_name, yuan
-from app.services.notifications import notify
-from app.services.patients import owned_patient
+from app.messages.notifications import notify
+from app.identity.patients import owned_patient
 from app.services.uow import unit_of_work
 
 log = logging.getLogger("classes")

@@ -14,11 +14,11 @@ from app.extensions import db
 from app.links import patient_url
 from app.maternity import queries, rules
 from app.models import Notification, Patient, Pregnancy
-from app.services.billing import in_quiet_hours
+from app.billing.bills import in_quiet_hours
 from app.services.errors import DomainError
 from app.services.formatting import mask_name
-from app.services.notifications import notify
-from app.services.patients import owned_patient
+from app.messages.notifications import notify
+from app.identity.patients import owned_patient
 from app.services.uow import unit_of_work
 
 log = logging.getLogger("maternity")

@@ -99,7 +99,7 @@ def arranged_keys(patient_id: int, schedule: list[rules.ScheduledVisit],
 def suitable_slice(department_code: str, first: dt.date, last: dt.date, now: dt.datetime) -> ScheduleSlice | None:
     """The earliest open slice with a place left in ``department_code`` between ``first`` and ``last``
     inside the booking window, not yet over (the one-tap booking of a reminder)."""
-    from app.services.booking import open_dates, slot_start
+    from app.registration.rules import open_dates, slot_start
 
     dates = [d for d in open_dates(now) if first <= d <= last]
     dept = db.session.scalar(select(Department).where(Department.code == department_code))

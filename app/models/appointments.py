@@ -38,7 +38,7 @@ class AppointmentOrder(TimestampMixin, Model):
     schedule_id: Mapped[int] = mapped_column(ForeignKey("schedule.id"), nullable=False)
     # No FOREIGN KEY on purpose: InnoDB would share-lock the hot slice row on every order insert, and
     # the booking inserts its order *before* the guarded UPDATE so that the row is held only for the
-    # COMMIT (app/services/booking.py). Slices are never deleted; the relationship below still joins.
+    # COMMIT (app/registration/commands.py). Slices are never deleted; the relationship below still joins.
     slice_id: Mapped[int] = mapped_column(Integer, nullable=False)
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), nullable=False)
     doctor_id: Mapped[int] = mapped_column(ForeignKey("doctor.id"), nullable=False)

@@ -143,7 +143,7 @@ def _apply(request: RepairRequest, who: Staff) -> str | None:
         return f"订单状态已变化（不再是 {before}），未做修改"
     if gives_place_back:
         from app.models import AppointmentOrder
-        from app.services.booking import release_place
+        from app.registration.commands import release_place
 
         release_place(db.session.scalar(select(AppointmentOrder.slice_id)
                                          .where(AppointmentOrder.id == request.target_id)))

@@ -28,7 +28,7 @@ DB_DOWN_PAGE = """<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
 
 def channel_checks() -> list[tuple[str, bool, str]]:
     from app.channels import ChannelError, ChannelUnavailable
-    from app.services.payments import channels
+    from app.payments.commands import channels
 
     found = []
     for name, channel in channels().items():

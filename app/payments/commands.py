@@ -14,8 +14,8 @@ dispatches after it commits:
                          -> SendRefund                 (outbox: the channel is asked; its answer recorded)
 
 Faces (routes, API, tasks, CLI) call the command classes at the end of this module; the functions
-above them are the commands' steps (several are still called directly by modules other engineers own,
-through ``app.services.payments``). The states and ``decide`` live in ``app.payments.states``.
+above them are the commands' steps (several are still called directly by modules other engineers own).
+The states and ``decide`` live in ``app.payments.states``.
 
 The payment order moves CREATED -> PAYING -> PAID -> (CONFIRMED | CONFIRM_FAILED) -> REFUNDING ->
 (REFUNDED | PARTIALLY_REFUNDED), or to CLOSED when unpaid past its deadline (see states.PAYMENT).
@@ -890,7 +890,7 @@ def _refund_failed(refund: Refund, reason: str) -> str:
 def _tell_patient_refund_failed(order: PaymentOrder, refund: Refund) -> None:
     """The patient hears of a failed refund as of a successful one: what failed and what happens next
     (finance sees it on its worklist and sends it again; the patient need not ask again)."""
-    from app.services.notifications import notify
+    from app.messages.notifications import notify
 
     body = _("您的%(what)s退款 ¥%(amount)s 未能原路退回。医院财务将核实后重新退款，您无需再次申请；"
              "如有疑问请联系门诊服务台。", what=order.description, amount=yuan(refund.amount_fen))
@@ -1128,9 +1128,9 @@ def register_payments() -> None:
     """Called by ``create_app``: the outbox kinds of the payment core and the businesses around the money
     (registration, outpatient bills, deposits, prenatal classes) plug in here, not on import."""
     from app.maternity.classes import KIND as CLASS_KIND, PrenatalClassKind
-    from app.services.billing import OutpatientPayment
-    from app.services.booking import RegistrationKind
-    from app.services.deposits import DepositPayment
+    from app.billing.bills import OutpatientPayment
+    from app.registration.commands import RegistrationKind
+    from app.inpatient.deposits import DepositPayment
 
     outbox.handler(CONFIRM_AT_HIS)(lambda payload: ConfirmAtHis(payload["order_no"]).run())
     outbox.handler(SEND_REFUND)(lambda payload: SendRefund(payload["refund_no"]).run())

@@ -3,4 +3,4 @@
 
 ``commands`` (the use cases, each in its unit of work), ``queries`` (what the pages read), ``rules`` (the
 booking window, who may book, the limits), ``states`` (the appointment machine and ``decide``), ``notices``
-(what the patient is told). ``app.services.booking`` re-exports the old names for callers elsewhere."""
+(what the patient is told). Callers import from these modules directly."""

@@ -66,13 +66,14 @@ from app.registration.rules import (
 from app.registration.states import ATTENDANCE, LIVE, STOPPABLE, decide
 from app.registration.states import AppointmentEvent as E
 from app.registration.states import AppointmentStatus as A
-from app.services import audit, payments, states
+from app.services import audit, states
+from app.payments import commands as payments
 from app.services.states import PaymentStatus
 from app.services.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
 from app.services.formatting import mask_name, yuan
 from app.services.his_access import his_gateway, his_refusal
-from app.services.notifications import notify
-from app.services.patients import owned_patient
+from app.messages.notifications import notify
+from app.identity.patients import owned_patient
 from app.services.settings import BookingRules, _bool, _int, _raw, booking_rules, setting_text
 from app.services.uow import outermost, unit_of_work
 
@@ -501,7 +502,7 @@ def _appointment_of(payment: PaymentOrder) -> AppointmentOrder:
 
 
 class RegistrationKind:
-    """What registration does around the money (plugged into app.services.payments, whose units of work
+    """What registration does around the money (plugged into app.payments.commands, whose units of work
     commit each step)."""
 
     def prepare(self, payment: PaymentOrder) -> None:

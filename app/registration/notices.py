@@ -14,7 +14,7 @@ from app.models import (
 from app.registration.rules import HALF_DAY_NAMES, WHAT_TO_BRING, no_show_barred_until
 from app.registration.states import AppointmentStatus as A
 from app.services.formatting import mask_name
-from app.services.notifications import notify
+from app.messages.notifications import notify
 from app.services.settings import BookingRules
 
 

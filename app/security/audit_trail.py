@@ -60,7 +60,7 @@ COLUMNS = ("时间(北京)", "操作者类型", "操作者编号", "操作者", 
 
 def write_workbook(path: str | Path, start: dt.date, end: dt.date) -> int:
     """Every audit row of Beijing days start..end into one sheet (constant memory); returns the count."""
-    from app.services.exports import Column, SheetWriter, open_workbook, stream_batches
+    from app.reports.exports import Column, SheetWriter, open_workbook, stream_batches
 
     low, high = clock.beijing_day_bounds_utc(start, end)
     stmt = select(AuditLog.id, AuditLog.at, AuditLog.actor_type, AuditLog.actor_id, AuditLog.actor_name,

@@ -18,7 +18,7 @@ from app.links import patient_url
 from app.extensions import db
 from app.models import ServiceInstruction, Survey, SurveyResponse
 from app.services.errors import Conflict, NotFound
-from app.services.notifications import notify
+from app.messages.notifications import notify
 from app.services.uow import unit_of_work
 
 ALLOWED_TAGS = ["p", "br", "strong", "b", "em", "i", "u", "ul", "ol", "li", "h3", "h4", "span", "a",

@@ -214,7 +214,7 @@ REFUND_STATUS = {
     "failed": _l("退款失败"),
 }
 CHANNELS = {"wechat": _l("微信"), "alipay": _l("支付宝")}
-#: why a payment needs a person (app/services/payments.py sets these)
+#: why a payment needs a person (app/payments/commands.py sets these)
 PAYMENT_FLAGS = {"paid_after_close": _l("关单后到账"), "channel_mismatch": _l("渠道状态不符"),
                  "refund_late_success": _l("退款迟到成功"), "refund_overpaid": _l("退款超额"),
                  "refund_abnormal": _l("退款异常"), "refund_failed": _l("退款失败"),

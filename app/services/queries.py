@@ -23,8 +23,8 @@ from app.services import audit
 from app.services.errors import DomainError, Forbidden
 from app.services.formatting import mask_name
 from app.services.his_access import his_gateway
-from app.services.notifications import notify
-from app.services.patients import owned_patient
+from app.messages.notifications import notify
+from app.identity.patients import owned_patient
 from app.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Outpatient bill tasks: thin wrappers over app.services.billing."""
+"""Outpatient bill tasks: thin wrappers over app.billing.bills."""
 
 from __future__ import annotations
 
@@ -11,6 +11,6 @@ from app.tasks import app_context_task, huey
 @app_context_task
 def remind_pending_bills_task() -> int:
     """Every 10 minutes: remind accounts of new pending bills once each (not in quiet hours)."""
-    from app.services.billing import remind_pending_bills
+    from app.billing.bills import remind_pending_bills
 
     return remind_pending_bills()

@@ -11,7 +11,7 @@ from app.tasks import app_context_task, huey
 @huey.task()
 @app_context_task
 def build_export(job_id: int) -> None:
-    from app.services.exports import run_export
+    from app.reports.exports import run_export
 
     run_export(job_id)
 
@@ -20,7 +20,7 @@ def build_export(job_id: int) -> None:
 @app_context_task
 def resume_stale_exports() -> int:
     """Re-run exports still queued or running long after their last progress (worker killed)."""
-    from app.services.exports import stale_jobs
+    from app.reports.exports import stale_jobs
 
     stale = stale_jobs()
     for job_id in stale:

@@ -1,4 +1,4 @@
-"""Notices and channel events: thin tasks calling app/services/delivery.py and follows.py."""
+"""Notices and channel events: thin tasks calling app/messages/delivery.py and app/identity/follows.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from app.tasks import app_context_task, huey
 @app_context_task
 def send_notification(notice_id: int) -> str:
     """Push one notice now (callers enqueue it after their commit); the sweep retries later."""
-    from app.services.delivery import deliver
+    from app.messages.delivery import deliver
 
     return deliver(int(notice_id))
 
@@ -22,7 +22,7 @@ def send_notification(notice_id: int) -> str:
 @app_context_task
 def send_due_notifications() -> dict[str, int]:
     """Every minute: push every pending notice whose time has come (new ones and retries)."""
-    from app.services.delivery import sweep
+    from app.messages.delivery import sweep
 
     return sweep()
 
@@ -32,6 +32,6 @@ def send_due_notifications() -> dict[str, int]:
 def record_channel_event(channel: str, uid: str, event: str, at_iso: str) -> None:
     """Record a follow/unfollow pushed by WeChat or Alipay (the endpoint answered within 5 s)."""
     from app.channels.events import ChannelEvent
-    from app.services.follows import record_follow_event
+    from app.identity.follows import record_follow_event
 
     record_follow_event(ChannelEvent(channel, uid, event, dt.datetime.fromisoformat(at_iso)))

@@ -62,7 +62,7 @@ def sandbox_redeliver_notifications() -> int:
 @app_context_task
 def reconcile_yesterday() -> list[int]:
     """Daily: reconcile yesterday (Beijing) for every channel, once the channels' bills are ready."""
-    from app.services.reconciliation import reconcile
+    from app.reconciliation.runs import reconcile
 
     yesterday = clock.today() - dt.timedelta(days=1)
     return [reconcile(channel, yesterday).id for channel in ("wechat", "alipay")]

@@ -14,7 +14,7 @@ from app.tasks import app_context_task, huey
 @app_context_task
 def roll_up_yesterday() -> int:
     """Nightly: yesterday's rollups, every closed day changed since, and any missing day of the week."""
-    from app.services import rollups
+    from app.reports import rollups
 
     return rollups.nightly().days
 
@@ -24,6 +24,6 @@ def roll_up_yesterday() -> int:
 @app_context_task
 def refresh_rollups() -> int:
     """Every 10 minutes: rebuild the closed days changed since the last run (usually none or a few)."""
-    from app.services import rollups
+    from app.reports import rollups
 
     return rollups.refresh().days

@@ -40,13 +40,13 @@ from app.registration.rules import (
 from app.registration.states import LIVE, decide
 from app.registration.states import AppointmentEvent as E
 from app.registration.states import AppointmentStatus as A
-from app.services import payments
+from app.payments import commands as payments
 from app.services import states as order_states
 from app.services.errors import Conflict, DomainError, NotFound
 from app.services.his_access import his_gateway
 from app.services.formatting import mask_name
-from app.services.notifications import notify
-from app.services.patients import owned_patient
+from app.messages.notifications import notify
+from app.identity.patients import owned_patient
 from app.services.settings import _int, _raw, booking_rules
 from app.services.uow import unit_of_work
 from app.waitlist import states

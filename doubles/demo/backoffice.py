@@ -23,7 +23,7 @@ from app import clock
 from app.extensions import db
 from app.models import (AppointmentOrder, ChannelUser, Department, Doctor, FollowEvent, Patient, PaymentOrder,
                         ReconciliationItem, ReconciliationRun, Refund, Schedule, ScheduleSlice, StateTransition)
-from app.services.identity import ACCOUNT_PREFIX  # the demo month's accounts, never offered at sign-in
+from app.identity.sign_in import ACCOUNT_PREFIX  # the demo month's accounts, never offered at sign-in
 
 PREFIX = "DEMO"
 DAYS = 30

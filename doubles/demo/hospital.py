@@ -8,7 +8,7 @@ from app import clock
 from app.admin.roles import ADMIN, FINANCE, OPERATIONS, SERVICE_DESK
 from app.extensions import db
 from app.models import ServiceInstruction, SystemSetting
-from app.services.notifications import NOTICE_KINDS
+from app.messages.notifications import NOTICE_KINDS
 
 # username, password, role, display name: also written in README.md; `flask demo remove-accounts` removes
 # app/services/preflight.py DEMO_USERNAMES, which must name the same accounts
@@ -198,16 +198,18 @@ def _book_demo_visits() -> list[str]:
 
     from doubles.his.simulator.seed import DEMO_ORDER_PREFIX
     from app.models import AppointmentOrder, ChannelUser, Patient, ScheduleSlice, StateTransition
-    from app.services import booking
+    from app.registration.rules import hospital_now, WHAT_TO_BRING
+    from app.services.settings import booking_rules
+    from app.registration.commands import sweep_attendance
     from app.services.his_access import his_gateway
     from app.services.schedules import sync_from_his
 
     channel, uid, _nickname = DEMO_PATIENT_ACCOUNTS[0]
     user = db.session.scalar(select(ChannelUser).where(ChannelUser.channel == channel, ChannelUser.channel_uid == uid))
     patients = {p.card_no: p for p in db.session.scalars(select(Patient).where(Patient.owner_id == user.id))}
-    today = booking.hospital_now().date()
+    today = hospital_now().date()
     created = 0
-    for back in range(1, booking.booking_rules().attendance_lookback_days + 1):
+    for back in range(1, booking_rules().attendance_lookback_days + 1):
         day = today - dt.timedelta(days=back)
         visits = [r for r in his_gateway().registration_attendance(day) if r.order_no.startswith(DEMO_ORDER_PREFIX)
                   and r.card_no in patients and db.session.scalar(
@@ -227,7 +229,7 @@ def _book_demo_visits() -> list[str]:
                 clinic_date=day, half_day=sched.half_day, start_time=slc.start_time, end_time=slc.end_time,
                 fee_fen=sched.fee_fen, status="booked", his_lock_id=visit.lock_id, his_visit_no=visit.visit_no,
                 location=sched.department.location, created_at=booked_at, paid_at=booked_at + dt.timedelta(minutes=1),
-                confirmed_at=booked_at + dt.timedelta(minutes=2), guidance=booking.WHAT_TO_BRING)
+                confirmed_at=booked_at + dt.timedelta(minutes=2), guidance=WHAT_TO_BRING)
             db.session.add(order)
             db.session.flush()
             for k, (a, b) in enumerate((("holding", "pending_payment"), ("pending_payment", "paid"),
@@ -236,7 +238,7 @@ def _book_demo_visits() -> list[str]:
                                                to_status=b, actor="seed", at=booked_at + dt.timedelta(minutes=k)))
             created += 1
         db.session.commit()
-    swept = booking.sweep_attendance()
+    swept = sweep_attendance()
     return [f"demo past visits booked: {created}; attendance {swept.summary()}"]
 
 

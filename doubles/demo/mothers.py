@@ -13,7 +13,7 @@ from app import clock
 from app.extensions import db
 from app.maternity import rules
 from app.models import ChannelUser, Patient, Pregnancy
-from app.services.idcard import id_number_check_digit
+from app.identity.id_numbers import id_number_check_digit
 
 DEMO_WEEKS = 24
 BABY_NAME = "演示宝宝"

@@ -165,7 +165,7 @@ def announce_stop(schedule_id: str, reason: str) -> str:
     except _NotConfigured:
         return "not announced: this app has no platform configuration (PUBLIC_BASE_URL, HIS_EVENT_*)"
     except requests.ConnectionError:
-        from app.services.booking import handle_his_event
+        from app.registration.commands import handle_his_event
 
         outcome = handle_his_event(event)
         return f"platform not reachable at {platform_url('/api/his/v1/events')}: handled in-process: {outcome}"
@@ -228,8 +228,8 @@ def request_deposit_refund(request_no: str, inpatient_no: str, amount_fen: int) 
     except _NotConfigured:
         return "not sent: this app has no platform configuration (PUBLIC_BASE_URL, HIS_EVENT_*)"
     except requests.ConnectionError:
-        from app.services import deposit_refunds
-        from app.services.billing import HisRefundRefused
+        from app.inpatient import deposit_refunds
+        from app.billing.bills import HisRefundRefused
 
         try:
             request, _created = deposit_refunds.his_deposit_refund(payload)

@@ -13,7 +13,7 @@ from flask import abort, current_app, redirect, render_template, request, sessio
 from flask_babel import gettext as _
 
 from app.channels.identity import make_oauth
-from app.services.identity import SignInRefused, sandbox_accounts, sign_in_with_code
+from app.identity.sign_in import SignInRefused, sandbox_accounts, sign_in_with_code
 from h5 import h5_blueprint as bp
 from h5.auth import current_user, detect_channel, login_user, logout_user
 

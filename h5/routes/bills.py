@@ -7,8 +7,8 @@ import datetime as dt
 from flask import redirect, render_template, request, url_for
 
 from app import clock
-from app.services import billing
-from app.services.patients import patients_of
+from app.billing import bills as billing
+from app.identity.patients import patients_of
 from h5 import h5_blueprint as bp
 from h5.auth import current_user, login_required
 

@@ -18,7 +18,7 @@ from app.services import page_cache, schedules
 from app.services.states import PaymentStatus as P
 from app.services.states import RefundStatus as R
 from app.services.errors import DomainError
-from app.services.patients import patients_of
+from app.identity.patients import patients_of
 from h5 import h5_blueprint as bp
 from h5.auth import current_user, login_required
 

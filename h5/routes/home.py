@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 
-from app.services import booking
+from app.registration.rules import payment_minutes
 from h5 import h5_blueprint as bp
 
 # (endpoint or path, title, subtitle, icon): the home page's service grid, in the hospital's order.
@@ -33,7 +33,7 @@ def home():
          "url": url_for(f"h5.{key}") if f"h5.{key}" in current_app.view_functions else None}
         for key, title, subtitle, icon in SERVICES
     ]
-    return render_template("h5/home.html", services=services, pay_minutes=booking.payment_minutes())
+    return render_template("h5/home.html", services=services, pay_minutes=payment_minutes())
 
 
 @bp.get("/lang/<code>")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from app.services import deposits
+from app.inpatient import deposits
 from app.services.errors import DomainError
-from app.services.patients import patients_of
+from app.identity.patients import patients_of
 from h5 import h5_blueprint as bp
 from h5.auth import current_user, login_required
 

@@ -1,7 +1,8 @@
 """Personal centre (个人中心): 就诊人 and family contacts, messages, service instructions, surveys.
 
-Thin: every rule is in app/services (cards, notifications, content); every lookup is scoped to the
-signed-in account, so another account's id answers 404.
+Thin: every rule is in the domain (app/identity/cards.py, app/messages/notifications.py,
+app/services/content.py); every lookup is scoped to the signed-in account, so another account's id
+answers 404.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from flask_babel import lazy_gettext as _l
 from app.his.errors import HisUnavailable
 from app.links import site_path
 from app.models.patients import RELATIONS
-from app.services import cards, content
+from app.services import content
+from app.identity import cards
 from app.services.errors import Conflict, DomainError
-from app.services.notifications import inbox, read_all, read_notice, unread_count
-from app.services.patients import owned_patient, patients_of
+from app.messages.notifications import inbox, read_all, read_notice, unread_count
+from app.identity.patients import owned_patient, patients_of
 from h5 import h5_blueprint as bp
 from h5.auth import current_user, login_required
 from h5.routes.auth import safe_next

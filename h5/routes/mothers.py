@@ -11,7 +11,7 @@ from app import clock
 from app.maternity import classes as _school  # noqa: F401  (registers the prenatal_class payment kind)
 from app.maternity import commands, queries
 from app.services.errors import DomainError
-from app.services.patients import owned_patient, patients_of
+from app.identity.patients import owned_patient, patients_of
 from h5 import h5_blueprint as bp
 from h5.auth import current_user, login_required
 

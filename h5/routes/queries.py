@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import jsonify, make_response, redirect, render_template, request, url_for
 
 from app.services import queries
-from app.services.patients import owned_patient, patients_of
+from app.identity.patients import owned_patient, patients_of
 from h5 import h5_blueprint as bp
 from h5.auth import current_user, login_required
 

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from app.extensions import db
 from app.models import Schedule
 from app.services.errors import DomainError
-from app.services.patients import patients_of
+from app.identity.patients import patients_of
 from app.waitlist import commands, queries
 from h5 import h5_blueprint as bp
 from h5.auth import current_user, login_required

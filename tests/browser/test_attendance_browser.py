@@ -9,7 +9,9 @@ from sqlalchemy import update
 
 from app.extensions import db
 from app.models import AppointmentOrder
-from app.services import booking, schedules
+from app.services import schedules
+from app.registration.rules import hospital_now, slot_start
+from app.registration.commands import sweep_attendance
 from tests import factories
 from tests.browser.conftest import assert_fits_375, shot
 from tests.helpers.attendance import booked, open_slice
@@ -30,7 +32,7 @@ def test_staff_marks_visited_the_sweep_marks_no_show_and_the_patient_sees_both(a
         db.session.commit()
         came = booked(his, user.id, mother.id, open_slice())
         missed = booked(his, user.id, child.id, open_slice(dept_codes=["PD01", "PD02", "PD03"]))
-        yesterday = booking.hospital_now().date() - dt.timedelta(days=1)
+        yesterday = hospital_now().date() - dt.timedelta(days=1)
         # the mother's visit was yesterday; the HIS lost her check-in, so the service desk records it
         db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == came.id)
                            .values(clinic_date=yesterday))
@@ -58,7 +60,7 @@ def test_staff_marks_visited_the_sweep_marks_no_show_and_the_patient_sees_both(a
     shot(staff, "attendance_staff_marked")
 
     with app.app_context():  # the child's 夜诊 or day session ends; the HIS never saw her: 爽约
-        assert booking.sweep_attendance(now=booking.slot_start(missed_day, "23:30")).no_show == 1
+        assert sweep_attendance(now=slot_start(missed_day, "23:30")).no_show == 1
 
     patient.reload()
     patient.wait_for_selector("[data-status=visited]")

@@ -75,7 +75,7 @@ def test_wechat_patient_journey(wechat_page, live_server, app, his):
     # a completed visit offers the survey; a report notice arrives too
     from app.models import ChannelUser, Survey
     from app.services.content import offer_survey
-    from app.services.notifications import notify
+    from app.messages.notifications import notify
 
     with app.app_context():
         owner = db.session.scalar(select(ChannelUser.id).where(ChannelUser.nickname == "王妈妈"))

@@ -14,7 +14,8 @@ from sqlalchemy import update
 from app import clock
 from app.extensions import db
 from app.models import ChannelUser, PaymentOrder
-from app.services import billing, payments
+from app.billing import bills as billing
+from app.payments import commands as payments
 from tests import factories
 from tests.backoffice_helpers import PASSWORDS, seed_staff_and_orders
 from tests.browser.conftest import assert_fits_375, shot

@@ -13,7 +13,8 @@ from app import clock
 from app.extensions import db
 from app.maternity import commands as maternity
 from app.models import Department, Doctor, PaymentOrder, Schedule, ScheduleSlice, WaitlistEntry
-from app.services import booking, schedules
+from app.services import schedules
+from app.registration.commands import record_attendance
 from tests import factories
 from tests.browser.conftest import assert_fits_375, shot
 from tests.helpers.booking import CHILDREN, MOTHERS, add_patient
@@ -156,7 +157,7 @@ def test_check_in_invoice_and_book_again(request, app, live_server, his, channel
     pdf = page.request.get(f"{live_server}/h5/invoices/{payment_no}/pdf")
     assert pdf.status == 200 and pdf.body().startswith(b"%PDF")
     with app.app_context():  # the visit is over: 已就诊, 再次预约 offered
-        booking.record_attendance(order_id, "visited", actor="test", reason="test")
+        record_attendance(order_id, "visited", actor="test", reason="test")
         db.session.commit()
     page.goto(f"{live_server}/h5/booking/orders/{order_id}")
     page.click("[data-book-again]")

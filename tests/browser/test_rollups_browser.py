@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from app import clock
 from app.extensions import db
 from app.models import PaymentOrder, Refund
-from app.services import rollups
+from app.reports import rollups
 from tests import factories
 from tests.browser.conftest import shot
 

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from app.extensions import db
-from app.services import payments
+from app.payments import commands as payments
 from tests import factories
 from tests.helpers.payments import FakeKind
 from tests.money_helpers import faulty_his  # noqa: F401 - a fixture, found by name

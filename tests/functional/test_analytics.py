@@ -9,7 +9,7 @@ import pytest
 from app import clock
 from app.extensions import db
 from app.models import FollowEvent, PaymentOrder, Refund
-from app.services import analytics
+from app.reports import analytics
 from tests import factories
 
 DAY = dt.date(2026, 11, 10)

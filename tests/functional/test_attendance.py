@@ -15,7 +15,9 @@ from app.extensions import db
 from app.his.errors import HisUnavailable
 from app.models import (AppointmentOrder, ChannelUser, Notification, Schedule, ScheduleSlice,
                         StateTransition)
-from app.services import booking, settings
+from app.services import settings
+from app.registration import commands as registration
+from app.registration import rules as registration_rules
 from app.services.errors import DomainError
 from tests import factories
 from tests.helpers.attendance import booked, open_slice
@@ -25,7 +27,7 @@ HOUR = dt.timedelta(hours=1)
 
 
 def at(day: dt.date, hhmm: str) -> dt.datetime:
-    return booking.slot_start(day, hhmm)
+    return registration_rules.slot_start(day, hhmm)
 
 
 @pytest.fixture()
@@ -45,7 +47,8 @@ def morning_and_evening(world):
     """The mother in an 上午 session and her child at the 儿科夜诊, on the same day."""
     for evening in db.session.scalars(select(ScheduleSlice).join(Schedule).where(
             Schedule.half_day == "evening", Schedule.status == "open",
-            Schedule.clinic_date > booking.hospital_now().date(), Schedule.clinic_date <= booking.open_dates()[-1],
+            Schedule.clinic_date > registration_rules.hospital_now().date(),
+            Schedule.clinic_date <= registration_rules.open_dates()[-1],
             ScheduleSlice.booked < ScheduleSlice.capacity).order_by(Schedule.clinic_date, ScheduleSlice.start_time)):
         morning = open_slice(half="am", day=evening.schedule.clinic_date)
         if morning is not None:
@@ -66,14 +69,14 @@ def test_sweep_waits_for_each_session_to_end_then_follows_the_his_once(app, clie
         world["his"].mark_attended(came.his_visit_no)  # 签到 at the 分诊台, five minutes early
 
         # 12:00 + 60 min grace: the morning is not over at 12:59, the evening not before 22:00
-        first = booking.sweep_attendance(now=at(day, "12:59"))
+        first = registration.sweep_attendance(now=at(day, "12:59"))
         assert (first.visited, first.no_show, first.waiting) == (0, 0, 2)
-        second = booking.sweep_attendance(now=at(day, "13:00"))
+        second = registration.sweep_attendance(now=at(day, "13:00"))
         assert (second.visited, second.no_show, second.waiting) == (1, 0, 1)
-        assert booking.sweep_attendance(now=at(day, "21:59")).no_show == 0
-        night = booking.sweep_attendance(now=at(day, "22:00"))
+        assert registration.sweep_attendance(now=at(day, "21:59")).no_show == 0
+        night = registration.sweep_attendance(now=at(day, "22:00"))
         assert (night.visited, night.no_show, night.waiting, night.unknown) == (0, 1, 0, [])
-        again = booking.sweep_attendance(now=at(day, "22:30") + 9 * HOUR)  # the morning run: nothing new
+        again = registration.sweep_attendance(now=at(day, "22:30") + 9 * HOUR)  # the morning run: nothing new
         assert (again.visited, again.no_show, again.unknown, again.failed_dates) == (0, 0, [], [])
 
         db.session.expire_all()
@@ -122,20 +125,19 @@ def test_his_failures_unknown_orders_and_database_errors_never_stop_the_batch(ap
                       open_slice(dept_codes=["PD01", "PD02", "PD03"], day=first.schedule.clinic_date, half="am")
                       or open_slice(dept_codes=["PD01", "PD02", "PD03"]))
         world["his"].cancel_registration(gone.his_lock_id, gone.order_no, "窗口退号")  # the HIS no longer lists it
-        night = booking.slot_start(max(first.schedule.clinic_date, second.schedule.clinic_date), "23:30")
+        night = registration_rules.slot_start(max(first.schedule.clinic_date, second.schedule.clinic_date), "23:30")
 
         real = world["his"].registration_attendance
         monkeypatch.setattr(world["his"], "registration_attendance",
                             lambda day: (_ for _ in ()).throw(HisUnavailable("HIS did not answer within 10 s")))
         with caplog.at_level(logging.WARNING, logger="booking"):
-            down = booking.sweep_attendance(now=night)
+            down = registration.sweep_attendance(now=night)
         assert down.visited == down.no_show == 0 and len(down.failed_dates) >= 1
         assert "attendance HIS unavailable" in caplog.text
         assert {o.status for o in db.session.scalars(select(AppointmentOrder))} == {"booked"}
 
         monkeypatch.setattr(world["his"], "registration_attendance", real)
         calls = []
-        from app.registration import commands as registration
 
         record = registration.record_attendance
 
@@ -148,11 +150,11 @@ def test_his_failures_unknown_orders_and_database_errors_never_stop_the_batch(ap
         monkeypatch.setattr(registration, "record_attendance", flaky)
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="booking"):
-            back = booking.sweep_attendance(now=night)
+            back = registration.sweep_attendance(now=night)
         assert back.errors == 1 and back.no_show == 1 and back.unknown == [gone.order_no]
         assert f"attendance unknown order={gone.order_no}" in caplog.text
         monkeypatch.setattr(registration, "record_attendance", record)
-        last = booking.sweep_attendance(now=night)  # the order the database refused moves on the next run
+        last = registration.sweep_attendance(now=night)  # the order the database refused moves on the next run
         assert (last.no_show, last.errors, last.unknown) == (1, 0, [gone.order_no])
         db.session.expire_all()
         assert {db.session.get(AppointmentOrder, x.id).status for x in (a, b)} == {"no_show"}
@@ -167,8 +169,8 @@ def test_orders_beyond_the_lookback_are_not_asked_about(app, world):
         settings.set_value("booking.attendance_grace_minutes", "0")
         db.session.commit()
         day = slc.schedule.clinic_date
-        assert booking.sweep_attendance(now=at(day + dt.timedelta(days=3), "08:00")).no_show == 0
-        assert booking.sweep_attendance(now=at(day + dt.timedelta(days=2), "08:00")).no_show == 1
+        assert registration.sweep_attendance(now=at(day + dt.timedelta(days=3), "08:00")).no_show == 0
+        assert registration.sweep_attendance(now=at(day + dt.timedelta(days=2), "08:00")).no_show == 1
         assert order_row(app, order.id).status == "no_show"
 
 
@@ -189,12 +191,12 @@ def test_three_no_shows_reported_by_the_his_bar_the_fourth_booking(app, client, 
         orders.append(result.id)
     with app.app_context():
         last_day = max(db.session.get(AppointmentOrder, i).clinic_date for i in orders)
-        done = booking.sweep_attendance(now=at(last_day, "23:30"))
+        done = registration.sweep_attendance(now=at(last_day, "23:30"))
         assert done.no_show == 3 and done.visited == 0
         assert {db.session.get(AppointmentOrder, i).status for i in orders} == {"no_show"}
         fourth = open_slice(not_schedules=used)
         with pytest.raises(DomainError, match="该就诊人多次预约未就诊") as refused:
-            booking.book(world["owner"], world["mother"], fourth.id)
+            registration.book(world["owner"], world["mother"], fourth.id)
         until = (last_day + dt.timedelta(days=30)).isoformat()
         assert until in refused.value.message and refused.value.code == "no_show_barred"
         factories.login(client, db.session.get(ChannelUser, world["owner"]))
@@ -204,10 +206,10 @@ def test_three_no_shows_reported_by_the_his_bar_the_fourth_booking(app, client, 
     detail = client.get(f"/h5/booking/orders/{orders[-1]}").get_data(as_text=True)
     assert "data-barred" in detail and f"{until} 前暂停网上预约" in detail
     with app.app_context():
-        assert booking.no_show_barred_until(world["mother"], booking.hospital_now().date(),
-                                            booking.booking_rules()) == last_day + dt.timedelta(days=30)
+        assert registration_rules.no_show_barred_until(world["mother"], registration_rules.hospital_now().date(),
+                                            settings.booking_rules()) == last_day + dt.timedelta(days=30)
         # the child of the same account is not barred
-        assert booking.book(world["owner"], world["child"],
+        assert registration.book(world["owner"], world["child"],
                             open_slice(dept_codes=["PD01", "PD02", "PD03"]).id).order.status == "pending_payment"
         assert db.session.scalar(select(func.count(AppointmentOrder.id))) == 4
 
@@ -226,7 +228,7 @@ def test_the_periodic_task_runs_at_night_and_in_the_morning_beijing_time(app, wo
     with app.app_context():
         order = booked(world["his"], world["owner"], world["mother"], open_slice())
         db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == order.id)
-                           .values(clinic_date=booking.hospital_now().date() - dt.timedelta(days=1)))
+                           .values(clinic_date=registration_rules.hospital_now().date() - dt.timedelta(days=1)))
         db.session.commit()
     # the HIS lists the registration under its own clinic date, not yesterday: unknown, left booked
     counts = sweep_attendance_task.call_local()
@@ -238,7 +240,7 @@ def test_the_command_reports_and_fails_when_the_his_is_down(app, world, monkeypa
         order = booked(world["his"], world["owner"], world["mother"], open_slice())
         order_no = order.order_no
         db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == order.id)
-                           .values(clinic_date=booking.hospital_now().date() - dt.timedelta(days=1)))
+                           .values(clinic_date=registration_rules.hospital_now().date() - dt.timedelta(days=1)))
         db.session.commit()
     runner = app.test_cli_runner()
     result = runner.invoke(args=["booking", "attendance"])
@@ -348,7 +350,7 @@ def test_a_wrong_no_show_is_corrected_to_visited_and_no_longer_counts(app, clien
         assert db.session.get(AppointmentOrder, past_booking).status == "visited"
         assert db.session.scalar(select(func.count()).select_from(AppointmentOrder).where(
             AppointmentOrder.patient_id == patient_id, AppointmentOrder.status == "no_show")) == counted - 1
-        assert booking.no_show_barred_until(patient_id, day, rules) is None
+        assert registration_rules.no_show_barred_until(patient_id, day, rules) is None
         rows = db.session.scalars(select(AuditLog).where(AuditLog.action == "booking.attendance")
                                   .order_by(AuditLog.id)).all()
         assert '"before": {"status": "no_show"}' in rows[-1].detail and "未在分诊台签到" in rows[-1].detail
@@ -366,14 +368,14 @@ def test_staff_cannot_mark_before_the_clinic_time(app, world):
     staff = SimpleNamespace(id=1, username="service")
     with app.app_context():
         order = booked(world["his"], world["owner"], world["mother"], open_slice())
-        start = booking.slot_start(order.clinic_date, order.start_time)
+        start = registration_rules.slot_start(order.clinic_date, order.start_time)
         with pytest.raises(DomainError, match="就诊日期未到"):
-            booking.mark_attendance_by_staff(order.id, "visited", "患者已到", staff, now=start - 24 * HOUR)
+            registration.mark_attendance_by_staff(order.id, "visited", "患者已到", staff, now=start - 24 * HOUR)
         with pytest.raises(DomainError, match="就诊时段尚未结束"):  # 爽约 only once the slice is over
-            booking.mark_attendance_by_staff(order.id, "no_show", "未到", staff, now=start)
+            registration.mark_attendance_by_staff(order.id, "no_show", "未到", staff, now=start)
         with pytest.raises(DomainError, match="请选择就诊情况"):
-            booking.mark_attendance_by_staff(order.id, "cancelled", "未到", staff, now=start)
-        assert booking.mark_attendance_by_staff(order.id, "visited", "患者已到分诊台", staff,
+            registration.mark_attendance_by_staff(order.id, "cancelled", "未到", staff, now=start)
+        assert registration.mark_attendance_by_staff(order.id, "visited", "患者已到分诊台", staff,
                                                 now=start).status == "visited"
 
 
@@ -390,7 +392,7 @@ def test_the_demo_shows_one_visit_and_one_no_show(app, ctx, his):
     assert set(orders) == {"visited", "no_show"}
     assert orders["visited"].attended_at is not None and orders["visited"].patient.relation == "self"
     assert orders["no_show"].half_day == "evening" and orders["no_show"].patient.relation == "child"
-    assert all(o.clinic_date < booking.hospital_now().date() and
+    assert all(o.clinic_date < registration_rules.hospital_now().date() and
                db.session.get(ChannelUser, o.owner_id).channel_uid == "demo-patient-wechat" for o in orders.values())
     assert any("demo past visits booked: 0; attendance visited=0 no_show=0" in line for line in seed_booking_demo())
     assert db.session.scalar(select(func.count(AppointmentOrder.id))) == 2
@@ -404,7 +406,7 @@ def test_the_inspection_report_flags_bookings_nobody_settled(app, world):
         order = booked(world["his"], world["owner"], world["mother"], open_slice())
         assert {f.check: f for f in build_report(90).findings}[check].ok
         db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == order.id)
-                           .values(clinic_date=booking.hospital_now().date() - dt.timedelta(days=8)))
+                           .values(clinic_date=registration_rules.hospital_now().date() - dt.timedelta(days=8)))
         db.session.commit()
         finding = {f.check: f for f in build_report(90).problems}[check]
         assert finding.detail == "1 笔" and "运维手册 docs/operations.md" in finding.advice
@@ -426,8 +428,8 @@ def test_the_evening_before_each_booked_visit_gets_one_reminder(app, world):
         assert later is not None, "the seeded HIS has a session the day after"
         later_visit = booked(world["his"], world["owner"], world["child"], later)
         evening_before = at(day - dt.timedelta(days=1), "18:00")
-        assert booking.remind_tomorrows_visits(now=evening_before) == 1
-        assert booking.remind_tomorrows_visits(now=evening_before) == 0  # once per order
+        assert registration.remind_tomorrows_visits(now=evening_before) == 1
+        assert registration.remind_tomorrows_visits(now=evening_before) == 0  # once per order
         (notice,) = db.session.scalars(select(Notification).where(Notification.kind == "visit_reminder")).all()
         assert notice.dedupe_key == f"visit_reminder:{tomorrow_visit.order_no}" and notice.owner_id == world["owner"]
         cutoff = at(day, first.start_time) - dt.timedelta(minutes=settings.booking_rules().cancel_before_minutes)
@@ -435,5 +437,5 @@ def test_the_evening_before_each_booked_visit_gets_one_reminder(app, world):
         assert f"{cutoff:%m-%d %H:%M} 前取消预约" in notice.body
         assert f"/h5/booking/orders/{tomorrow_visit.id}" in notice.link
         # the day after's booking is reminded on its own evening, unless it was cancelled by then
-        booking.cancel_by_staff(later_visit.id, "患者来电取消", "service")
-        assert booking.remind_tomorrows_visits(now=at(day, "18:00")) == 0
+        registration.cancel_by_staff(later_visit.id, "患者来电取消", "service")
+        assert registration.remind_tomorrows_visits(now=at(day, "18:00")) == 0

@@ -276,7 +276,7 @@ def test_empty_fields_are_blank_not_none(app, client, staff):
 
 
 def test_the_sandbox_sign_in_does_not_offer_the_demo_months_accounts(app, staff):
-    from app.services.identity import sandbox_accounts
+    from app.identity.sign_in import sandbox_accounts
 
     with app.app_context():
         offered = [a.channel_uid for channel in ("wechat", "alipay") for a in sandbox_accounts(channel, limit=500)]

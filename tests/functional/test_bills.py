@@ -13,7 +13,9 @@ from app import clock
 from app.extensions import db
 from app.his.interface import BillItem
 from app.models import BillPayment, ChannelUser, GuidanceRule, Notification, Patient, PaymentOrder, Refund
-from app.services import billing, payments, schedules
+from app.services import schedules
+from app.billing import bills as billing
+from app.payments import commands as payments
 from tests import factories
 from tests.factories import wait_for
 from tests.helpers.bills import ONE_BILL_CARD, TWO_BILL_CARD, account, load, login, open_and_pay, post_pay

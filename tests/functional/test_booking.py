@@ -13,7 +13,11 @@ from app.extensions import db
 from doubles.his.simulator.models import LockRow, ScheduleRow, SliceRow
 from app.models import (AppointmentOrder, AuditLog, ChannelUser, Department, Notification, PaymentOrder, Refund,
                         Schedule, ScheduleSlice)
-from app.services import booking, payments, schedules, settings
+from app.services import schedules, settings
+from app.payments import commands as payments
+from app.registration import commands as registration
+from app.registration import queries as registration_queries
+from app.registration import rules as registration_rules
 from app.services.errors import DomainError
 from tests import factories
 from tests.factories import wait_for
@@ -36,7 +40,7 @@ def test_sync_builds_the_tree_and_a_second_sync_adds_nothing(app, world):
         ob = db.session.scalar(select(Department).where(Department.code == "OB"))
         assert ob.allowed_gender == "F" and {c.code for c in ob.children} == {"OB01", "OB02", "OB03"}
         assert db.session.scalar(select(Department).where(Department.code == "PD01")).max_age == 17
-        tree = schedules.department_tree(booking.open_dates())
+        tree = schedules.department_tree(registration_rules.open_dates())
         by_code = {n.department.code: n for top in tree for n in (top, *top.children)}
         assert by_code["CH02"].remaining == 0 and not by_code["CH02"].bookable  # no sessions at all
         assert by_code["GY03"].remaining == 0  # always full
@@ -52,7 +56,7 @@ def test_book_pay_confirm_notify_then_cancel_and_refund(app, world, live_server,
         patient = add_patient(owner, MOTHERS[2])
         slc = find_slice()
         before = slc.booked
-        result = booking.book(owner.id, patient.id, slc.id)
+        result = registration.book(owner.id, patient.id, slc.id)
         order_id, payment_no = result.order.id, result.payment_order_no
         slice_id, his_slice_id = slc.id, slc.his_slice_id
         owner_id = owner.id
@@ -71,7 +75,7 @@ def test_book_pay_confirm_notify_then_cancel_and_refund(app, world, live_server,
     assert order.queue_no in notice.body and f"/h5/booking/orders/{order_id}" in notice.link
 
     with app.app_context():
-        booking.cancel_by_patient(owner_id, order_id, "行程有变")
+        registration.cancel_by_patient(owner_id, order_id, "行程有变")
     assert wait_for(lambda: order_row(app, order_id).status == "refunded")
     assert his_slice(world["his"], his_slice_id) == (cap, left + 1)  # the HIS got the place back
     with app.app_context():
@@ -131,7 +135,7 @@ def test_a_department_without_slots_says_so(app, client, world):
 def test_another_accounts_order_and_patient_are_404_and_nothing_changes(app, client, world):
     with app.app_context():
         slc = find_slice()
-        result = booking.book(world["owner"], world["mother"], slc.id)
+        result = registration.book(world["owner"], world["mother"], slc.id)
         order_id, slice_id = result.order.id, slc.id
         factories.login(client, db.session.get(ChannelUser, world["stranger"]))
     for path in (f"/h5/booking/orders/{order_id}", f"/h5/booking/orders/{order_id}/rebook"):
@@ -207,8 +211,8 @@ def test_the_his_refusing_the_lock_gives_the_place_back(app, world):
         with world["his"].unit() as s:
             s.execute(update(SliceRow).where(SliceRow.slice_id == slc.his_slice_id).values(remaining=0))
         before = slc.booked
-        with pytest.raises(booking.SlotTaken):
-            booking.book(world["owner"], world["mother"], slc.id)
+        with pytest.raises(registration_rules.SlotTaken):
+            registration.book(world["owner"], world["mother"], slc.id)
         assert db.session.get(ScheduleSlice, slc.id).booked == before
         assert db.session.scalar(select(AppointmentOrder.status)) == "lock_failed"
 
@@ -223,7 +227,7 @@ def test_a_booking_refuses_to_join_another_unit_of_work(app, world):
         slc = find_slice()
         before = slc.booked
         with pytest.raises(NestedOutsideCall), unit_of_work():
-            booking.book(world["owner"], world["mother"], slc.id)
+            registration.book(world["owner"], world["mother"], slc.id)
         assert db.session.get(ScheduleSlice, slc.id).booked == before
         assert db.session.scalar(select(AppointmentOrder.status)) is None
 
@@ -232,27 +236,28 @@ def test_a_booking_refuses_to_join_another_unit_of_work(app, world):
 def test_window_same_day_advance_and_release_time():
     rules = settings.BookingRules(days_ahead=7, release_time=dt.time(8, 0))
     now = dt.datetime(2026, 3, 2, 7, 59)
-    assert booking.open_dates(now, rules)[0] == now.date()
-    assert booking.open_dates(now, rules)[-1] == dt.date(2026, 3, 8)  # the 7th day opens at 08:00
-    assert booking.open_dates(now.replace(hour=8, minute=0), rules)[-1] == dt.date(2026, 3, 9)
+    assert registration_rules.open_dates(now, rules)[0] == now.date()
+    assert registration_rules.open_dates(now, rules)[-1] == dt.date(2026, 3, 8)  # the 7th day opens at 08:00
+    assert registration_rules.open_dates(now.replace(hour=8, minute=0), rules)[-1] == dt.date(2026, 3, 9)
     with pytest.raises(DomainError, match="尚未开放"):
-        booking.registration_kind(dt.date(2026, 3, 9), "08:00", "08:30", now, rules)
-    assert booking.registration_kind(dt.date(2026, 3, 9), "08:00", "08:30", now.replace(hour=8), rules) == "advance"
-    assert booking.registration_kind(now.date(), "09:00", "09:30", now, rules) == "same_day"
+        registration_rules.registration_kind(dt.date(2026, 3, 9), "08:00", "08:30", now, rules)
+    assert registration_rules.registration_kind(
+        dt.date(2026, 3, 9), "08:00", "08:30", now.replace(hour=8), rules) == "advance"
+    assert registration_rules.registration_kind(now.date(), "09:00", "09:30", now, rules) == "same_day"
     with pytest.raises(DomainError, match="该时段已过"):
-        booking.registration_kind(now.date(), "07:00", "07:30", now, rules)
+        registration_rules.registration_kind(now.date(), "07:00", "07:30", now, rules)
     no_same_day = settings.BookingRules(same_day=False)
     with pytest.raises(DomainError, match="暂不开放当天挂号"):
-        booking.registration_kind(now.date(), "09:00", "09:30", now, no_same_day)
-    assert booking.open_dates(now, no_same_day)[0] == dt.date(2026, 3, 3)
+        registration_rules.registration_kind(now.date(), "09:00", "09:30", now, no_same_day)
+    assert registration_rules.open_dates(now, no_same_day)[0] == dt.date(2026, 3, 3)
     no_advance = settings.BookingRules(advance=False)
     with pytest.raises(DomainError, match="暂不开放预约挂号"):
-        booking.registration_kind(dt.date(2026, 3, 3), "09:00", "09:30", now, no_advance)
-    assert booking.open_dates(now, no_advance) == [now.date()]
+        registration_rules.registration_kind(dt.date(2026, 3, 3), "09:00", "09:30", now, no_advance)
+    assert registration_rules.open_dates(now, no_advance) == [now.date()]
 
 
 def test_settings_come_from_system_setting_with_defaults(app, ctx):
-    assert booking.booking_rules() == settings.BookingRules()
+    assert settings.booking_rules() == settings.BookingRules()
     settings.set_value("booking.days_ahead", "3")
     settings.set_value("booking.same_day", "0")
     settings.set_value("booking.max_active_per_patient", "not a number")
@@ -266,40 +271,41 @@ def test_department_restrictions_by_sex_and_age(app, world):
         with pytest.raises(DomainError, match="仅限女性"):  # a boy in 产科
             boy = next(p for p in CHILDREN if p.gender == "M")
             owner = db.session.get(ChannelUser, world["owner"])
-            booking.book(owner.id, add_patient(owner, boy, relation="child", default=False).id, ob.id)
+            registration.book(owner.id, add_patient(owner, boy, relation="child", default=False).id, ob.id)
         pd = find_slice(dept_codes=["PD01", "PD02", "PD03"], restricted=True)
         with pytest.raises(DomainError, match="17 岁及以下"):  # an adult in 儿科
-            booking.book(world["owner"], world["mother"], pd.id)
-        assert booking.book(world["owner"], world["child"], pd.id).order.status == "pending_payment"
+            registration.book(world["owner"], world["mother"], pd.id)
+        assert registration.book(world["owner"], world["child"], pd.id).order.status == "pending_payment"
         assert db.session.scalar(select(func.count(AppointmentOrder.id))) == 1
 
 
 def test_one_per_doctor_half_day_and_max_active(app, world):
     with app.app_context():
         first = find_slice(min_left=1)
-        booking.book(world["owner"], world["mother"], first.id)
+        registration.book(world["owner"], world["mother"], first.id)
         sibling = db.session.scalar(select(ScheduleSlice).where(
             ScheduleSlice.schedule_id == first.schedule_id, ScheduleSlice.id != first.id,
             ScheduleSlice.booked < ScheduleSlice.capacity))
         with pytest.raises(DomainError, match="同一医生同一时段只能预约一个号"):
-            booking.book(world["owner"], world["mother"], sibling.id)
+            registration.book(world["owner"], world["mother"], sibling.id)
         settings.set_value("booking.max_active_per_patient", "1")
         db.session.commit()
         other = db.session.scalar(
             select(ScheduleSlice).join(Schedule).join(Department, Department.id == Schedule.department_id)
             .where(Schedule.id != first.schedule_id, Schedule.doctor_id != first.schedule.doctor_id,
                    Schedule.status == "open", Department.max_age.is_(None),
-                   Schedule.clinic_date > booking.hospital_now().date(),
-                   Schedule.clinic_date <= booking.open_dates()[-1], ScheduleSlice.booked < ScheduleSlice.capacity))
+                   Schedule.clinic_date > registration_rules.hospital_now().date(),
+                   Schedule.clinic_date <= registration_rules.open_dates()[-1],
+                   ScheduleSlice.booked < ScheduleSlice.capacity))
         with pytest.raises(DomainError, match="最多同时持有 1 个有效预约"):
-            booking.book(world["owner"], world["mother"], other.id)
+            registration.book(world["owner"], world["mother"], other.id)
 
 
 def test_the_database_refuses_a_second_live_booking_of_the_same_session(app, world):
     """Two tabs past the pre-check at once: the unique active key lets only one through."""
     with app.app_context():
         slc = find_slice()
-        booking.book(world["owner"], world["mother"], slc.id)
+        registration.book(world["owner"], world["mother"], slc.id)
         db.session.add(AppointmentOrder(
             order_no="YYDUP", owner_id=world["owner"], patient_id=world["mother"], channel="wechat",
             schedule_id=slc.schedule_id, slice_id=slc.id, department_id=slc.schedule.department_id,
@@ -319,18 +325,18 @@ def test_no_show_bar(app, world):
         db.session.commit()
         for _ in range(2):
             slc = find_slice()
-            order = booking.book(world["owner"], world["mother"], slc.id).order
+            order = registration.book(world["owner"], world["mother"], slc.id).order
             db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == order.id)
                                .values(status="booked"))
             db.session.commit()
             world["his"].cancel_registration(order.his_lock_id, order.order_no, "test: the visit is in the past")
-            assert booking.record_attendance(order.id, "no_show", actor="staff:test", reason="did not attend")
+            assert registration.record_attendance(order.id, "no_show", actor="staff:test", reason="did not attend")
             db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == order.id)
-                               .values(clinic_date=booking.hospital_now().date() - dt.timedelta(days=3)))
+                               .values(clinic_date=registration_rules.hospital_now().date() - dt.timedelta(days=3)))
             db.session.commit()
         with pytest.raises(DomainError, match="多次预约未就诊"):
-            booking.book(world["owner"], world["mother"], find_slice().id)
-        assert booking.book(world["owner"], world["child"], find_slice(restricted=True, dept_codes=["PD01"]).id)
+            registration.book(world["owner"], world["mother"], find_slice().id)
+        assert registration.book(world["owner"], world["child"], find_slice(restricted=True, dept_codes=["PD01"]).id)
 
 
 def test_cancel_cut_off(app, world, live_server, sandbox):
@@ -341,12 +347,12 @@ def test_cancel_cut_off(app, world, live_server, sandbox):
         settings.set_value("booking.cancel_before_minutes", str(60 * 24 * 30))
         db.session.commit()
         with pytest.raises(DomainError, match="已超过取消时限"):
-            booking.cancel_by_patient(world["owner"], result.id)
+            registration.cancel_by_patient(world["owner"], result.id)
         assert db.session.get(AppointmentOrder, result.id).status == "booked"
         # the service desk may still cancel, with a reason, audited, refunded
         with pytest.raises(DomainError, match="请填写取消原因"):
-            booking.cancel_by_staff(result.id, "  ", "service")
-        booking.cancel_by_staff(result.id, "患者电话要求退号", "service")
+            registration.cancel_by_staff(result.id, "  ", "service")
+        registration.cancel_by_staff(result.id, "患者电话要求退号", "service")
         audit = db.session.scalar(select(AuditLog).where(AuditLog.action == "booking.cancel"))
         assert audit.actor_name == "service" and "患者电话要求退号" in audit.detail
     assert wait_for(lambda: order_row(app, result.id).status == "refunded")
@@ -360,7 +366,7 @@ def test_a_free_slot_skips_payment(app, world):
         with world["his"].unit() as s:
             s.execute(update(ScheduleRow).where(ScheduleRow.schedule_id == slc.schedule.his_schedule_id)
                       .values(fee_fen=0))
-        result = booking.book(world["owner"], world["mother"], slc.id)
+        result = registration.book(world["owner"], world["mother"], slc.id)
         assert result.payment_order_no is None and result.order.status == "booked" and result.order.queue_no
         assert db.session.scalar(select(func.count(PaymentOrder.id))) == 0
         assert len(notices(app, world["owner"], "booking_success")) == 1
@@ -410,7 +416,7 @@ def test_stop_clinic_event_cancels_refunds_and_offers_rebooking(app, client, wor
 
     with app.app_context():
         factories.login(client, db.session.get(ChannelUser, world["owner"]))
-        upcoming = booking.next_open_slots(doctor_id)
+        upcoming = registration_queries.next_open_slots(doctor_id)
     page = client.get(f"/h5/booking/orders/{paid.id}/rebook").get_data(as_text=True)
     assert "该医生近期可预约时段" in page
     for x in upcoming:
@@ -447,7 +453,7 @@ def test_stop_clinic_takes_the_order_number_staff_can_read(app, world, live_serv
 def test_the_sync_acts_on_a_stop_no_event_announced(app, world):
     with app.app_context():
         slc = find_slice()
-        order = booking.book(world["owner"], world["mother"], slc.id).order
+        order = registration.book(world["owner"], world["mother"], slc.id).order
         world["his"].stop_schedule(slc.schedule.his_schedule_id, "医生公休")
         report = schedules.sync_from_his()
         assert slc.schedule.his_schedule_id in report.stopped
@@ -475,9 +481,9 @@ def test_concurrent_bookings_never_oversell(app, world):
         with app.app_context():
             barrier.wait()
             try:
-                booking.book(owner_id, patient_id, slice_id)
+                registration.book(owner_id, patient_id, slice_id)
                 outcomes.append("ok")
-            except booking.SlotTaken as exc:
+            except registration_rules.SlotTaken as exc:
                 assert "号源已被约满" in exc.message
                 outcomes.append("full")
             except Exception as exc:  # noqa: BLE001 - any other failure is what this test counts
@@ -494,7 +500,7 @@ def test_concurrent_bookings_never_oversell(app, world):
     with app.app_context():
         row = db.session.get(ScheduleSlice, slice_id)
         assert row.booked == row.capacity
-        assert booking.active_orders_for([slice_id]) == capacity_left
+        assert registration_queries.active_orders_for([slice_id]) == capacity_left
     assert his_slice(world["his"], his_slice_id)[1] == 0
 
 
@@ -510,7 +516,7 @@ def test_the_slot_guard_alone_under_threads(app, world):
     def take():
         with app.app_context():
             barrier.wait()
-            won = booking.take_place(slice_id)
+            won = registration.take_place(slice_id)
             db.session.commit()
             wins.append(won)
             db.session.remove()

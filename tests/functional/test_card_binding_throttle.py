@@ -25,7 +25,7 @@ def _form(card_no, name, id_number):
 
 
 def test_wrong_details_are_throttled_per_card_and_the_his_is_not_asked(app, his, clean_db, monkeypatch):
-    from app.services import cards
+    from app.identity import cards
 
     with app.app_context():
         card_no, name, real_id = cards_of_simulator(his)
@@ -45,7 +45,7 @@ def test_wrong_details_are_throttled_per_card_and_the_his_is_not_asked(app, his,
 
 
 def test_one_account_is_throttled_across_cards(app, his, clean_db):
-    from app.services import cards
+    from app.identity import cards
 
     with app.app_context():
         card_no, name, _real = cards_of_simulator(his)
@@ -72,7 +72,7 @@ def test_the_patient_reads_the_cool_down(app, his, client, clean_db):
 
 def valid_id(n: int) -> str:
     """A well-formed ID number (checksum right) that is nobody's card."""
-    from app.services.idcard import is_valid_id_number
+    from app.identity.id_numbers import is_valid_id_number
 
     base = f"44178119850101{n:03d}"
     for check in "0123456789X":

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from app import clock
 from app.extensions import db
 from app.models import AppointmentOrder, ChannelUser, PaymentOrder, StateTransition
-from app.services import analytics, orders, statistics
+from app.services import orders
+from app.reports import analytics, statistics
 from doubles.demo.backoffice import ACCOUNT_PREFIX, NAMES
 from tests.backoffice_helpers import seed_staff_and_orders
 
@@ -28,7 +29,7 @@ def month(app, clean_db, request):
             last = clock.today() - dt.timedelta(days=1)
             first = clock.today() - dt.timedelta(days=DAYS)
             if request.param:  # the nightly rollups hold the closed days: the figures must not change
-                from app.services import rollups
+                from app.reports import rollups
 
                 rollups.build(first, last)
                 db.session.commit()

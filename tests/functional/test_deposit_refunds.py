@@ -17,8 +17,9 @@ from app import outbox
 from app.channels import ChannelError
 from app.extensions import db
 from app.models import DepositRefundRequest, Notification, PaymentOrder, Refund, StateTransition
-from app.services import deposit_refunds, payments
-from app.services.billing import HisRefundRefused
+from app.inpatient import deposit_refunds
+from app.payments import commands as payments
+from app.billing.bills import HisRefundRefused
 from app.services.signing import signed_headers
 from tests import factories
 from tests.factories import stay_with_balance, wait_for

@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ChannelUser, Department, Schedule, ScheduleSlice
-from app.services import booking, schedules, settings
+from app.services import schedules, settings
+from app.registration.rules import can_cancel, hospital_now, open_dates, registration_kind, slot_start
+from app.registration.queries import next_open_slots, owned_order
 from tests import factories
 from tests.helpers.attendance import booked
 
@@ -18,7 +20,7 @@ def an_evening() -> ScheduleSlice:
     """The first open 夜诊 slice with a place left, tomorrow or later in the booking window."""
     found = db.session.scalars(select(ScheduleSlice).join(Schedule).where(
         Schedule.half_day == "evening", Schedule.status == "open",
-        Schedule.clinic_date > booking.hospital_now().date(), Schedule.clinic_date <= booking.open_dates()[-1],
+        Schedule.clinic_date > hospital_now().date(), Schedule.clinic_date <= open_dates()[-1],
         ScheduleSlice.booked < ScheduleSlice.capacity).order_by(Schedule.clinic_date, ScheduleSlice.start_time)).first()
     assert found is not None, "the seeded HIS has 儿科夜诊 slots in the window"
     return found
@@ -51,7 +53,7 @@ def test_pages_list_the_evening_clinic_after_the_afternoon(app, client, world):
         day, doctor_id, doctor_code = evening.clinic_date, evening.doctor_id, evening.doctor.code
         dept_id, slice_id = evening.department_id, slc.id
         parent_id = evening.department.parent_id
-        assert [d.schedule.half_day for d in schedules.doctor_day(doctor_id, day, booking.hospital_now())] == [
+        assert [d.schedule.half_day for d in schedules.doctor_day(doctor_id, day, hospital_now())] == [
             "am", "pm", "evening"]
         sessions = schedules.doctor_sessions(dept_id, day)
         ranks = [schedules.half_day_rank(s.schedule.half_day) for s in sessions]
@@ -71,11 +73,11 @@ def test_a_child_books_the_evening_clinic_and_the_cut_off_is_an_hour_before_its_
         order = booked(world["his"], world["owner"], world["child"], slc)
         assert order.half_day == "evening" and order.start_time >= "18:00"
         assert f"晚上 {order.start_time}-{order.end_time}" in order.guidance  # the HIS's own line
-        start = booking.slot_start(order.clinic_date, order.start_time)
+        start = slot_start(order.clinic_date, order.start_time)
         rules = settings.booking_rules()  # cancel until 60 minutes before the slice
-        assert booking.can_cancel(order, now=start - dt.timedelta(minutes=61), rules=rules)
-        assert not booking.can_cancel(order, now=start - dt.timedelta(minutes=59), rules=rules)
-        assert booking.registration_kind(order.clinic_date, order.start_time, order.end_time,
+        assert can_cancel(order, now=start - dt.timedelta(minutes=61), rules=rules)
+        assert not can_cancel(order, now=start - dt.timedelta(minutes=59), rules=rules)
+        assert registration_kind(order.clinic_date, order.start_time, order.end_time,
                                          start - dt.timedelta(hours=3), rules) == "same_day"
         factories.login(client, db.session.get(ChannelUser, world["owner"]))
         order_id = order.id
@@ -83,14 +85,14 @@ def test_a_child_books_the_evening_clinic_and_the_cut_off_is_an_hour_before_its_
     assert "data-cancel" in detail and "晚上" in detail
     assert client.post(f"/h5/booking/orders/{order_id}/cancel").status_code == 303
     with app.app_context():
-        assert booking.owned_order(world["owner"], order_id).status == "cancelled"
+        assert owned_order(world["owner"], order_id).status == "cancelled"
 
 
 def test_rebooking_offers_the_evening_after_the_afternoon(app, world):
     with app.app_context():
         evening = an_evening().schedule
         give_day_sessions(evening)
-        slots = booking.next_open_slots(evening.doctor_id, limit=1000)
+        slots = next_open_slots(evening.doctor_id, limit=1000)
         keys = [(s.schedule.clinic_date, s.start_time) for s in slots]
         assert keys == sorted(keys)
         halves = [s.schedule.half_day for s in slots if s.schedule.clinic_date == evening.clinic_date]

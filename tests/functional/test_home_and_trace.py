@@ -146,7 +146,7 @@ def test_finance_retries_a_failed_refund_and_it_is_audited(app, client, demo, mo
     as the signed-in clerk and leaves an audit row; a refusal is shown, not audited."""
     from types import SimpleNamespace
 
-    from app.services import payments
+    from app.payments import commands as payments
     from app.services.errors import Conflict
 
     with app.app_context():

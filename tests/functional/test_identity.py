@@ -183,7 +183,7 @@ def test_failed_verification_does_not_reveal_whose_card_it_is(client, his):
 
 
 def test_first_visit_without_a_card_opens_one_in_the_his(app, client, his):
-    from app.services.idcard import id_number_check_digit
+    from app.identity.id_numbers import id_number_check_digit
 
     sandbox_sign_in(client)
     first17 = "44178120200301123"

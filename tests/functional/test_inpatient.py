@@ -9,7 +9,8 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from doubles.his.simulator.models import StayRow
 from app.models import Notification, PaymentOrder, SystemSetting
-from app.services import deposits, payments
+from app.inpatient import deposits
+from app.payments import commands as payments
 from tests.factories import stay_with_balance, wait_for
 from tests.helpers.bills import account, load, login
 

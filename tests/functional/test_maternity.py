@@ -14,7 +14,8 @@ from app import clock
 from app.extensions import db
 from app.maternity import commands, queries, rules
 from app.models import Notification, Pregnancy
-from app.services import booking, settings
+from app.services import settings
+from app.registration.commands import book
 from app.services.errors import DomainError, Forbidden
 from tests import factories
 
@@ -131,7 +132,7 @@ def test_journey_shows_the_due_visit_with_a_suitable_obstetric_slice_and_booking
             pytest.skip("the seeded 产科门诊 is full for the next six days")
         assert slc.schedule.department.code == "OB01"
         assert journey.next.scheduled.opens <= slc.schedule.clinic_date <= journey.next.scheduled.closes
-        booking.book(world["owner"], world["mother"], slc.id)
+        book(world["owner"], world["mother"], slc.id)
         again = queries.pregnancy_journey(patient, clock.beijing_now())
         arranged = next(v for v in again.visits if v.scheduled.visit.key == "w20-24")
         assert arranged.state == "arranged" and arranged.order is not None

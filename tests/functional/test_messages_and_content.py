@@ -15,7 +15,7 @@ def _owner_id(app, nickname: str) -> int:
 
 
 def _notify(app, owner_id: int, key: str, title: str = "缴费成功") -> int:
-    from app.services.notifications import notify
+    from app.messages.notifications import notify
 
     with app.app_context():
         notice = notify(owner_id, "bill_paid", title, "您已成功缴费 35.00 元", dedupe_key=key, link="/h5/")
@@ -122,7 +122,7 @@ def test_every_notice_kind_sent_can_have_a_template_and_the_demo_has_one_each(ap
     from app.models import MessageTemplate
     from app.services import configuration
     from doubles.demo.hospital import seed_identity_demo
-    from app.services.notifications import NOTICE_KINDS, notify
+    from app.messages.notifications import NOTICE_KINDS, notify
 
     root = Path(app.root_path)
     sent = {kind for path in root.rglob("*.py")

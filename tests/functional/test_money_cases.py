@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import AuditLog, ChannelNotification, ChannelUser, HisCheck, OutboxTask, Patient, PaymentOrder, Refund
 from app.models.base import utcnow
-from app.services import booking, payments
+from app.payments import commands as payments
+from app.registration import commands as registration
 from app.services.errors import Conflict
 from tests import factories
 from tests.factories import wait_for
@@ -355,11 +356,11 @@ def test_a_lock_whose_answer_was_lost_is_released_and_the_patients_retry_succeed
     faulty_his.faults["lock_slot"] = "lost"   # the HIS locks; its answer times out
     with app.app_context():
         with pytest.raises(Unavailable):
-            booking.book(world["owner"], world["mother"], slice_id)
+            registration.book(world["owner"], world["mother"], slice_id)
     faulty_his.faults.clear()
     assert his_slice(world["his"], his_slice_id) == (capacity, before)  # released at the HIS by order number
     with app.app_context():
-        retry = booking.book(world["owner"], world["mother"], slice_id)  # the patient tries again at once
+        retry = registration.book(world["owner"], world["mother"], slice_id)  # the patient tries again at once
         assert retry.order.status == "pending_payment" and retry.payment_order_no
         assert db.session.scalar(select(OutboxTask.status).where(OutboxTask.kind == "his.release_lock")) == "done"
 
@@ -376,7 +377,7 @@ def test_a_release_the_his_cannot_take_yet_is_retried_by_the_sweep(app, world, f
     faulty_his.faults.update({"lock_slot": "lost", "release_lock": "down"})
     with app.app_context():
         with pytest.raises(Unavailable):
-            booking.book(world["owner"], world["mother"], slice_id)
+            registration.book(world["owner"], world["mother"], slice_id)
     assert his_slice(world["his"], his_slice_id) == (capacity, before - 1)  # still held at the HIS
     faulty_his.faults.clear()
     with app.app_context():
@@ -442,7 +443,7 @@ def test_reconciliation_lists_what_the_his_disagrees_with_and_its_evidence(app, 
     from app import clock
     from doubles.his.simulator.models import BillRow
     from app.models import ReconciliationItem
-    from app.services.reconciliation import reconcile
+    from app.reconciliation.runs import reconcile
     from tests.helpers.deposits import finance_signs_in
     from tests.helpers.payments import wipe_sandbox
 

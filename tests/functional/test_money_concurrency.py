@@ -16,8 +16,9 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.models import AppointmentOrder, PaymentOrder, Refund, ScheduleSlice
 from app.models.base import utcnow
-from app.services import booking, payments
-from app.services.billing import HisRefundRefused
+from app.payments import commands as payments
+from app.registration.states import LIVE
+from app.billing.bills import HisRefundRefused
 from app.services.errors import DomainError
 from tests.factories import wait_for
 from tests.helpers.bills import load
@@ -97,7 +98,7 @@ def test_refunds_racing_on_one_deposit_never_exceed_it(app, client, his, sandbox
         with app.app_context():
             try:
                 if i % 2:
-                    from app.services import deposit_refunds
+                    from app.inpatient import deposit_refunds
 
                     deposit_refunds.his_deposit_refund({"request_no": f"DIS-{i}", "inpatient_no": inpatient_no,
                                                         "amount_fen": 60000, "reason": "出院结算退押金"})
@@ -213,7 +214,7 @@ def test_a_stop_racing_the_payment_refunds_once_and_frees_the_place(app, world, 
     with app.app_context():
         assert db.session.get(ScheduleSlice, slice_id).booked == booked_before  # the place is back
         live = db.session.scalar(select(func.count()).select_from(AppointmentOrder).where(
-            AppointmentOrder.slice_id == slice_id, AppointmentOrder.status.in_(booking.ACTIVE)))
+            AppointmentOrder.slice_id == slice_id, AppointmentOrder.status.in_(LIVE)))
         assert live == 0
 
 

@@ -18,7 +18,9 @@ from app.extensions import db
 from app.his.http import HttpHis
 from doubles.his.server import create_his_server
 from app.models import AppointmentOrder, ChannelUser, PaymentOrder, Refund
-from app.services import booking, deposits, payments
+from app.inpatient import deposits
+from app.payments import commands as payments
+from app.registration.commands import book, release_stale_holds
 from app.tasks import huey
 from tests.factories import wait_for
 from tests.helpers.bills import account, load, login, pay_in_sandbox, post_pay
@@ -41,7 +43,7 @@ def _open_orders(app, client, world, his) -> dict[str, str]:
     orders: dict[str, str] = {}
     with app.app_context():
         slc = find_slice()
-        orders["registration"] = booking.book(world["owner"], world["mother"], slc.id).payment_order_no
+        orders["registration"] = book(world["owner"], world["mother"], slc.id).payment_order_no
     bill = his.add_bill(CARD, [ONE_UNIT, OTHER])
     acc = account(app, CARD)
     login(app, client, acc["user"])
@@ -87,7 +89,7 @@ def recover(app, rounds: int = 10) -> None:
                 payments.sweep_confirmations()
                 payments.sweep_refunds(older_than_s=60)
                 outbox.run_due()
-                booking.release_stale_holds()
+                release_stale_holds()
             time.sleep(0.2)
         with app.app_context():  # refunds the channel completes a moment later: asked until it has
             assert wait_for(lambda: _settled_refunds(), timeout=30), "refunds still in flight after recovery"

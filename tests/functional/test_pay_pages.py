@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from app.extensions import db
-from app.services import payments
+from app.payments import commands as payments
 from tests import factories
 from tests.helpers.payments import FakeKind
 
@@ -125,10 +125,10 @@ def test_pay_page_counts_down_from_the_orders_own_expiry(app, client, order):
 
 
 def test_home_says_how_long_a_booking_may_stay_unpaid(app, client, clean_db):
-    from app.services import booking
+    from app.registration.rules import payment_minutes
 
     with app.app_context():
-        minutes = booking.payment_minutes()
+        minutes = payment_minutes()
     assert minutes == 14  # the 15-minute HIS lock less a minute's margin
     page = client.get("/h5/").get_data(as_text=True)
     assert f"预约后请在 {minutes} 分钟内完成支付" in page

@@ -17,7 +17,7 @@ from app.extensions import db
 from app.his.errors import HisUnavailable, SlotFull
 from app.models import ChannelNotification, PaymentOrder, Refund, StateTransition
 from app.models.base import utcnow
-from app.services import payments
+from app.payments import commands as payments
 from app.services.errors import Conflict
 from tests.factories import wait_for
 from tests.helpers.payments import wipe_sandbox
@@ -260,7 +260,7 @@ def test_reconciliation_reports_exactly_the_seeded_discrepancies(app, sandbox, p
                              status="confirmed", paid_at=utcnow(), channel_trade_no="T-LOCAL-ONLY")
         db.session.add(extra)
         db.session.commit()
-        from app.services.reconciliation import reconcile
+        from app.reconciliation.runs import reconcile
 
         run = reconcile("wechat", today)
         # the channel's side; the HIS's (it never heard of these fake confirmations) is tested in test_money_cases

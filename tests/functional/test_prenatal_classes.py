@@ -14,7 +14,7 @@ from app.extensions import db
 from app.maternity import classes as school
 from app.maternity import states
 from app.models import ClassBooking, Notification, PaymentOrder, PrenatalClass
-from app.services import payments
+from app.payments import commands as payments
 from app.services import states as order_states
 from app.services.errors import DomainError, Forbidden
 from tests import factories

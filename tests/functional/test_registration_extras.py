@@ -13,7 +13,9 @@ from app.extensions import db
 from app.models import (AppointmentOrder, ChannelUser, CheckIn, Department, Doctor, Notification, PaymentOrder,
                         Schedule, ScheduleSlice)
 from app.registration import commands, queries, rules
-from app.services import booking, schedules, settings
+from app.registration.commands import book, cancel_by_patient
+from app.registration.rules import open_dates
+from app.services import schedules, settings
 from app.services.errors import DomainError
 from tests import factories
 from tests.helpers.registration import book_and_pay, todays_afternoon_slice
@@ -104,7 +106,7 @@ def test_invoice_of_an_unpaid_order_says_so(app, world, client):
             Schedule.clinic_date > clock.today(), Schedule.status == "open", Schedule.fee_fen > 0,
             Schedule.department_id.in_(select(Department.id).where(Department.max_age.is_(None))),
             ScheduleSlice.booked < ScheduleSlice.capacity)).first()
-        result = booking.book(world["owner"], world["mother"], slc.id)
+        result = book(world["owner"], world["mother"], slc.id)
         factories.login(client, db.session.get(ChannelUser, world["owner"]))
     page = client.get(f"/h5/invoices/{result.payment_order_no}")
     assert page.status_code == 409 and "该订单尚未支付，没有电子票据" in page.text
@@ -117,11 +119,11 @@ def test_find_a_doctor_and_the_hospitals_department_order(app, world, client):
         found = queries.search(word)
         assert doctor.id in {d.id for d in found.doctors}
         assert queries.search("").doctors == [] and queries.search("没有这样的医生xyz").doctors == []
-        tops = [n.department.code for n in schedules.department_tree(booking.open_dates())]
+        tops = [n.department.code for n in schedules.department_tree(open_dates())]
         assert tops[:2] == ["OB", "PD"]
         settings.set_value("departments.order", "PD,OB")
         db.session.commit()
-        assert [n.department.code for n in schedules.department_tree(booking.open_dates())][:2] == ["PD", "OB"]
+        assert [n.department.code for n in schedules.department_tree(open_dates())][:2] == ["PD", "OB"]
         doctor_id, specialty = doctor.id, word
     assert specialty in client.get(f"/h5/doctors?q={specialty}").text
     page = client.get(f"/h5/doctors/{doctor_id}")
@@ -179,12 +181,12 @@ def test_book_again_on_finished_cancelled_and_expired_orders(app, world, client)
             Schedule.clinic_date > clock.today(), Schedule.status == "open", Schedule.fee_fen > 0,
             Schedule.department_id.in_(select(Department.id).where(Department.max_age.is_(None))),
             ScheduleSlice.booked < ScheduleSlice.capacity)).first()
-        result = booking.book(world["owner"], world["mother"], slc.id)
+        result = book(world["owner"], world["mother"], slc.id)
         factories.login(client, db.session.get(ChannelUser, world["owner"]))
         order_id, doctor_id = result.order.id, slc.schedule.doctor_id
     assert "data-book-again" not in client.get(f"/h5/booking/orders/{order_id}").text
     with app.app_context():
-        booking.cancel_by_patient(world["owner"], order_id)
+        cancel_by_patient(world["owner"], order_id)
     page = client.get(f"/h5/booking/orders/{order_id}").text
     assert "data-book-again" in page and f"/h5/booking/doctors/{doctor_id}" in page
 

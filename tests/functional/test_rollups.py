@@ -13,7 +13,7 @@ from app import clock
 from app.extensions import db
 from app.models import (AppointmentOrder, Department, Doctor, FollowEvent, Patient, PaymentDayRollup, PaymentOrder,
                         Refund, RollupDay, Schedule)
-from app.services import analytics, rollups, statistics
+from app.reports import analytics, rollups, statistics
 from tests import factories
 
 TODAY = dt.date(2026, 3, 20)

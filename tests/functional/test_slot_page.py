@@ -11,7 +11,8 @@ from sqlalchemy import event, update
 
 from app.extensions import db
 from app.models import Schedule, ScheduleSlice
-from app.services import booking, schedules
+from app.registration.rules import hospital_now
+from app.services import schedules
 from tests.helpers.booking import find_slice
 
 
@@ -81,7 +82,7 @@ def test_the_day_lists_each_slice_with_what_is_left_and_past_slices_are_closed(a
     with app.app_context():
         slc = find_slice(min_left=1)
         schedule = slc.schedule
-        day = schedules.doctor_day(schedule.doctor_id, schedule.clinic_date, booking.hospital_now())
+        day = schedules.doctor_day(schedule.doctor_id, schedule.clinic_date, hospital_now())
         session = next(d for d in day if d.schedule.id == schedule.id)
         slot = next(x for x in session.slots if x.id == slc.id)
         assert (slot.start_time, slot.end_time, slot.remaining) == (slc.start_time, slc.end_time, slc.remaining)

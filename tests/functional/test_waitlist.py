@@ -22,7 +22,9 @@ from app.models import (
     ScheduleSlice,
     WaitlistEntry,
 )
-from app.services import booking, payments
+from app.payments import commands as payments
+from app.registration.states import LIVE
+from app.registration.commands import book, cancel_by_patient
 from app.services.errors import DomainError, Forbidden
 from app.waitlist import commands, queries, states
 from tests import factories
@@ -53,14 +55,14 @@ def test_join_refusals_change_nothing(app, world):
         with pytest.raises(DomainError) as not_full:
             commands.join(world["owner"], world["mother"], schedule_id)
         assert not_full.value.message == "该时段还有号源，请直接预约"
-        held = booking.book(world["owner"], world["mother"], slc.id)
+        held = book(world["owner"], world["mother"], slc.id)
         fill_session(schedule_id)
         with pytest.raises(DomainError) as holds:
             commands.join(world["owner"], world["mother"], schedule_id)
         assert holds.value.message == "该就诊人已预约该医生本时段，无需候补"
         with pytest.raises(Forbidden):
             commands.join(world["stranger"], world["mother"], schedule_id)
-        booking.cancel_by_patient(world["owner"], held.order.id)
+        cancel_by_patient(world["owner"], held.order.id)
         fill_session(schedule_id)
         entry = commands.join(world["owner"], world["mother"], schedule_id)
         with pytest.raises(DomainError) as twice:
@@ -81,13 +83,13 @@ def test_a_freed_place_goes_to_the_first_waiting_patient_then_the_next_when_unpa
     with app.app_context():
         slc = find_slice(min_days=2)
         schedule_id, slice_id = slc.schedule_id, slc.id
-        held = booking.book(world["owner"], world["mother"], slc.id)
+        held = book(world["owner"], world["mother"], slc.id)
         fill_session(schedule_id)
         (b_owner, b), (c_owner, c) = _mothers(2)
         first = commands.join(b_owner, b, schedule_id)
         second = commands.join(c_owner, c, schedule_id)
         capacity = db.session.get(ScheduleSlice, slice_id).capacity
-        booking.cancel_by_patient(world["owner"], held.order.id)  # frees one place
+        cancel_by_patient(world["owner"], held.order.id)  # frees one place
         assert db.session.get(ScheduleSlice, slice_id).booked == capacity  # never visible to anyone else
         first = db.session.get(WaitlistEntry, first.id)
         assert first.status == "offered" and first.order_id
@@ -124,11 +126,11 @@ def test_paid_offer_becomes_booked(app, world):
     with app.app_context():
         slc = find_slice(min_days=2)
         schedule_id = slc.schedule_id
-        held = booking.book(world["owner"], world["mother"], slc.id)
+        held = book(world["owner"], world["mother"], slc.id)
         fill_session(schedule_id)
         ((b_owner, b),) = _mothers(1, start=7)
         entry = commands.join(b_owner, b, schedule_id)
-        booking.cancel_by_patient(world["owner"], held.order.id)
+        cancel_by_patient(world["owner"], held.order.id)
         commands.process_offers()
         order_id = db.session.get(WaitlistEntry, entry.id).order_id
         payment = db.session.scalar(select(PaymentOrder).where(PaymentOrder.appointment_id == order_id))
@@ -183,7 +185,7 @@ def test_freed_places_under_a_race_go_to_exactly_as_many_waiting_patients(app, w
                          db.session.get(ScheduleSlice, s.id).capacity), None)
             if free is None:
                 pytest.skip("the seeded session has fewer than four places")
-            orders.append((owner_id, booking.book(owner_id, patient_id, free.id).order.id))
+            orders.append((owner_id, book(owner_id, patient_id, free.id).order.id))
         fill_session(schedule_id)
         waiting = [commands.join(o, p, schedule_id).id for o, p in _mothers(6, start=20)]
 
@@ -192,7 +194,7 @@ def test_freed_places_under_a_race_go_to_exactly_as_many_waiting_patients(app, w
     def cancel(owner_id: int, order_id: int) -> None:
         with app.app_context():
             try:
-                booking.cancel_by_patient(owner_id, order_id)
+                cancel_by_patient(owner_id, order_id)
             except Exception as exc:  # noqa: BLE001 - collected for the assertion
                 errors.append(exc)
 
@@ -208,5 +210,5 @@ def test_freed_places_under_a_race_go_to_exactly_as_many_waiting_patients(app, w
         assert len(offered) == 4 and len({e.order_id for e in offered}) == 4
         for s in db.session.scalars(select(ScheduleSlice).where(ScheduleSlice.schedule_id == schedule_id)):
             live = db.session.scalar(select(func.count()).select_from(AppointmentOrder).where(
-                AppointmentOrder.slice_id == s.id, AppointmentOrder.status.in_(booking.ACTIVE)))
+                AppointmentOrder.slice_id == s.id, AppointmentOrder.status.in_(LIVE)))
             assert s.booked <= s.capacity and live <= s.capacity

@@ -9,17 +9,19 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import AppointmentOrder, Department, Schedule, ScheduleSlice
-from app.services import booking
+from app.registration import commands as registration
+from app.registration import rules as registration_rules
 from doubles.his.simulator.models import ScheduleRow
 
 
 def open_slice(*, half: str | None = None, day: dt.date | None = None, dept_codes=None, restricted=False,
                not_schedules=()) -> ScheduleSlice | None:
     """An open slice with a place left, from tomorrow to the end of the booking window."""
-    today = booking.hospital_now().date()
+    today = registration_rules.hospital_now().date()
     q = (select(ScheduleSlice).join(Schedule).join(Department, Department.id == Schedule.department_id)
          .where(Schedule.status == "open", Schedule.fee_fen > 0, Schedule.clinic_date > today,
-                Schedule.clinic_date <= booking.open_dates()[-1], ScheduleSlice.booked < ScheduleSlice.capacity)
+                Schedule.clinic_date <= registration_rules.open_dates()[-1],
+                ScheduleSlice.booked < ScheduleSlice.capacity)
          .order_by(Schedule.clinic_date, ScheduleSlice.start_time, ScheduleSlice.id))
     if half:
         q = q.where(Schedule.half_day == half)
@@ -45,6 +47,6 @@ def make_free(his, slc: ScheduleSlice) -> None:
 
 def booked(his, owner_id: int, patient_id: int, slc: ScheduleSlice) -> AppointmentOrder:
     make_free(his, slc)
-    order = booking.book(owner_id, patient_id, slc.id).order
+    order = registration.book(owner_id, patient_id, slc.id).order
     assert order.status == "booked" and order.his_lock_id and order.his_visit_no
     return order

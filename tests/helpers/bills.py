@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ChannelUser, PaymentOrder
-from app.services import payments
+from app.payments import commands as payments
 from tests import factories
 
 TWO_BILL_CARD = "8800000002"   # two pending bills of one visit (成人口腔)

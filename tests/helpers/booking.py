@@ -11,7 +11,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AppointmentOrder, ChannelUser, Department, Schedule, ScheduleSlice
-from app.services import booking, payments
+from app.registration import commands as registration
+from app.registration import rules as registration_rules
+from app.payments import commands as payments
 from app.services.signing import signed_headers
 from doubles.his.simulator import generate_patients
 from doubles.his.simulator.models import SliceRow
@@ -31,8 +33,8 @@ def add_patient(owner, seeded, relation="self", default=True):
 
 def find_slice(*, dept_codes=None, min_days=1, restricted=False, min_left=1) -> ScheduleSlice:
     """An open slice with places left, at least ``min_days`` ahead, in a department an adult woman may use."""
-    now = booking.hospital_now()
-    dates = booking.open_dates(now)
+    now = registration_rules.hospital_now()
+    dates = registration_rules.open_dates(now)
     q = (select(ScheduleSlice).join(Schedule).join(Department, Department.id == Schedule.department_id)
          .where(Schedule.status == "open", Schedule.fee_fen > 0,
                 Schedule.clinic_date >= now.date() + dt.timedelta(days=min_days), Schedule.clinic_date <= dates[-1],
@@ -51,7 +53,7 @@ def book(owner_id, patient_id, slice_id):
     """Book and return plain values (usable after the app context ends)."""
     from types import SimpleNamespace
 
-    r = booking.book(owner_id, patient_id, slice_id)
+    r = registration.book(owner_id, patient_id, slice_id)
     return SimpleNamespace(id=r.order.id, order_no=r.order.order_no, pay=r.payment_order_no,
                            slice_id=r.order.slice_id, status=r.order.status)
 

@@ -11,7 +11,7 @@ from app import clock
 from app.extensions import db
 from app.models import (Department, Notification, Patient, PaymentOrder, Schedule, ScheduleSlice, ServiceInstruction,
                         Survey)
-from app.services import booking
+from app.registration import rules as registration_rules
 
 IN_HOSPITAL_CARD = "8800000003"
 BILLS_CARD = "8800000002"
@@ -27,7 +27,7 @@ NOT_WALKED = {
 
 def distinct_slices(count: int) -> list[ScheduleSlice]:
     """Open slices with places in ``count`` different sessions, in departments any adult woman may use."""
-    dates = booking.open_dates()
+    dates = registration_rules.open_dates()
     rows = db.session.scalars(
         select(ScheduleSlice).join(Schedule).join(Department, Department.id == Schedule.department_id)
         .where(Schedule.status == "open", Schedule.fee_fen > 0, Schedule.clinic_date > clock.today(),

@@ -3,7 +3,7 @@ sandbox channel's books emptied."""
 
 from __future__ import annotations
 
-from app.services import payments
+from app.payments import commands as payments
 
 
 class FakeKind:

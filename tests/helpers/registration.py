@@ -9,13 +9,14 @@ from sqlalchemy import select
 from app import clock
 from app.extensions import db
 from app.models import AppointmentOrder, Department, PaymentOrder, Schedule, ScheduleSlice
-from app.services import booking, payments
+from app.registration import commands as registration
+from app.payments import commands as payments
 from app.services import states as order_states
 
 
 def book_and_pay(owner_id: int, patient_id: int, slice_id: int, trade_no: str) -> int:
     """A booked, paid order (the channel's notification applied and the HIS confirmation done in-process)."""
-    order = booking.book(owner_id, patient_id, slice_id).order
+    order = registration.book(owner_id, patient_id, slice_id).order
     payment = db.session.scalar(select(PaymentOrder).where(PaymentOrder.appointment_id == order.id))
     order_states.move("payment", payment.id, "created", "paying", actor="test")
     db.session.refresh(payment)

@@ -14,7 +14,8 @@ from app.extensions import db
 from app.his import make_his
 from app.models import AppointmentOrder, ChannelUser, PaymentOrder, ScheduleSlice
 from app.operations.metrics import instrument_his
-from app.services import booking, payments
+from app.payments import commands as payments
+from app.registration import commands as registration
 from tests import factories
 from tests.helpers.booking import book, find_slice, order_row, pay
 
@@ -229,4 +230,4 @@ def test_redis_away(app, client, world, live_server, sandbox):
     with app.app_context():
         payments.sweep_confirmations()  # the consumer's minute sweep, once Redis is back
     assert order_row(app, result.id).status == "booked"
-    assert booking  # the booking service is what the pages above went through
+    assert registration  # the booking service is what the pages above went through

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.his.interface import Bill, BillItem
 from app.models import ChannelUser, GuidanceRule, Patient
-from app.services import billing
+from app.billing import bills as billing
 from app.services.money import parse_yuan
 from app.services.settings import in_window
 

@@ -11,8 +11,8 @@ from app import clock
 from app.channels.messages import PushMessage, PushRefused
 from doubles.channels.messages import SandboxSender
 from app.models import ChannelUser, MessagePush, MessageTemplate, Notification
-from app.services.delivery import BACKOFF_MINUTES, MAX_ATTEMPTS, deliver, render_fields, sweep
-from app.services.notifications import notify
+from app.messages.delivery import BACKOFF_MINUTES, MAX_ATTEMPTS, deliver, render_fields, sweep
+from app.messages.notifications import notify
 
 
 @pytest.fixture()
@@ -114,7 +114,7 @@ def test_without_a_template_the_notice_fails_visibly_but_stays_in_the_inbox(ctx,
     notice = notify(account.id, "booking_success", "预约成功", "您已预约", dedupe_key="b1")
     ctx.session.commit()
     assert deliver(notice.id) == "failed"
-    from app.services.notifications import inbox
+    from app.messages.notifications import inbox
 
     assert [n.id for n in inbox(account.id)] == [notice.id]
     assert ctx.session.get(Notification, notice.id).last_error == "no_template"

@@ -10,7 +10,8 @@ from app import outbox
 from app.extensions import db
 from app.models import OutboxTask, StateTransition
 from app.payments import commands
-from app.services import payments, uow
+from app.services import uow
+from app.payments import commands as payments
 from app.services.uow import NestedOutsideCall, active, outermost, transaction, unit_of_work
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.services.idcard import birth_date_of, gender_of, is_valid_id_number
+from app.identity.id_numbers import birth_date_of, gender_of, is_valid_id_number
 
 from app.his import errors
 from app.his.interface import (

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from app.services.idcard import id_number_check_digit
+from app.identity.id_numbers import id_number_check_digit
 
 from .db import hospital_now, make_engine
 from .gateway import next_number

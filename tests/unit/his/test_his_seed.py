@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from doubles.his.simulator import generate_patients, seed
 from doubles.his.simulator.models import HisBase, PatientRow, ScheduleRow
-from app.services.idcard import birth_date_of, gender_of, is_valid_id_number
+from app.identity.id_numbers import birth_date_of, gender_of, is_valid_id_number
 
 
 def _counts(url: str) -> dict[str, int]:

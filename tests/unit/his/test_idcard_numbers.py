@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from app import clock
-from app.services.idcard import (
+from app.identity.id_numbers import (
     birth_date_of,
     gender_of,
     id_number_check_digit,

@@ -11,7 +11,7 @@ from app.links import patient_url
 from app.channels.events import ChannelEvent
 from app.extensions import db
 from app.models import ChannelUser, FollowEvent
-from app.services.notifications import notify
+from app.messages.notifications import notify
 from app.services.uow import unit_of_work
 
 WELCOME = "欢迎关注阳春市妇幼保健院！点击菜单即可预约挂号、门诊缴费、查询排队与报告。"

@@ -25,7 +25,7 @@ from app import clock
 from app.extensions import db
 from app.models import DepositRefundPart, DepositRefundRequest, PaymentOrder, Refund
 from app.payments import commands as payments
-from app.services.billing import HisRefundRefused
+from app.billing.bills import HisRefundRefused
 from app.services.errors import Conflict
 from app.services.formatting import yuan
 from app.services.states import REFUND_IN_FLIGHT, PaymentStatus, RefundStatus

@@ -1,7 +1,7 @@
 """大数据分析: followers, card bindings, registrations, amounts, transaction counts and a summary,
 per channel (服务号 wechat / 服务窗 alipay) and Beijing calendar day, for a date range.
 
-Closed days are read from the daily rollups (``app.services.rollups``); today and any day changed since
+Closed days are read from the daily rollups (``app.reports.rollups``); today and any day changed since
 its rollup are aggregated in the database (GROUP BY day) from the order tables.
 """
 
@@ -176,8 +176,8 @@ def live_activity_rows(first: dt.date, last: dt.date, *, until: dt.datetime | No
 def _live_parts(lo, hi) -> list:
     """Followers, bindings, registrations and money of [first, last] from the order tables, as parts of
     the view's one round trip (``rollups.fetch``)."""
-    from app.services import statistics
-    from app.services.rollups import part
+    from app.reports import statistics
+    from app.reports.rollups import part
 
     parts = []
     for tag, stmt in _live_activity_statements(lo, hi):
@@ -232,14 +232,14 @@ def compute(start: dt.date, end: dt.date, channel: str | None = None, *, rollups
 
     Closed days come from the daily rollups when they hold the day unchanged, the rest from the order
     tables (``rollups=False``: everything from the order tables, as the benchmark's baseline)."""
-    from app.services import rollups as daily
+    from app.reports import rollups as daily
 
     if end < start:
         start, end = end, start
     channels = [channel] if channel else list(CHANNELS)
     s = {name: Series(name) for name in (*ACTIVITY, *MONEY)}
     if rollups:
-        from app.services import statistics
+        from app.reports import statistics
 
         _plan, found = daily.fetch(
             start, end, "analytics",

@@ -30,8 +30,8 @@ from app.services.errors import Conflict, DomainError, NotFound
 from app.services.formatting import mask_name, yuan
 from app.services.his_access import his_gateway
 from app.services.money import parse_yuan
-from app.services.notifications import notify
-from app.services.patients import owned_patient, patients_of
+from app.messages.notifications import notify
+from app.identity.patients import owned_patient, patients_of
 from app.services.settings import setting_fen, setting_fen_default
 from app.services.uow import unit_of_work
 

@@ -27,8 +27,8 @@ from app.services import audit
 from app.services.errors import Conflict, DomainError
 from app.services.formatting import mask_id_number
 from app.services.his_access import his_gateway
-from app.services.idcard import birth_date_of, gender_of, is_valid_id_number
-from app.services.patients import owned_patient, patients_of
+from app.identity.id_numbers import birth_date_of, gender_of, is_valid_id_number
+from app.identity.patients import owned_patient, patients_of
 from app.services.uow import unit_of_work
 
 MAX_PATIENTS_KEY = "patients.max_per_account"

@@ -12,7 +12,7 @@ import xlsxwriter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app.services import analytics
+from app.reports import analytics
 from app.services.formatting import yuan_grouped
 
 #: (label, metric or (plus, minus) for a net row, is money)

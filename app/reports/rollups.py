@@ -374,7 +374,7 @@ def payment_rows(days: set[dt.date]):
 def payment_grain(days: set[dt.date], dims: tuple[str, ...]) -> list:
     """The rollups of ``days`` summed in SQL over every dimension not in ``dims`` (rows with the
     StatRow attributes), so a year's page reads a few hundred rows."""
-    from app.services.statistics import StatRow
+    from app.reports.statistics import StatRow
 
     if not days:
         return []
@@ -409,7 +409,7 @@ def payment_grain_part(dims: tuple[str, ...], where) -> Part:
 
 def grain_rows(dims: tuple[str, ...], found: dict[str, list[Row]]) -> list:
     """The rows of ``payment_grain_part(dims)`` in a ``fetch`` answer, as StatRows."""
-    from app.services.statistics import StatRow
+    from app.reports.statistics import StatRow
 
     out = []
     for r in found.get(_grain_tag(dims), []):
@@ -491,7 +491,7 @@ _ACTIVITY = ("follow", "unfollow", "bind", "unbind", "booking_advance", "booking
 
 @transaction
 def _build_chunk(first: dt.date, last: dt.date) -> None:
-    from app.services import analytics, statistics
+    from app.reports import analytics, statistics
 
     built_at = clock.utcnow() - MARGIN
     stat_rows = statistics.live_rows(first, last)
@@ -516,7 +516,7 @@ def _build_partial(day: dt.date, upto: dt.datetime) -> None:
     """Roll ``day`` (today) up to ``upto``: the rows whose moment is before it, as committed ``MARGIN``
     before this run started (so ``upto`` is also the stamp before which every change is in). Earlier
     days' partials go: the night has replaced them, or will, with whole days."""
-    from app.services import analytics, statistics
+    from app.reports import analytics, statistics
 
     db.session.execute(delete(RollupPartial))
     lo = clock.beijing_day_start_utc(day)

@@ -115,7 +115,7 @@ def day_items(day: dt.date, only_open: bool = False) -> list[ReconciliationItem]
 def resolve_many(item_ids: list[int], comment: str, staff: str) -> int:
     """Resolve each chosen open difference with the same reason (each audited on its own); returns how
     many were open and are now resolved."""
-    from app.services.reconciliation import resolve_item
+    from app.reconciliation.runs import resolve_item
 
     comment = (comment or "").strip()
     if not item_ids:
@@ -136,7 +136,7 @@ def rerun_day(day: dt.date, staff: str) -> list[ReconciliationRun]:
     """Reconcile the day again for every channel (open differences are found afresh; resolved ones stay
     as history); audited. A day not over yet cannot be reconciled."""
     from app.services import audit
-    from app.services.reconciliation import reconcile
+    from app.reconciliation.runs import reconcile
     from app.services.uow import unit_of_work
 
     if day >= clock.today():

@@ -186,7 +186,7 @@ def live_rows(first: dt.date, last: dt.date, *, until: dt.datetime | None = None
 
 def live_parts(lo, hi) -> list:
     """``live_rows`` of the moments [lo, hi) as parts of a view's one round trip (``rollups.fetch``)."""
-    from app.services.rollups import part
+    from app.reports.rollups import part
 
     paid, refunded = _live_statements(lo, hi)
     return [part(tag, stmt, day=stmt.selected_columns[0], texts=stmt.selected_columns[1:4],
@@ -207,7 +207,7 @@ def transaction_statistics(start: dt.date, end: dt.date, *, rollups: bool = True
 
     Closed days come from the daily rollups when they hold the day unchanged, the rest from the order
     tables (``rollups=False``: everything from the order tables, as the benchmark's baseline)."""
-    from app.services import rollups as daily
+    from app.reports import rollups as daily
 
     check_range(start, end)
     if not rollups:

@@ -37,8 +37,8 @@ from app.payments import commands as payments
 from app.services.errors import Conflict, DomainError, NotFound
 from app.services.formatting import mask_name, yuan
 from app.services.his_access import his_gateway
-from app.services.notifications import notify
-from app.services.patients import owned_patient
+from app.messages.notifications import notify
+from app.identity.patients import owned_patient
 from app.services.settings import in_window, setting_hours
 from app.services.uow import unit_of_work
 
