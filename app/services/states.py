@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.orm.util import identity_key
 
 from app.extensions import db
-from app.models import AppointmentOrder, Notification, PaymentOrder, Refund, StateTransition
+from app.models import AppointmentOrder, ExportJob, Notification, PaymentOrder, Refund, StateTransition
 # the payment and refund machines live with payments; named here too for the callers of ``move``
 from app.payments.states import (  # noqa: F401
     AWAITING_HIS,
@@ -97,11 +97,60 @@ def decide_notice(notice: object, event: NoticeEvent) -> NoticeStatus:
     return _decide("notice", NOTICE_EVENTS, notice, event)  # type: ignore[return-value]
 
 
+# -- export jobs (the back-office's .xlsx reports, app/services/exports.py) -----------------------
+
+class ExportStatus(StrEnum):
+    """A report export built by a Huey worker; progress moves inside RUNNING without a state move."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+_X = ExportStatus
+# export job: QUEUED -> RUNNING -> (DONE | FAILED); a failed job, or a done one whose file is gone, runs again
+EXPORT: dict[ExportStatus, frozenset[ExportStatus]] = {
+    _X.QUEUED: frozenset({_X.RUNNING}),
+    _X.RUNNING: frozenset({_X.DONE, _X.FAILED}),
+    _X.DONE: frozenset({_X.RUNNING}),
+    _X.FAILED: frozenset({_X.RUNNING}),
+}
+#: a worker still owes these a file (the sweep re-runs them when they stop moving)
+EXPORT_UNFINISHED = frozenset({_X.QUEUED, _X.RUNNING})
+
+
+class ExportEvent(StrEnum):
+    START = "start"          # a worker begins (or begins again) to build the file
+    FINISH = "finish"        # the file is written
+    FAIL = "fail"            # building it raised
+
+
+EXPORT_EVENTS: dict[ExportEvent, dict[ExportStatus, ExportStatus]] = {
+    ExportEvent.START: {_X.QUEUED: _X.RUNNING, _X.FAILED: _X.RUNNING, _X.DONE: _X.RUNNING},
+    ExportEvent.FINISH: {_X.RUNNING: _X.DONE},
+    ExportEvent.FAIL: {_X.RUNNING: _X.FAILED},
+}
+
+
+def decide_export(job: object, event: ExportEvent, *, file_present: bool = False) -> ExportStatus:
+    """Where ``event`` takes an export job, its own state when nothing moves, or ``Refused``.
+
+    START on a RUNNING job (a killed worker's, re-run by the sweep) answers RUNNING: it is built again in
+    place. START on a DONE job whose file is still there (``file_present``) answers DONE: nothing to build.
+    """
+    status = str(getattr(job, "status", job))
+    if event == ExportEvent.START and (status == _X.RUNNING or (status == _X.DONE and file_present)):
+        return _X(status)
+    return _decide("export", EXPORT_EVENTS, status, event)  # type: ignore[return-value]
+
+
 MACHINES = {
     "payment": (PaymentOrder, PAYMENT),
     "refund": (Refund, REFUND),
     "appointment": (AppointmentOrder, APPOINTMENT),
     "notice": (Notification, NOTICE),
+    "export": (ExportJob, EXPORT),
 }
 
 TERMINAL = {name: {s for s, nxt in table.items() if not nxt} for name, (_, table) in MACHINES.items()}

@@ -51,6 +51,12 @@ SPEC = {
         "sent": set(),
         "failed": set(),
     },
+    "export": {
+        "queued": {"running"},
+        "running": {"done", "failed"},
+        "done": {"running"},
+        "failed": {"running"},
+    },
 }
 EDGES = [(m, a, b) for m, table in SPEC.items() for a in sorted(table) for b in sorted(table)]
 
@@ -77,7 +83,7 @@ def test_money_rules_the_tables_keep():
     assert "refunding" not in pay["confirm_unknown"], "an unanswered HIS is asked again, never refunded on a guess"
     assert states.TERMINAL == {"payment": {"refunded"}, "refund": {"success"},
                                "appointment": {"lock_failed", "expired", "refunded", "visited"},
-                               "notice": {"sent", "failed"}}
+                               "notice": {"sent", "failed"}, "export": set()}
     money_in = {"paid", "confirmed", "confirm_unknown", "confirm_failed", "refunding", "partially_refunded",
                 "refunded"}
     assert all(not (pay[s] & {"created", "paying", "closed"}) for s in money_in), "money in is never undone"
@@ -89,7 +95,8 @@ def test_table_is_closed_and_every_state_reachable(machine):
     _, table = states.MACHINES[machine]
     targets = {t for nxt in table.values() for t in nxt}
     assert targets <= set(table), "every target has its own row"
-    starts = {"payment": "created", "refund": "requested", "appointment": "holding", "notice": "pending"}
+    starts = {"payment": "created", "refund": "requested", "appointment": "holding", "notice": "pending",
+              "export": "queued"}
     assert set(table) - targets <= {starts[machine]}, "only the start state is unreachable"
 
 
