@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.orm.util import identity_key
 
 from app.extensions import db
-from app.models import AppointmentOrder, ExportJob, Notification, PaymentOrder, Refund, StateTransition
+from app.models import AppointmentOrder, ExportJob, Notification, PaymentOrder, Refund, Schedule, StateTransition
 # the payment and refund machines live with payments; named here too for the callers of ``move``
 from app.payments.states import (  # noqa: F401
     AWAITING_HIS,
@@ -145,12 +145,43 @@ def decide_export(job: object, event: ExportEvent, *, file_present: bool = False
     return _decide("export", EXPORT_EVENTS, status, event)  # type: ignore[return-value]
 
 
+# -- clinic sessions (出诊; the 停诊 of app/registration/commands.py stop_clinic) --------------------
+
+class SessionStatus(StrEnum):
+    """A doctor's half-day session: open for booking until the HIS stops it (停诊); nothing reopens it."""
+
+    OPEN = "open"
+    STOPPED = "stopped"
+
+
+_S = SessionStatus
+CLINIC_SESSION: dict[SessionStatus, frozenset[SessionStatus]] = {
+    _S.OPEN: frozenset({_S.STOPPED}),
+    _S.STOPPED: frozenset(),
+}
+
+
+class SessionEvent(StrEnum):
+    STOP = "stop"            # 停诊, from the HIS's event or found by the timetable sync
+
+
+SESSION_EVENTS: dict[SessionEvent, dict[SessionStatus, SessionStatus]] = {
+    SessionEvent.STOP: {_S.OPEN: _S.STOPPED},
+}
+
+
+def decide_session(session: object, event: SessionEvent) -> SessionStatus:
+    """Where ``event`` takes a clinic session; ``Refused`` otherwise (a session stopped before)."""
+    return _decide("clinic_session", SESSION_EVENTS, session, event)  # type: ignore[return-value]
+
+
 MACHINES = {
     "payment": (PaymentOrder, PAYMENT),
     "refund": (Refund, REFUND),
     "appointment": (AppointmentOrder, APPOINTMENT),
     "notice": (Notification, NOTICE),
     "export": (ExportJob, EXPORT),
+    "clinic_session": (Schedule, CLINIC_SESSION),
 }
 
 TERMINAL = {name: {s for s, nxt in table.items() if not nxt} for name, (_, table) in MACHINES.items()}
