@@ -3,6 +3,8 @@
 A notice moves pending -> sending -> sent, or back to pending with a later ``next_attempt_at``
 (backoff 1, 5, 30, 120 minutes), or to failed: when retrying cannot help (daily quota 45009,
 patient not following 43004 / PUB.MSG_SD_NOFOLLOW, no template configured) or after MAX_ATTEMPTS.
+Every move is ``decide_notice`` saved through the guarded ``states.move`` (machine "notice"), so two
+workers never push one notice and each move leaves a StateTransition row.
 Every attempt leaves a MessagePush row that staff can inspect. The notice stays readable in the
 patient's message centre whatever happens here.
 """
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 
 from app import clock
 from app.channels.messages import MessageSender, PushMessage, PushRefused, make_sender
@@ -25,7 +27,9 @@ from app.extensions import db
 from app.links import absolute, patient_url
 from app.models import ChannelUser, MessagePush, MessageTemplate, Notification
 from app.models.base import utcnow
+from app.services import states
 from app.services.configuration import link_allowed
+from app.services.states import NoticeEvent, NoticeStatus, decide_notice
 from app.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,9 @@ MAX_ATTEMPTS = len(BACKOFF_MINUTES) + 1
 STALE_SENDING = dt.timedelta(minutes=10)
 REASON_TEXT = {"quota": "推送额度已用完", "not_following": "用户未关注服务号/服务窗",
                "bad_recipient": "接收人无效", "bad_template": "模板无效", "no_template": "未配置消息模板"}
+
+ACTOR = "system:delivery"
+N = NoticeStatus
 
 SenderFactory = Callable[[str], MessageSender]
 
@@ -79,14 +86,10 @@ def _link(notice: Notification, template: MessageTemplate) -> str | None:
 
 def _claim(notice_id: int) -> bool:
     now = utcnow()
+    due = or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now)
     with unit_of_work():
-        result = db.session.execute(
-            update(Notification)
-            .where(Notification.id == notice_id, Notification.status == "pending",
-                   or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now))
-            .values(status="sending", attempts=Notification.attempts + 1, next_attempt_at=now)
-            .execution_options(synchronize_session=False))
-    return result.rowcount == 1
+        return states.move("notice", notice_id, N.PENDING, decide_notice(N.PENDING, NoticeEvent.CLAIM),
+                           actor=ACTOR, where=(due,), attempts=Notification.attempts + 1, next_attempt_at=now)
 
 
 def deliver(notice_id: int, sender_for: SenderFactory | None = None) -> str:
@@ -102,7 +105,7 @@ def deliver(notice_id: int, sender_for: SenderFactory | None = None) -> str:
         MessageTemplate.is_active.is_(True)))
     push = MessagePush(notification_id=notice.id, channel=notice.channel,
                        template_id=template.template_id if template else None)
-    status, error, retry_at = "failed", None, None
+    event, error, retry_at = NoticeEvent.GIVE_UP, None, None
     if template is None or owner is None:
         push.error_code, push.error_message = "no_template", REASON_TEXT["no_template"]
         error = "no_template"
@@ -113,7 +116,7 @@ def deliver(notice_id: int, sender_for: SenderFactory | None = None) -> str:
                                         "url": message.url}, ensure_ascii=False)
         try:
             receipt = (sender_for or _default_sender)(notice.channel).send(message)
-            push.ok, status = True, "sent"
+            push.ok, event = True, NoticeEvent.PUSHED
             if receipt.request:
                 push.request_json = json.dumps(receipt.request, ensure_ascii=False, default=str)[:65000]
             push.error_message = f"msgid={receipt.message_id}"[:255]
@@ -125,28 +128,38 @@ def deliver(notice_id: int, sender_for: SenderFactory | None = None) -> str:
             elif notice.attempts >= MAX_ATTEMPTS:
                 error = f"gave_up:{exc.code}"
             else:
-                status, error = "pending", f"retry:{exc.code}"
+                event, error = NoticeEvent.RETRY, f"retry:{exc.code}"
                 retry_at = utcnow() + dt.timedelta(minutes=BACKOFF_MINUTES[notice.attempts - 1])
+    status = decide_notice(N.SENDING, event)  # from the state our claim left it in, whatever happened since
+    notice_id, channel = notice.id, notice.channel
     with unit_of_work():
         db.session.add(push)
-        notice.status = status
-        notice.last_error = error[:255] if error else None
-        notice.next_attempt_at = retry_at
-        if status == "sent":
-            notice.sent_at = utcnow()
-    log.info("notification push id=%s channel=%s status=%s error=%s", notice.id, notice.channel, status, error)
+        moved = states.move("notice", notice_id, N.SENDING, status, actor=ACTOR, reason=error[:255] if error else None,
+                            last_error=error[:255] if error else None, next_attempt_at=retry_at,
+                            **({"sent_at": utcnow()} if status == N.SENT else {}))
+    if not moved:  # released as stale and taken by another worker meanwhile: its answer stands
+        current = db.session.get(Notification, notice_id)
+        log.warning("notification push id=%s: the notice moved on while sending (now %s)", notice_id,
+                    current.status if current else "missing")
+        return current.status if current else "missing"
+    log.info("notification push id=%s channel=%s status=%s error=%s", notice_id, channel, status, error)
     return status
 
 
 def due_notifications(limit: int = 200) -> list[int]:
-    """Ids of pending notices whose time has come (oldest first); releases sends killed mid-way."""
+    """Ids of pending notices whose time has come (oldest first); releases sends killed mid-way.
+
+    The release moves each stale notice on its own (one guarded move and one StateTransition row
+    each): a send that finishes meanwhile wins and is not released."""
     now = utcnow()
+    stale = Notification.next_attempt_at < now - STALE_SENDING
     with unit_of_work():
-        db.session.execute(update(Notification).where(
-            Notification.status == "sending", Notification.next_attempt_at < now - STALE_SENDING)
-            .values(status="pending").execution_options(synchronize_session=False))
+        for notice_id in list(db.session.scalars(select(Notification.id).where(Notification.status == N.SENDING,
+                                                                               stale))):
+            states.move("notice", notice_id, N.SENDING, decide_notice(N.SENDING, NoticeEvent.RELEASE), actor=ACTOR,
+                        reason="stale sending released", where=(stale,))
     return list(db.session.scalars(
-        select(Notification.id).where(Notification.status == "pending",
+        select(Notification.id).where(Notification.status == N.PENDING,
                                       or_(Notification.next_attempt_at.is_(None),
                                           Notification.next_attempt_at <= now))
         .order_by(Notification.id).limit(limit)))

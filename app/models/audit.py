@@ -40,7 +40,7 @@ class StateTransition(Model):
     __table_args__ = (Index("ix_transition_order", "order_type", "order_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_type: Mapped[str] = mapped_column(String(24), nullable=False)  # appointment|payment|refund
+    order_type: Mapped[str] = mapped_column(String(24), nullable=False)  # a machine of app/services/states.py
     order_id: Mapped[int] = mapped_column(Integer, nullable=False)
     from_status: Mapped[str] = mapped_column(String(24), nullable=False)
     to_status: Mapped[str] = mapped_column(String(24), nullable=False)

@@ -32,7 +32,7 @@ class Notification(TimestampMixin, Model):
     link: Mapped[str | None] = mapped_column(String(255))
     payload_json: Mapped[str | None] = mapped_column(Text)
     dedupe_key: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)  # pending|sent|failed
+    status: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)  # NoticeStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     last_error: Mapped[str | None] = mapped_column(String(255))
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -68,7 +68,7 @@ from app.registration.states import AppointmentEvent as E
 from app.registration.states import AppointmentStatus as A
 from app.services import audit, states
 from app.payments import commands as payments
-from app.services.states import PaymentStatus
+from app.services.states import PaymentStatus, SessionEvent, SessionStatus, decide_session
 from app.services.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
 from app.services.formatting import mask_name, yuan
 from app.services.his_access import his_gateway, his_refusal
@@ -308,7 +308,7 @@ def hold_slot(owner_id: int, patient_id: int | str, slice_id: int | str, *, doct
     if (doctor_id is not None and schedule.doctor_id != doctor_id) or \
             (clinic_date is not None and schedule.clinic_date != clinic_date):
         raise DomainError(_("号源与所选医生或日期不符，请重新选择"), code="slot_mismatch")
-    if schedule.status != "open":
+    if schedule.status != SessionStatus.OPEN:
         raise DomainError(_("该医生本时段已停诊，请选择其他医生或时段"), code="stopped")
     if expected_fee_fen is not None and expected_fee_fen != schedule.fee_fen:
         raise DomainError(_("挂号费已变化，请重新确认"), code="fee_changed")
@@ -515,7 +515,7 @@ class RegistrationKind:
     def confirm(self, payment: PaymentOrder) -> payments.ConfirmOutcome:
         order = _appointment_of(payment)
         db.session.refresh(order)
-        if order.status != A.PAID or order.schedule.status == "stopped":
+        if order.status != A.PAID or order.schedule.status == SessionStatus.STOPPED:
             # cancelled or stopped while the patient was paying: the core refunds in full
             raise ScheduleStopped(f"appointment is {order.status}, schedule {order.schedule.status}")
         reg = his_gateway().confirm_registration(order.his_lock_id or "", order.order_no, payment.amount_fen,
@@ -542,7 +542,7 @@ class RegistrationKind:
         if order.status == A.PENDING_PAYMENT:  # the move to paid was rolled back with the refusal
             _move(order.id, A.PENDING_PAYMENT, E.PAID, actor="system:payment", reason=f"paid {payment.order_no}",
                   paid_at=payment.paid_at)
-        stopped = order.schedule.status == "stopped"
+        stopped = order.schedule.status == SessionStatus.STOPPED
         if not _end(order, A.PAID, E.STOP if stopped else E.HIS_REFUSED, actor="system:his", reason=reason):
             return
         db.session.refresh(order)
@@ -803,9 +803,14 @@ def stop_clinic(his_schedule_id: str, reason: str, *, actor: str = "his") -> Sto
         return StopOutcome(False, False, 0)
     reason = (reason or "停诊").strip()[:200]
     with unit_of_work():
-        newly = db.session.execute(update(Schedule).where(Schedule.id == schedule.id, Schedule.status == "open")
-                                   .values(status="stopped", stop_reason=reason, stopped_at=utcnow())
-                                   .execution_options(synchronize_session=False)).rowcount == 1
+        try:
+            target = decide_session(schedule, SessionEvent.STOP)
+        except states.Refused:  # stopped before: its orders are still walked below (idempotent)
+            newly = False
+        else:  # a second stop racing this one loses the guarded move: one stop, one record
+            newly = states.move("clinic_session", schedule.id, schedule.status, target,
+                                actor=actor if actor.startswith("system:") else f"system:{actor}", reason=reason,
+                                stop_reason=reason, stopped_at=utcnow())
         if newly:
             audit.record("schedule.stopped", actor_type="his" if actor == "his" else "system", actor_id=actor,
                          target_type="schedule", target_id=his_schedule_id, detail=reason)

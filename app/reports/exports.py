@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,15 +30,18 @@ from app import clock
 from app.extensions import db
 from app.models import AppointmentOrder, Department, Doctor, ExportJob, Patient, PaymentOrder
 from app.models.base import utcnow
-from app.services import audit, orders
+from app.services import audit, orders, states
 from app.reports import statistics
 from app.services.errors import DomainError, NotFound
 from app.services.formatting import mask_name, mask_phone
+from app.services.states import EXPORT_UNFINISHED, ExportEvent, ExportStatus, decide_export
 from app.services.uow import transaction, unit_of_work
 
 BATCH = 2000
 KINDS = ("appointment_orders", "payment_orders", "statistics")
 STALE_AFTER = dt.timedelta(minutes=15)
+ACTOR = "system:export"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ def request_export(kind: str, params: Mapping[str, Any], staff) -> ExportJob:
         statistics.check_range(start, end)
     clean = {k: str(v) for k, v in params.items() if v not in (None, "")}
     job = ExportJob(kind=kind, params_json=json.dumps(clean, ensure_ascii=False, sort_keys=True),
-                    requested_by=getattr(staff, "id", None), status="queued", progress=0)
+                    requested_by=getattr(staff, "id", None), status=ExportStatus.QUEUED, progress=0)
     db.session.add(job)
     db.session.flush()
     audit.record_staff("staff.export_requested", staff, target_type="export_job", target_id=job.id,
@@ -87,7 +91,8 @@ def file_name(job: ExportJob) -> str:
 
 
 def _set(job_id: int, **values: Any) -> None:
-    """Write progress on the job and commit at once, so the page polling it sees it move."""
+    """Write progress on the job and commit at once, so the page polling it sees it move (never its status:
+    that moves through ``_move``)."""
     with unit_of_work():
         db.session.execute(update(ExportJob).where(ExportJob.id == job_id)
                            .values(updated_at=utcnow(), **values).execution_options(synchronize_session=False))
@@ -275,23 +280,41 @@ def write_statistics(path: str | Path, stats: statistics.Statistics) -> int:
     return len(stats.rows)
 
 
+def _move(job_id: int, source: ExportStatus, event: ExportEvent, *, reason: str | None = None,
+          **values: Any) -> bool:
+    """Save ``decide_export`` through the guarded move and commit at once; False when another worker
+    moved the job first (nothing changes)."""
+    with unit_of_work():
+        return states.move("export", job_id, source, decide_export(source, event), actor=ACTOR, reason=reason,
+                           updated_at=utcnow(), **values)
+
+
 def run_export(job_id: int) -> ExportJob:
     """Build the workbook of one job; safe to re-run (a killed run is simply redone)."""
     job = db.session.get(ExportJob, job_id)
     if job is None:
         raise NotFound(_("导出任务不存在"))
-    if job.status == "done" and job.file_path and os.path.exists(job.file_path):
+    source = ExportStatus(job.status)
+    target = decide_export(job, ExportEvent.START,
+                           file_present=bool(job.file_path and os.path.exists(job.file_path)))
+    if target == ExportStatus.DONE:
         return job
     params = json.loads(job.params_json or "{}")
-    path = export_dir() / f"export-{job.id}-{job.kind}.xlsx"
-    _set(job_id, status="running", progress=0, error=None)
+    kind = job.kind
+    path = export_dir() / f"export-{job.id}-{kind}.xlsx"
+    if target == source:  # RUNNING: a killed worker's job, built again in place
+        _set(job_id, progress=0, error=None)
+    elif not _move(job_id, source, ExportEvent.START, reason=None if source == ExportStatus.QUEUED else "run again",
+                   progress=0, error=None):
+        log.info("export job %s: another worker started it first", job_id)
+        return db.session.get(ExportJob, job_id)
     try:
-        if job.kind == "statistics":
+        if kind == "statistics":
             stats = statistics.transaction_statistics(orders.parse_day(params["start"]),
                                                       orders.parse_day(params["end"]))
             written = write_statistics(path, stats)
         else:
-            if job.kind == "appointment_orders":
+            if kind == "appointment_orders":
                 stmt, id_col, cols, values, name = (appointment_rows_select(params), AppointmentOrder.id,
                                                     APPOINTMENT_COLUMNS, appointment_values(), "预约订单")
             else:
@@ -305,22 +328,25 @@ def run_export(job_id: int) -> ExportJob:
             written = write_orders(path, stmt, id_col, cols, values, name, on_progress=progress)
     except Exception as exc:
         db.session.rollback()
-        _set(job_id, status="failed", error=str(exc)[:255], finished_at=utcnow())
+        _move(job_id, ExportStatus.RUNNING, ExportEvent.FAIL, reason=str(exc)[:255], error=str(exc)[:255],
+              finished_at=utcnow())
         raise
-    _set(job_id, status="done", progress=100, row_count=written, file_path=str(path), finished_at=utcnow())
+    if not _move(job_id, ExportStatus.RUNNING, ExportEvent.FINISH, progress=100, row_count=written,
+                 file_path=str(path), finished_at=utcnow()):
+        log.warning("export job %s moved on while it was built; its file is not recorded", job_id)
     return db.session.get(ExportJob, job_id)
 
 
 def stale_jobs(now: dt.datetime | None = None) -> list[int]:
     """Jobs a killed worker left queued or running: the periodic sweep runs them again."""
     cutoff = (now or utcnow()) - STALE_AFTER
-    return list(db.session.scalars(select(ExportJob.id).where(ExportJob.status.in_(("queued", "running")),
+    return list(db.session.scalars(select(ExportJob.id).where(ExportJob.status.in_(EXPORT_UNFINISHED),
                                                               ExportJob.updated_at < cutoff)))
 
 
 def job_file(job: ExportJob) -> Path:
     """The finished file of a job, or NotFound when it is not (yet) there."""
-    if job.status != "done" or not job.file_path or not os.path.exists(job.file_path):
+    if job.status != ExportStatus.DONE or not job.file_path or not os.path.exists(job.file_path):
         raise NotFound(_("文件尚未生成"))
     return Path(job.file_path)
 

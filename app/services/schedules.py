@@ -22,6 +22,7 @@ from app.models.base import utcnow
 from app.models.schedules import HALF_DAYS
 from app.services.his_access import his_gateway
 from app.services.settings import booking_rules
+from app.services.states import SessionStatus
 from app.services.uow import transaction
 
 log = logging.getLogger("schedules")
@@ -122,11 +123,12 @@ def _copy_timetable(his, today: dt.date, days: int) -> tuple[SyncReport, list]:
             sched = Schedule(his_schedule_id=item.schedule_id, doctor_id=doctors[item.doctor_code].id,
                              department_id=depts[item.department_code].id, clinic_date=item.clinic_date,
                              half_day=item.half_day, fee_fen=item.fee_fen, status=item.status,
-                             stop_reason=item.stop_reason, stopped_at=now if item.status == "stopped" else None)
+                             stop_reason=item.stop_reason,
+                             stopped_at=now if item.status == SessionStatus.STOPPED else None)
             db.session.add(sched)
             db.session.flush()
             report.schedules += 1
-        elif sched.status == "open" and item.status == "stopped":
+        elif sched.status == SessionStatus.OPEN and item.status == SessionStatus.STOPPED:
             report.stopped.append(item.schedule_id)
         sched.fee_fen, sched.synced_at = item.fee_fen, now
         for ts in item.slices:
@@ -178,8 +180,8 @@ def _remaining_by_department(dates: list[dt.date]) -> dict[int, int]:
     rows = db.session.execute(
         select(Schedule.department_id, func.sum(ScheduleSlice.capacity - ScheduleSlice.booked))
         .join(ScheduleSlice, ScheduleSlice.schedule_id == Schedule.id)
-        .where(Schedule.status == "open", Schedule.clinic_date >= dates[0], Schedule.clinic_date <= dates[-1],
-               _not_over())
+        .where(Schedule.status == SessionStatus.OPEN, Schedule.clinic_date >= dates[0],
+               Schedule.clinic_date <= dates[-1], _not_over())
         .group_by(Schedule.department_id)).all()
     return {dept_id: int(total or 0) for dept_id, total in rows}
 
@@ -235,7 +237,7 @@ def doctor_sessions(department_id: int, day: dt.date) -> list[DoctorSession]:
         .options(joinedload(Schedule.doctor))
         .group_by(Schedule.id)).all()
     now = clock.beijing_now()
-    sessions = [DoctorSession(s, s.doctor, int(r or 0) if s.status == "open" else 0,
+    sessions = [DoctorSession(s, s.doctor, int(r or 0) if s.status == SessionStatus.OPEN else 0,
                               over=day < now.date() or (day == now.date() and (last or "") <= now.strftime("%H:%M")))
                 for s, r, last in rows]
     return sorted(sessions, key=lambda x: (half_day_rank(x.schedule.half_day), x.doctor.code))

@@ -118,7 +118,9 @@ def test_order_export_streams_in_batches_masks_and_totals(app, ctx, monkeypatch)
     job = exports.run_export(job.id)
     expected = db.session.query(PaymentOrder).filter_by(kind="outpatient").all()
     assert job.row_count == len(expected) > 5
-    assert len(seen) > 3 and seen == sorted(seen) and seen[-1] == 100  # progress moved batch by batch
+    # progress moved batch by batch (0 and 100 are written by the moves to running and to done)
+    assert len(seen) > 1 and seen == sorted(seen) and 0 < seen[0] and seen[-1] <= 99
+    assert job.progress == 100
     rows = list(load_workbook(job.file_path, read_only=True).active.iter_rows(values_only=True))
     assert rows[0][:3] == ("订单号", "业务类型", "就诊人") and len(rows) == len(expected) + 2
     assert all("*" in r[2] for r in rows[1:-1])  # names masked

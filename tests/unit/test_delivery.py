@@ -10,7 +10,8 @@ from sqlalchemy import select
 from app import clock
 from app.channels.messages import PushMessage, PushRefused
 from doubles.channels.messages import SandboxSender
-from app.models import ChannelUser, MessagePush, MessageTemplate, Notification
+from app.models import ChannelUser, MessagePush, MessageTemplate, Notification, StateTransition
+from app.services import states
 from app.messages.delivery import BACKOFF_MINUTES, MAX_ATTEMPTS, deliver, render_fields, sweep
 from app.messages.notifications import notify
 
@@ -126,6 +127,62 @@ def test_a_send_killed_midway_is_released_by_the_sweep(ctx, account):
         status="sending", next_attempt_at=dt.datetime(2000, 1, 1)))
     ctx.session.commit()
     assert sweep(Recording()) == {"sent": 1}
+
+
+def _moves(ctx, notice_id):
+    rows = ctx.session.scalars(select(StateTransition).where(StateTransition.order_type == "notice",
+                                                             StateTransition.order_id == notice_id)
+                               .order_by(StateTransition.id))
+    return [(r.from_status, r.to_status, r.actor, r.reason) for r in rows]
+
+
+def test_every_push_move_is_guarded_and_recorded(ctx, account):
+    sent, retried = _notice(ctx, account, "t1"), _notice(ctx, account, "t2")
+    assert deliver(sent.id, Recording()) == "sent"
+    assert deliver(retried.id, Recording(error="-1")) == "pending"
+    assert _moves(ctx, sent.id) == [("pending", "sending", "system:delivery", None),
+                                    ("sending", "sent", "system:delivery", None)]
+    assert _moves(ctx, retried.id) == [("pending", "sending", "system:delivery", None),
+                                       ("sending", "pending", "system:delivery", "retry:-1")]
+
+
+def test_a_claim_lost_to_another_worker_pushes_nothing(ctx, account):
+    notice = _notice(ctx, account)
+    assert states.move("notice", notice.id, "pending", "sending", actor="worker-2")  # the other worker was first
+    ctx.session.commit()
+    sender = Recording()
+    assert deliver(notice.id, sender) == "sending" and sender.sent == []
+    assert [m[2] for m in _moves(ctx, notice.id)] == ["worker-2"]
+    assert not states.move("notice", notice.id, "pending", "sending", actor="worker-3"), "a second claim loses"
+
+
+def test_a_finish_after_the_notice_moved_on_changes_nothing(ctx, account):
+    notice = _notice(ctx, account)
+
+    class Released(Recording):
+        def send(self, message):  # meanwhile the sweep released the send as stale
+            assert states.move("notice", notice.id, "sending", "pending", actor="sweep", reason="stale")
+            return super().send(message)
+
+    assert deliver(notice.id, Released()) == "pending"
+    row = ctx.session.get(Notification, notice.id)
+    ctx.session.refresh(row)
+    assert row.status == "pending" and row.sent_at is None
+    assert [(m[0], m[1]) for m in _moves(ctx, notice.id)] == [("pending", "sending"), ("sending", "pending")]
+
+
+def test_the_stale_release_is_recorded_and_spares_a_fresh_send(ctx, account):
+    stale, fresh = _notice(ctx, account, "s1"), _notice(ctx, account, "s2")
+    ctx.session.execute(Notification.__table__.update().where(Notification.id == stale.id).values(
+        status="sending", next_attempt_at=dt.datetime(2000, 1, 1)))
+    ctx.session.execute(Notification.__table__.update().where(Notification.id == fresh.id).values(
+        status="sending", next_attempt_at=clock.utcnow()))
+    ctx.session.commit()
+    from app.messages.delivery import due_notifications
+
+    assert due_notifications() == [stale.id]
+    assert _moves(ctx, stale.id) == [("sending", "pending", "system:delivery", "stale sending released")]
+    assert _moves(ctx, fresh.id) == [] and ctx.session.get(Notification, fresh.id).status == "sending"
 
 
 def test_render_fields_defaults(ctx, account):

@@ -45,6 +45,22 @@ SPEC = {
         "visited": set(),
         "no_show": {"visited"},
     },
+    "notice": {
+        "pending": {"sending"},
+        "sending": {"sent", "failed", "pending"},
+        "sent": set(),
+        "failed": set(),
+    },
+    "export": {
+        "queued": {"running"},
+        "running": {"done", "failed"},
+        "done": {"running"},
+        "failed": {"running"},
+    },
+    "clinic_session": {
+        "open": {"stopped"},
+        "stopped": set(),
+    },
 }
 EDGES = [(m, a, b) for m, table in SPEC.items() for a in sorted(table) for b in sorted(table)]
 
@@ -70,7 +86,9 @@ def test_money_rules_the_tables_keep():
     pay, refund = states.PAYMENT, states.REFUND
     assert "refunding" not in pay["confirm_unknown"], "an unanswered HIS is asked again, never refunded on a guess"
     assert states.TERMINAL == {"payment": {"refunded"}, "refund": {"success"},
-                               "appointment": {"lock_failed", "expired", "refunded", "visited"}}
+                               "appointment": {"lock_failed", "expired", "refunded", "visited"},
+                               "notice": {"sent", "failed"}, "export": set(),
+                               "clinic_session": {"stopped"}}
     money_in = {"paid", "confirmed", "confirm_unknown", "confirm_failed", "refunding", "partially_refunded",
                 "refunded"}
     assert all(not (pay[s] & {"created", "paying", "closed"}) for s in money_in), "money in is never undone"
@@ -82,7 +100,8 @@ def test_table_is_closed_and_every_state_reachable(machine):
     _, table = states.MACHINES[machine]
     targets = {t for nxt in table.values() for t in nxt}
     assert targets <= set(table), "every target has its own row"
-    starts = {"payment": "created", "refund": "requested", "appointment": "holding"}
+    starts = {"payment": "created", "refund": "requested", "appointment": "holding", "notice": "pending",
+              "export": "queued", "clinic_session": "open"}
     assert set(table) - targets <= {starts[machine]}, "only the start state is unreachable"
 
 
