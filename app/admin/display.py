@@ -26,7 +26,8 @@ RELATIONS = {"self": _l("本人"), "child": _l("子女"), "spouse": _l("配偶")
 BINDINGS = {"bound": _l("已绑定"), "unbound": _l("已解绑")}
 REGISTRATION_KINDS = {"advance": _l("预约挂号"), "same_day": _l("当天挂号")}
 FOLLOW_EVENTS = {"subscribe": _l("关注"), "unsubscribe": _l("取消关注")}
-NOTICE_STATES = {"pending": _l("待发送"), "sent": _l("已发送"), "failed": _l("发送失败"), "skipped": _l("未发送")}
+NOTICE_STATES = {"pending": _l("待发送"), "sending": _l("发送中"), "sent": _l("已发送"), "failed": _l("发送失败"),
+                 "skipped": _l("未发送")}
 SURVEY_TRIGGERS = {"visit": _l("就诊后"), "payment": _l("缴费后")}
 QUESTION_KINDS = {"single": _l("单选"), "rating": _l("评分"), "text": _l("文字")}
 CLASS_STATES = {"open": _l("开放报名"), "cancelled": _l("已取消")}

@@ -286,7 +286,7 @@ _HIS_METHODS = {
 }
 _HIS_OUTCOMES = {"ok": _l("成功"), "refused": _l("拒绝"), "unavailable": _l("无法连接"), "error": _l("出错")}
 _OUTCOMES = {"applied": _l("已处理"), "duplicate": _l("重复通知，已忽略")}
-_NOTICE_STATUS = {"pending": _l("待发送"), "sent": _l("已发送"), "failed": _l("发送失败")}
+_NOTICE_STATUS = {"pending": _l("待发送"), "sending": _l("发送中"), "sent": _l("已发送"), "failed": _l("发送失败")}
 _STAFF_ACTIONS = {
     "staff.view_order": _l("工作人员查看订单"), "refund.retry": _l("工作人员重试退款"),
     "payment.recheck_his": _l("工作人员向医院核实"), "payment.refund_unknown": _l("工作人员确认医院未入账并退款"),
