@@ -52,7 +52,7 @@ def _decide(machine: str, events: dict, thing: object, event: str) -> StrEnum:
         raise Refused(machine, status, str(event)) from None
 
 
-# -- notices (the outbox's pushes, app/services/delivery.py) -------------------------------------
+# -- notices (the outbox's pushes, app/messages/delivery.py) -------------------------------------
 
 class NoticeStatus(StrEnum):
     """A notice's push to the patient's channel (the notice itself stays in the message centre)."""
@@ -97,7 +97,7 @@ def decide_notice(notice: object, event: NoticeEvent) -> NoticeStatus:
     return _decide("notice", NOTICE_EVENTS, notice, event)  # type: ignore[return-value]
 
 
-# -- export jobs (the back-office's .xlsx reports, app/services/exports.py) -----------------------
+# -- export jobs (the back-office's .xlsx reports, app/reports/exports.py) -----------------------
 
 class ExportStatus(StrEnum):
     """A report export built by a Huey worker; progress moves inside RUNNING without a state move."""
