@@ -213,7 +213,7 @@ def sandbox(app, live_server):
 @pytest.fixture()
 def world(app, clean_db, his):
     """The HIS timetable synced; a WeChat account with a mother and her child; a stranger."""
-    from app.services import schedules
+    from app.registration import schedules
     from tests import factories
     from tests.helpers.booking import CHILDREN, MOTHERS, add_patient
 

@@ -112,7 +112,7 @@ def _places_left_today(app, department_id, after):
 
 def test_slices_already_over_are_not_counted_or_offered(app, client, world):
     from app import clock
-    from app.services import schedules
+    from app.registration import schedules
     from app.registration.rules import open_dates
 
     slice_id, dept_id, doctor_id, ended = _today_slice_with_places(app)
