@@ -310,7 +310,7 @@ def walk_data(app, clean_db, his, live_server, sandbox):
     from app.models import AppointmentOrder, PaymentOrder
     from app.registration import commands as registration
     from app.payments import commands as payments
-    from app.services.content import offer_survey
+    from app.messages.content import offer_survey
     from tests import factories
     from tests.helpers.booking import CHILDREN, MOTHERS, SEEDED, add_patient, pay
     from tests.helpers.patient_walk import BILLS_CARD, IN_HOSPITAL_CARD, STATES, distinct_slices, payment_states
