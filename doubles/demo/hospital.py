@@ -11,7 +11,7 @@ from app.models import ServiceInstruction, SystemSetting
 from app.messages.notifications import NOTICE_KINDS
 
 # username, password, role, display name: also written in README.md; `flask demo remove-accounts` removes
-# app/services/preflight.py DEMO_USERNAMES, which must name the same accounts
+# app/operations/preflight.py DEMO_USERNAMES, which must name the same accounts
 DEMO_ACCOUNTS = [
     ("admin", "admin123", ADMIN, "系统管理员"),
     ("finance", "finance123", FINANCE, "财务"),

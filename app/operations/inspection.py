@@ -19,7 +19,7 @@ from app.models import (AppointmentOrder, AuditLog, ChannelNotification, Notific
                         ReconciliationItem, Refund)
 from app.models.base import utcnow
 from app.services.formatting import yuan
-from app.services.preflight import run_checks
+from app.operations.preflight import run_checks
 from app.services.settings import booking_rules
 
 
