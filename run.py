@@ -37,7 +37,7 @@ def _cli_command(argv: list[str]) -> str | None:
 # The start-up check guards serving (gunicorn, `flask run`); other commands - `flask db upgrade` first of
 # all, on the very database the check would refuse - must still work.
 if app.config.get("PREFLIGHT_ON_START") and _cli_command(sys.argv) in (None, "run"):
-    from app.services.preflight import run_checks
+    from app.operations.preflight import run_checks
 
     with app.app_context():
         failed = [c for c in run_checks() if not c.ok]

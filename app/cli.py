@@ -109,7 +109,7 @@ def roles_sync() -> None:
 @demo_cli.command("remove-accounts")
 def demo_remove_accounts() -> None:
     """Delete the demo staff accounts (required before a production start)."""
-    from app.services.preflight import DEMO_USERNAMES
+    from app.operations.preflight import DEMO_USERNAMES
 
     sm = current_app.appbuilder.sm
     removed = 0
@@ -126,7 +126,7 @@ def demo_remove_accounts() -> None:
 @click.option("--skip-his", is_flag=True, help="Do not check the HIS.")
 def preflight(skip_his: bool) -> None:
     """Check database, migrations, queue and HIS; exit 1 with one line per problem."""
-    from app.services.preflight import run_checks
+    from app.operations.preflight import run_checks
 
     failed = [c for c in run_checks(include_his=not skip_his) if not c.ok]
     for check in failed:
@@ -140,7 +140,7 @@ def preflight(skip_his: bool) -> None:
 @click.option("--days", default=90, show_default=True, help="period to inspect (a quarter by default)")
 def inspect_command(days: int) -> None:
     """Print the 巡检报告 (inspection report) as Markdown; exit 1 when something needs attention."""
-    from app.services.inspection import build_report
+    from app.operations.inspection import build_report
 
     report = build_report(days)
     click.echo(report.to_markdown())

@@ -65,7 +65,7 @@ COMPONENTS = [
     ("      take_place (guarded UPDATE)", "app/registration/commands.py", "take_place"),
     ("      payments.create_payment_order", "app/payments/commands.py", "create_payment_order"),
     ("      states.move", "app/services/states.py", "move"),
-    ("      HIS lock_slot (journal + metrics + HTTP)", "app/services/his_journal.py", "lock_slot"),
+    ("      HIS lock_slot (journal + metrics + HTTP)", "app/operations/his_journal.py", "lock_slot"),
     ("        HttpHis._call", "app/his/http.py", "_call"),
     ("          signed_headers", "app/his/signing.py", "signed_headers"),
     ("          requests.Session.request", "requests/sessions.py", "request"),

@@ -96,7 +96,7 @@ def prepare(db_url: str, his_url: str, clients: int, bookings: int, slots: int) 
     from app.models import ChannelUser, Patient, Schedule, ScheduleSlice
     from app.models.base import utcnow
     from app.security.sessions import PATIENT_EPOCH, PATIENT_SINCE
-    from app.services.schedules import sync_from_his
+    from app.registration.schedules import sync_from_his
     from h5.auth import ACTIVE_KEY, SESSION_KEY
 
     for url in (db_url, his_url):

@@ -213,7 +213,7 @@ def sandbox(app, live_server):
 @pytest.fixture()
 def world(app, clean_db, his):
     """The HIS timetable synced; a WeChat account with a mother and her child; a stranger."""
-    from app.services import schedules
+    from app.registration import schedules
     from tests import factories
     from tests.helpers.booking import CHILDREN, MOTHERS, add_patient
 
@@ -310,7 +310,7 @@ def walk_data(app, clean_db, his, live_server, sandbox):
     from app.models import AppointmentOrder, PaymentOrder
     from app.registration import commands as registration
     from app.payments import commands as payments
-    from app.services.content import offer_survey
+    from app.messages.content import offer_survey
     from tests import factories
     from tests.helpers.booking import CHILDREN, MOTHERS, SEEDED, add_patient, pay
     from tests.helpers.patient_walk import BILLS_CARD, IN_HOSPITAL_CARD, STATES, distinct_slices, payment_states

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from flask_babel import lazy_gettext as _l
 
 from app import clock
-from app.services.orders import (APPOINTMENT_STATUS, CHANNELS, HALF_DAYS, KINDS, PAYMENT_FLAGS, PAYMENT_STATUS,
+from app.backoffice.orders import (APPOINTMENT_STATUS, CHANNELS, HALF_DAYS, KINDS, PAYMENT_FLAGS, PAYMENT_STATUS,
                                  REFUND_STATUS, label)
 
 YES_NO = {True: _l("是"), False: _l("否")}
@@ -128,7 +128,7 @@ def _as_is_time(moment) -> str:
 def _name_formatters() -> dict[tuple[str, str], Callable]:
     """Flask-AppBuilder's security rows whose ``name`` is a code: shown as staff name them."""
     from app.admin.role_matrix import action_label, view_label
-    from app.services.operators import role_label
+    from app.backoffice.operators import role_label
 
     return {("Role", "name"): role_label, ("Permission", "name"): action_label, ("ViewMenu", "name"): view_label}
 
@@ -186,7 +186,7 @@ def _chinese_role_names(appbuilder) -> None:
     Permissions, pages and grants read as the permission matrix names them (退费记录·重试退费), not
     as ``can retry on RefundView``."""
     from app.admin.role_matrix import action_label, permission_label, view_label
-    from app.services.operators import role_label
+    from app.backoffice.operators import role_label
 
     sm = appbuilder.sm
     sm.role_model.__str__ = lambda role: role_label(role.name)

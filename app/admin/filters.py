@@ -1,6 +1,6 @@
 """Search filters that speak the services' criteria, and a model view that audits every change.
 
-``CriteriaInterface`` lets a ModelView's search offer filters backed by app/services/orders.py
+``CriteriaInterface`` lets a ModelView's search offer filters backed by app/backoffice/orders.py
 conditions (patient card, phone, doctor, a date range …), so the list page and its .xlsx export
 select exactly the same rows.
 """
@@ -18,17 +18,18 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy import inspect as sa_inspect
 
 from app import clock
-from app.services import audit, orders
+from app.services import audit
+from app.backoffice import orders
 
 
 def _condition_tables() -> dict:
-    from app.services import operators
+    from app.backoffice import operators
 
     return {**orders.CRITERIA, "operator": operators.CRITERIA}
 
 
 class CriterionFilter(BaseFilter):
-    """One service criterion (``order_type``/``criterion``, see app/services/orders.py) as a FAB filter."""
+    """One service criterion (``order_type``/``criterion``, see app/backoffice/orders.py) as a FAB filter."""
 
     order_type = "appointment"
     criterion = ""

@@ -7,7 +7,7 @@ from flask import g, redirect, url_for
 from flask_appbuilder import IndexView, expose
 from flask_babel import lazy_gettext as _l
 
-from app.services import orders, worklist
+from app.backoffice import orders, worklist
 from app.services.formatting import yuan_grouped
 
 

@@ -10,8 +10,9 @@ from flask_login import current_user
 
 from app import clock
 from app.models import InspectionRecord
-from app.services import audit, inspection
-from app.services.inspection import InspectionReport, build_report
+from app.services import audit
+from app.operations import inspection
+from app.operations.inspection import InspectionReport, build_report
 from app.services.uow import unit_of_work
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"

@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
 from app import clock
 from app.admin.filters import AuditedModelView, CriteriaInterface, criterion
-from app.services import operators
+from app.backoffice import operators
 from app.services.errors import DomainError
 from app.services.formatting import mask_phone
 

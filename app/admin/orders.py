@@ -19,7 +19,8 @@ from wtforms.validators import DataRequired, Length
 from app.admin import fast_lists, list_tools
 from app.admin.filters import CriteriaInterface, beijing_time, criteria_of, criterion
 from app.models import AppointmentOrder, Patient, PaymentOrder, Refund
-from app.services import audit, orders
+from app.services import audit
+from app.backoffice import orders
 from app.registration.commands import cancel_by_staff, mark_attendance_by_staff
 from app.services.errors import DomainError
 from app.services.uow import unit_of_work

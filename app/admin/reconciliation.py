@@ -18,7 +18,7 @@ from app.admin.list_tools import DatePresets
 from app.models import ReconciliationItem, ReconciliationRun
 from app.services.errors import DomainError
 from app.services.formatting import yuan
-from app.services.orders import CHANNELS, PAYMENT_STATUS, label
+from app.backoffice.orders import CHANNELS, PAYMENT_STATUS, label
 
 KIND_LABELS = {
     "channel_only": _l("长款（仅渠道有）"), "local_only": _l("短款（仅本地有）"),

@@ -11,7 +11,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app import clock
-from app.services import date_ranges, orders
+from app.services import date_ranges
+from app.backoffice import orders
 from app.reconciliation import desk
 from app.services.errors import DomainError
 from app.services.formatting import yuan_grouped

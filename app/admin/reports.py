@@ -19,7 +19,8 @@ from app import clock
 from app.admin.filters import CriteriaInterface, beijing_time, day_range
 from app.admin.list_tools import DatePresets
 from app.models import ExportJob
-from app.services import audit, orders
+from app.services import audit
+from app.backoffice import orders
 from app.reports import exports, statistics
 from app.services.errors import DomainError
 from app.services.formatting import yuan_grouped

@@ -11,7 +11,8 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app.services import audit, operators
+from app.services import audit
+from app.backoffice import operators
 from app.services.uow import unit_of_work
 
 #: what each permission lets a person do, as the hospital says it

@@ -87,7 +87,7 @@ class HospitalSecurityManager(SecurityManager):
         by someone else must be changed at the next sign-in. Audited either way."""
         from flask import g, has_request_context
 
-        from app.services.operators import set_password
+        from app.backoffice.operators import set_password
 
         staff = getattr(g, "user", None) if has_request_context() else None
         set_password(int(userid), password, staff if getattr(staff, "is_authenticated", False) else None)

@@ -6,7 +6,8 @@ from flask import abort, g, request
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import lazy_gettext as _l
 
-from app.services import audit, order_trace, orders
+from app.services import audit
+from app.backoffice import order_trace, orders
 from app.services.formatting import mask_name, mask_phone, yuan_grouped
 
 

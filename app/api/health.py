@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from app.services.preflight import run_checks
+from app.operations.preflight import run_checks
 
 health_bp = Blueprint("health", __name__)
 

@@ -18,7 +18,7 @@ from app.admin.filters import beijing_time
 from app.operations import commands, queries
 from app.operations.models import RepairRequest
 from app.operations.states import RepairKind, RepairStatus
-from app.services import orders
+from app.backoffice import orders
 from app.services.errors import DomainError
 from app.services.formatting import mask_phone
 

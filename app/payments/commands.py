@@ -421,7 +421,7 @@ def _record_confirmed(order: PaymentOrder, outcome: ConfirmOutcome, source: str,
         db.session.refresh(order)
         kind_handler(order.kind).on_confirmed(order, outcome)
         # 满意度调查: an outpatient bill is paid after the consultation, i.e. a completed visit.
-        from app.services.content import offer_survey
+        from app.messages.content import offer_survey
 
         offer_survey(order.owner_id, SURVEY_TRIGGER.get(order.kind, "payment"), order.order_no)
         log.info("payment confirmed order=%s receipt=%s", order.order_no, outcome.receipt_no)

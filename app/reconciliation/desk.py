@@ -19,7 +19,7 @@ from sqlalchemy import select
 from app import clock
 from app.extensions import db
 from app.models import ReconciliationItem, ReconciliationRun
-from app.services import orders
+from app.backoffice import orders
 from app.services.errors import DomainError
 
 #: how finance groups the kinds of difference

@@ -33,7 +33,7 @@ from app.models.base import utcnow
 from app.payments.states import PaymentStatus as P, RefundStatus
 from app.services import audit
 from app.services.errors import DomainError, NotFound
-from app.services.orders import status_label
+from app.backoffice.orders import status_label
 from app.services.uow import outermost, transaction, unit_of_work
 
 log = logging.getLogger("reconciliation")

@@ -3,4 +3,5 @@
 
 ``commands`` (the use cases, each in its unit of work), ``queries`` (what the pages read), ``rules`` (the
 booking window, who may book, the limits), ``states`` (the appointment machine and ``decide``), ``notices``
-(what the patient is told). Callers import from these modules directly."""
+(what the patient is told), ``schedules`` (the timetable synced from the HIS: departments, doctors, 号源).
+Callers import from these modules directly."""

@@ -30,7 +30,8 @@ from app import clock
 from app.extensions import db
 from app.models import AppointmentOrder, Department, Doctor, ExportJob, Patient, PaymentOrder
 from app.models.base import utcnow
-from app.services import audit, orders, states
+from app.services import audit, states
+from app.backoffice import orders
 from app.reports import statistics
 from app.services.errors import DomainError, NotFound
 from app.services.formatting import mask_name, mask_phone

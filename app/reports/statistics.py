@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from app import clock
 from app.extensions import db
 from app.models import PaymentOrder, Refund
-from app.services.orders import beijing_day_start_utc
+from app.backoffice.orders import beijing_day_start_utc
 
 DIMENSIONS = ("day", "channel", "kind", "status")
 MAX_RANGE_DAYS = 366

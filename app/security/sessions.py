@@ -48,7 +48,7 @@ def _stamp(now: dt.datetime) -> str:
 
 def start_staff_session(user) -> None:
     """Stamp a new staff session (called once the sign-in, second factor included, is complete)."""
-    from app.services.operators import profile_of
+    from app.backoffice.operators import profile_of
 
     now = clock.utcnow()
     session[STAFF_PRINT] = staff_fingerprint(user, profile_of(user.id))
@@ -58,7 +58,7 @@ def start_staff_session(user) -> None:
 def refresh_staff_session(user) -> None:
     """Keep the current session after its owner changed something the fingerprint covers (their own
     password, their second factor): every *other* session of theirs ends."""
-    from app.services.operators import profile_of
+    from app.backoffice.operators import profile_of
 
     session[STAFF_PRINT] = staff_fingerprint(user, profile_of(user.id))
 
@@ -98,7 +98,7 @@ def end_staff_session() -> None:
 
 def revoke_staff(user_id: int) -> None:
     """End every session of an operator (the caller's unit of work commits)."""
-    from app.services.operators import profile_of
+    from app.backoffice.operators import profile_of
 
     profile = profile_of(user_id)
     profile.session_epoch = (profile.session_epoch or 0) + 1

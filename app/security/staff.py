@@ -64,7 +64,7 @@ def check_throttles(username: str | None) -> None:
 def count_failure(user, username: str | None, reason: str) -> None:
     """One failed password or code: counted per client and per account, audited, and the account
     locked once it reached the configured number of failures in a row."""
-    from app.services.operators import profile_of
+    from app.backoffice.operators import profile_of
     from app.services.settings import security_rules
 
     db.session.rollback()
@@ -113,7 +113,7 @@ def authenticate(sm: SecurityManager, username: str | None, password: str | None
 
 def unlock(user_id: int, staff) -> None:
     """An administrator ends a lock (the caller's unit of work commits)."""
-    from app.services.operators import _user, profile_of
+    from app.backoffice.operators import _user, profile_of
 
     user = _user(user_id)
     profile = profile_of(user_id)
@@ -126,7 +126,7 @@ def unlock(user_id: int, staff) -> None:
 
 
 def needs_second_factor(user) -> bool:
-    from app.services.operators import profile_of
+    from app.backoffice.operators import profile_of
 
     return bool(profile_of(user.id).totp_enabled_at)
 
@@ -154,7 +154,7 @@ def verify_second_factor(user, code: str) -> str | None:
     TOTP code is never accepted twice), else None and the failure is counted (may raise AccountLocked).
     The caller checked the throttles first."""
     from app.security import totp
-    from app.services.operators import profile_of
+    from app.backoffice.operators import profile_of
 
     code = (code or "").strip()
     profile = profile_of(user.id)
@@ -178,7 +178,7 @@ def verify_second_factor(user, code: str) -> str | None:
 
 def complete_login(user, second_factor: str | None = None) -> None:
     """Sign the operator in: a fresh session (no fixation), stamped for revocation, audited."""
-    from app.services.operators import profile_of
+    from app.backoffice.operators import profile_of
 
     keep = {k: v for k, v in session.items() if k in ("locale",)}
     session.clear()

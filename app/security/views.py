@@ -157,7 +157,7 @@ class TwoFactorView(BaseView):
     @expose("/two-factor/", methods=["GET", "POST"])
     @staff_only
     def two_factor(self):
-        from app.services.operators import profile_of
+        from app.backoffice.operators import profile_of
 
         user = g.user
         profile = profile_of(user.id)

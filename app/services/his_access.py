@@ -14,9 +14,8 @@ def his_gateway() -> HisGateway:
     """The configured HIS gateway (one per app; gateways hold no patient state)."""
     gateway = current_app.extensions.get("his_gateway")
     if gateway is None:
+        from app.operations.his_journal import journal_his
         from app.operations.metrics import instrument_his
-
-        from app.services.his_journal import journal_his
 
         gateway = instrument_his(make_his(current_app.config))  # latency and errors per method
         gateway = journal_his(gateway)  # what was asked about each order, and the answer (订单全链路)

@@ -13,7 +13,7 @@ from app.tasks import app_context_task, huey
 def sync_schedules_task() -> int:
     """Every 5 minutes: departments, doctors and sessions of the booking window from the HIS
     (a 停诊 seen here that no event announced is acted on too)."""
-    from app.services.schedules import sync_from_his
+    from app.registration.schedules import sync_from_his
 
     return sync_from_his().schedules
 

@@ -1,4 +1,4 @@
-"""Report-ready reminder: a thin periodic task over app/services/queries.py."""
+"""Report-ready reminder: a thin periodic task over app/visits/queries.py."""
 
 from __future__ import annotations
 
@@ -11,6 +11,6 @@ from app.tasks import app_context_task, huey
 @app_context_task
 def remind_ready_reports() -> int:
     """Every 5 minutes: one 报告已出 notice per newly issued report (the outbox sweep pushes it)."""
-    from app.services.queries import remind_ready_reports as remind
+    from app.visits.queries import remind_ready_reports as remind
 
     return remind()

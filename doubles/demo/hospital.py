@@ -11,7 +11,7 @@ from app.models import ServiceInstruction, SystemSetting
 from app.messages.notifications import NOTICE_KINDS
 
 # username, password, role, display name: also written in README.md; `flask demo remove-accounts` removes
-# app/services/preflight.py DEMO_USERNAMES, which must name the same accounts
+# app/operations/preflight.py DEMO_USERNAMES, which must name the same accounts
 DEMO_ACCOUNTS = [
     ("admin", "admin123", ADMIN, "系统管理员"),
     ("finance", "finance123", FINANCE, "财务"),
@@ -160,7 +160,7 @@ def seed_booking_demo() -> list[str]:
     from doubles.his.simulator import generate_patients
     from app.models import ChannelUser, Patient
     from app.models.base import utcnow
-    from app.services.schedules import sync_from_his
+    from app.registration.schedules import sync_from_his
 
     report = sync_from_his().lines() if current_app.config["HIS_MODE"] == "simulator" else []
     seeded = generate_patients()
@@ -202,7 +202,7 @@ def _book_demo_visits() -> list[str]:
     from app.services.settings import booking_rules
     from app.registration.commands import sweep_attendance
     from app.services.his_access import his_gateway
-    from app.services.schedules import sync_from_his
+    from app.registration.schedules import sync_from_his
 
     channel, uid, _nickname = DEMO_PATIENT_ACCOUNTS[0]
     user = db.session.scalar(select(ChannelUser).where(ChannelUser.channel == channel, ChannelUser.channel_uid == uid))

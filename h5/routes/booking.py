@@ -1,7 +1,7 @@
 """预约挂号 pages: departments -> doctors by day -> a doctor's slices -> patient and confirm -> pay;
 我的预约 (orders, detail with every step, cancel) and 改约 after a 停诊. Thin: the use cases are in
 app/registration/commands.py, what the pages read in app/registration/queries.py and rules.py, the
-timetable in app/services/schedules.py."""
+timetable in app/registration/schedules.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from flask_babel import lazy_gettext as _l
 from app import clock
 from app.registration import commands, queries, rules
 from app.registration.states import AppointmentStatus as A
-from app.services import page_cache, schedules
+from app.services import page_cache
+from app.registration import schedules
 from app.services.states import PaymentStatus as P
 from app.services.states import RefundStatus as R
 from app.services.errors import DomainError

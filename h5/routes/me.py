@@ -1,7 +1,7 @@
 """Personal centre (个人中心): 就诊人 and family contacts, messages, service instructions, surveys.
 
 Thin: every rule is in the domain (app/identity/cards.py, app/messages/notifications.py,
-app/services/content.py); every lookup is scoped to the signed-in account, so another account's id
+app/messages/content.py); every lookup is scoped to the signed-in account, so another account's id
 answers 404.
 """
 
@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from app.his.errors import HisUnavailable
 from app.links import site_path
 from app.models.patients import RELATIONS
-from app.services import content
+from app.messages import content
 from app.identity import cards
 from app.services.errors import Conflict, DomainError
 from app.messages.notifications import inbox, read_all, read_notice, unread_count

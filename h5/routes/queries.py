@@ -1,4 +1,4 @@
-"""排队叫号 and 报告查询: thin views over app/services/queries.py.
+"""排队叫号 and 报告查询: thin views over app/visits/queries.py.
 
 The queue page refreshes itself from a small JSON endpoint (vanilla JS, no CDN). Report pages and
 the queue JSON carry personal data: ``Cache-Control: private, no-store`` so no shared proxy keeps them.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import jsonify, make_response, redirect, render_template, request, url_for
 
-from app.services import queries
+from app.visits import queries
 from app.identity.patients import owned_patient, patients_of
 from h5 import h5_blueprint as bp
 from h5.auth import current_user, login_required

@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from app.extensions import db
 from app.models import AppointmentOrder
-from app.services import schedules
+from app.registration import schedules
 from app.registration.rules import hospital_now, slot_start
 from app.registration.commands import sweep_attendance
 from tests import factories

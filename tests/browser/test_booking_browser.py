@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AppointmentOrder
-from app.services import schedules
+from app.registration import schedules
 from tests import factories
 from tests.browser.conftest import assert_fits_375, shot
 from tests.factories import wait_for

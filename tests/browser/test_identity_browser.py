@@ -74,7 +74,7 @@ def test_wechat_patient_journey(wechat_page, live_server, app, his):
 
     # a completed visit offers the survey; a report notice arrives too
     from app.models import ChannelUser, Survey
-    from app.services.content import offer_survey
+    from app.messages.content import offer_survey
     from app.messages.notifications import notify
 
     with app.app_context():

@@ -13,7 +13,7 @@ from app import clock
 from app.extensions import db
 from app.maternity import commands as maternity
 from app.models import Department, Doctor, PaymentOrder, Schedule, ScheduleSlice, WaitlistEntry
-from app.services import schedules
+from app.registration import schedules
 from app.registration.commands import record_attendance
 from tests import factories
 from tests.browser.conftest import assert_fits_375, shot

@@ -399,7 +399,7 @@ def test_the_demo_shows_one_visit_and_one_no_show(app, ctx, his):
 
 
 def test_the_inspection_report_flags_bookings_nobody_settled(app, world):
-    from app.services.inspection import build_report
+    from app.operations.inspection import build_report
 
     check = "就诊日已过 7 天仍未确认就诊情况的预约"
     with app.app_context():

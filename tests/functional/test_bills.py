@@ -13,7 +13,7 @@ from app import clock
 from app.extensions import db
 from app.his.interface import BillItem
 from app.models import BillPayment, ChannelUser, GuidanceRule, Notification, Patient, PaymentOrder, Refund
-from app.services import schedules
+from app.registration import schedules
 from app.billing import bills as billing
 from app.payments import commands as payments
 from tests import factories

@@ -13,7 +13,8 @@ from app.extensions import db
 from doubles.his.simulator.models import LockRow, ScheduleRow, SliceRow
 from app.models import (AppointmentOrder, AuditLog, ChannelUser, Department, Notification, PaymentOrder, Refund,
                         Schedule, ScheduleSlice)
-from app.services import schedules, settings
+from app.services import settings
+from app.registration import schedules
 from app.payments import commands as payments
 from app.registration import commands as registration
 from app.registration import queries as registration_queries

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app import clock
 from app.extensions import db
 from app.models import AppointmentOrder, ChannelUser, PaymentOrder, StateTransition
-from app.services import orders
+from app.backoffice import orders
 from app.reports import analytics, statistics
 from doubles.demo.backoffice import ACCOUNT_PREFIX, NAMES
 from tests.backoffice_helpers import seed_staff_and_orders

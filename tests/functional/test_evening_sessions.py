@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ChannelUser, Department, Schedule, ScheduleSlice
-from app.services import schedules, settings
+from app.services import settings
+from app.registration import schedules
 from app.registration.rules import can_cancel, hospital_now, open_dates, registration_kind, slot_start
 from app.registration.queries import next_open_slots, owned_order
 from tests import factories

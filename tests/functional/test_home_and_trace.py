@@ -200,7 +200,7 @@ def test_the_timeline_puts_a_refunds_request_before_its_processing_within_the_se
     """The refund row is stamped when it is flushed, its first move a moment before: sorted by the stamp
     alone 退款处理中 came before 申请退款. Within the second shown, an order's life goes in its machine's
     order; other events keep their places."""
-    from app.services.order_trace import Event, _machine_step, in_order
+    from app.backoffice.order_trace import Event, _machine_step, in_order
 
     second = dt.datetime(2026, 11, 30, 2, 0, 5)
     moved = Event(second.replace(microsecond=200), "state", "已申请 → 退款处理中",

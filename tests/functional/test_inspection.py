@@ -7,7 +7,7 @@ import datetime as dt
 from app.extensions import db
 from app.models import ChannelNotification, PaymentOrder, ReconciliationItem, ReconciliationRun
 from app.models.base import utcnow
-from app.services.inspection import build_report
+from app.operations.inspection import build_report
 from tests import factories
 
 

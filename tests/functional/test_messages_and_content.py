@@ -74,7 +74,7 @@ def test_survey_offered_after_a_visit_answered_once(app, client, his):
     survey_id, (rating, single, text) = _demo_survey(app)
     sandbox_sign_in(client, nickname="甲", scope="userinfo")
     owner = _owner_id(app, "甲")
-    from app.services.content import offer_survey
+    from app.messages.content import offer_survey
 
     with app.app_context():
         assert offer_survey(owner, "visit", "GH20260101")

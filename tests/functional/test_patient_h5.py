@@ -112,7 +112,7 @@ def _places_left_today(app, department_id, after):
 
 def test_slices_already_over_are_not_counted_or_offered(app, client, world):
     from app import clock
-    from app.services import schedules
+    from app.registration import schedules
     from app.registration.rules import open_dates
 
     slice_id, dept_id, doctor_id, ended = _today_slice_with_places(app)
@@ -141,7 +141,7 @@ def test_slices_already_over_are_not_counted_or_offered(app, client, world):
 # -- 7. 个人中心 leads to everything a patient has -------------------------------------------------------
 
 def test_the_personal_centre_offers_bookings_payments_inpatient_and_surveys(app, client, world):
-    from app.services.content import offer_survey
+    from app.messages.content import offer_survey
     from doubles.demo.hospital import seed_identity_demo
 
     with app.app_context():

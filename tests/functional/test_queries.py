@@ -106,7 +106,7 @@ def test_unknown_card_gets_a_clear_message(app, client, his):
 
 def test_report_ready_reminder_once_per_report(app, client, his):
     from doubles.his.simulator.seed import generate_patients
-    from app.services.queries import remind_ready_reports
+    from app.visits.queries import remind_ready_reports
 
     p = next(x for x in generate_patients() if any(r.status == "pending" for r in his.list_reports(x.card_no)))
     pid = _bound(app, client, p)

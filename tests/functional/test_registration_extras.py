@@ -15,7 +15,8 @@ from app.models import (AppointmentOrder, ChannelUser, CheckIn, Department, Doct
 from app.registration import commands, queries, rules
 from app.registration.commands import book, cancel_by_patient
 from app.registration.rules import open_dates
-from app.services import schedules, settings
+from app.services import settings
+from app.registration import schedules
 from app.services.errors import DomainError
 from tests import factories
 from tests.helpers.registration import book_and_pay, todays_afternoon_slice

@@ -12,7 +12,7 @@ from sqlalchemy import event, update
 from app.extensions import db
 from app.models import Schedule, ScheduleSlice
 from app.registration.rules import hospital_now
-from app.services import schedules
+from app.registration import schedules
 from tests.helpers.booking import find_slice
 
 

@@ -192,7 +192,7 @@ def test_every_back_office_page_as_every_role(app, client, demo, username):
 def test_the_walk_sees_every_state_and_a_reconciliation_with_differences(app, demo):
     """The demo data the walk (and a new hospital) sees holds every state of the three order machines."""
     from app.models import AppointmentOrder, PaymentOrder, ReconciliationItem, Refund
-    from app.services.orders import APPOINTMENT_STATUS, PAYMENT_STATUS, REFUND_STATUS
+    from app.backoffice.orders import APPOINTMENT_STATUS, PAYMENT_STATUS, REFUND_STATUS
 
     with app.app_context():
         for model, states in ((AppointmentOrder, APPOINTMENT_STATUS), (PaymentOrder, PAYMENT_STATUS),

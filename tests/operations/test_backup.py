@@ -37,7 +37,7 @@ os.environ["HUEY_URL"] = "memory://"
 from app import create_app
 from app.extensions import db
 from app.models import PaymentOrder
-from app.services.preflight import run_checks
+from app.operations.preflight import run_checks
 app = create_app("test", SQLALCHEMY_DATABASE_URI=sys.argv[1], HIS_SIMULATOR_URL=sys.argv[2])
 with app.app_context():
     checks = {c.name: c.ok for c in run_checks(include_his=False)}

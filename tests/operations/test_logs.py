@@ -84,7 +84,7 @@ def test_a_whole_flow_logs_no_personal_data_and_every_payment_line_names_its_ord
     assert client.post("/h5/patients/new", data=bind_form(
         child, relation="child", with_card=False, guardian_name=mother.name,
         guardian_id_number=mother.id_number)).status_code == 302
-    from app.services import schedules
+    from app.registration import schedules
 
     with app.app_context():
         schedules.sync_from_his()

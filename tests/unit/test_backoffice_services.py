@@ -10,7 +10,8 @@ from openpyxl import load_workbook
 from app import clock
 from app.extensions import db
 from app.models import AuditLog, ChannelUser, ExportJob, OperatorProfile, Patient, PaymentOrder, Refund
-from app.services import configuration, operators
+from app.services import configuration
+from app.backoffice import operators
 from app.reports import exports, statistics
 from app.services.configuration import InvalidConfiguration
 from app.services.errors import DomainError

@@ -29,7 +29,7 @@ def test_demo_seed_twice_changes_nothing(app, ctx, his):
 
 
 def test_preflight_passes_on_a_migrated_database(app, ctx, his):
-    from app.services.preflight import run_checks
+    from app.operations.preflight import run_checks
 
     assert [c.name for c in run_checks() if not c.ok] == []
 
@@ -37,7 +37,7 @@ def test_preflight_passes_on_a_migrated_database(app, ctx, his):
 def test_preflight_names_a_missing_migration(app, ctx):
     from sqlalchemy import text
 
-    from app.services.preflight import run_checks
+    from app.operations.preflight import run_checks
 
     with db.engine.begin() as conn:
         (old,) = conn.execute(text("SELECT version_num FROM alembic_version")).one()
@@ -68,7 +68,7 @@ def test_unreachable_database_stops_the_start_with_one_clear_line(tmp_path):
 
 
 def test_preflight_names_an_unreachable_his(app, ctx):
-    from app.services.preflight import run_checks
+    from app.operations.preflight import run_checks
 
     app.config.update(HIS_MODE="http", HIS_BASE_URL="http://127.0.0.1:1/his/v1", HIS_TIMEOUT=0.5)
     app.extensions.pop("his_gateway", None)
@@ -82,7 +82,7 @@ def test_preflight_names_an_unreachable_his(app, ctx):
 
 def test_production_refuses_to_start_with_demo_accounts(app, ctx):
     from doubles.demo.hospital import seed_demo
-    from app.services.preflight import run_checks
+    from app.operations.preflight import run_checks
 
     seed_demo()
     app.config["DEMO_MODE"] = False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.admin.display import NOTICE_STATES
-from app.services.order_trace import _NOTICE_STATUS
+from app.backoffice.order_trace import _NOTICE_STATUS
 from app.services.states import NoticeStatus
 
 

@@ -2,7 +2,7 @@
 
 "Today" is the hospital's (Beijing) day from app/clock.py, compared with the same weekday last week.
 Each worklist entry counts rows that the matching back-office list shows under the same criterion
-(``stuck``/``overdue`` in app/services/orders.py), so a count and the list it links to always agree.
+(``stuck``/``overdue`` in app/backoffice/orders.py), so a count and the list it links to always agree.
 """
 
 from __future__ import annotations

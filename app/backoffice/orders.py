@@ -74,7 +74,7 @@ def _name_contains(fk, model, name_column) -> Condition:
 
 def _stuck(order_type: str) -> ColumnElement[bool]:
     """Orders (or refunds) past their state's deadline, as the home page's worklist counts them."""
-    from app.services import worklist
+    from app.backoffice import worklist
 
     return {"appointment": worklist.appointment_stuck, "payment": worklist.payment_stuck,
             "refund": worklist.refund_overdue}[order_type]()

@@ -20,7 +20,7 @@ from app import clock
 from app.extensions import db
 from app.models import (AppointmentOrder, AuditLog, ChannelNotification, HisCall, HisCheck, MessagePush,
                         Notification, OutboxTask, Patient, PaymentOrder, Refund, StateTransition)
-from app.services import orders
+from app.backoffice import orders
 from app.services.states import MACHINES
 
 #: how many orders a phone number may list before staff are asked to narrow it

@@ -19,7 +19,7 @@ from app.models import (AppointmentOrder, AuditLog, ChannelNotification, Notific
                         ReconciliationItem, Refund)
 from app.models.base import utcnow
 from app.services.formatting import yuan
-from app.services.preflight import run_checks
+from app.operations.preflight import run_checks
 from app.services.settings import booking_rules
 
 
@@ -44,7 +44,7 @@ PREFLIGHT_WORDS = (("reachable", "可以连接"), ("at head", "已是最新版�
 
 
 def _flag_label(flag: str) -> str:
-    from app.services.orders import PAYMENT_FLAGS, label  # the names staff read on 缴费订单
+    from app.backoffice.orders import PAYMENT_FLAGS, label  # the names staff read on 缴费订单
 
     return label(PAYMENT_FLAGS, flag)
 
