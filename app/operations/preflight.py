@@ -94,7 +94,7 @@ def _channels() -> list[Check]:
     return [Check(name, ok, detail) for name, ok, detail in channel_checks()]
 
 
-def run_checks(include_his: bool = True) -> list[Check]:
+def run_checks(include_his: bool = True, include_channels: bool = True) -> list[Check]:
     """Run every check in order; later checks are skipped when the database is down."""
     results = [_database()]
     if not results[0].ok:
@@ -105,6 +105,6 @@ def run_checks(include_his: bool = True) -> list[Check]:
     results.append(_huey())
     if include_his:
         results.append(_his())
-        if current_app.config.get("HEALTH_CHECK_CHANNELS"):
+        if include_channels and current_app.config.get("HEALTH_CHECK_CHANNELS"):
             results.extend(_channels())
     return results

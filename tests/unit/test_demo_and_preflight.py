@@ -91,3 +91,28 @@ def test_production_refuses_to_start_with_demo_accounts(app, ctx):
         assert "demo accounts exist" in failed["demo_accounts"]
     finally:
         app.config["DEMO_MODE"] = True
+
+
+def test_make_runs_preflight_leaves_the_sandbox_channels_to_readiness(app, ctx, his, monkeypatch):
+    """`make run` failed on a fresh machine: the start-up check asked the sandbox cashier, which this very app
+    serves, before the app was started. In sandbox mode the start does not ask the channels (readiness does
+    once the app runs); in live mode an unreachable channel still stops the start."""
+    from app.operations import degrade
+
+    calls = []
+
+    def unreachable():
+        calls.append(1)
+        return [("wechat", False, "wechat not reachable (NETWORK: connection refused)")]
+
+    monkeypatch.setattr(degrade, "channel_checks", unreachable)
+    monkeypatch.setitem(app.config, "HEALTH_CHECK_CHANNELS", True)
+    runner = app.test_cli_runner()
+
+    monkeypatch.setitem(app.config, "PAYMENT_MODE", "sandbox")
+    result = runner.invoke(args=["preflight"])
+    assert result.exit_code == 0 and "preflight ok" in result.output and not calls, result.output
+
+    monkeypatch.setitem(app.config, "PAYMENT_MODE", "live")
+    result = runner.invoke(args=["preflight"])
+    assert result.exit_code == 1 and "[wechat]" in result.output and calls, result.output
