@@ -370,7 +370,9 @@ def describe_conditions(kind: str, params: Mapping[str, Any]) -> list[tuple[str,
     status_table = {"appointment_orders": orders.APPOINTMENT_STATUS,
                     "refunds": orders.REFUND_STATUS}.get(kind, orders.PAYMENT_STATUS)
     values = {"kind": lambda v: orders.label(orders.KINDS, v), "channel": lambda v: orders.label(orders.CHANNELS, v),
-              "status": lambda v: orders.label(status_table, v), "patient_name": mask_name, "phone": mask_phone,
+              "status": lambda v: orders.label(status_table, v),
+              "flag": lambda v: orders.label(orders.PAYMENT_FLAGS, v),
+              "patient_name": mask_name, "phone": mask_phone,
               "stuck": lambda v: str(_l("是")) if v == "1" else v,
               "overdue": lambda v: str(_l("是")) if v == "1" else v}
     out = []

@@ -147,3 +147,6 @@ def test_the_flag_search_offers_what_needs_doing_by_name_and_finds_it(app, clien
     assert '<option value="his_unknown">医院结果未知</option>' in field
     found = client.get("/paymentorderview/list/?_flt_0_flag=refund_failed").get_data(as_text=True)
     assert order_no in found and "合计（全部 1 笔）" in found
+    # the active condition above the list (and an export's conditions) name it too, not the code
+    conditions = re.search(r'data-test="active-conditions">(.*?)</div>', found, re.S).group(1)
+    assert "标记：退款失败" in conditions and "refund_failed" not in conditions
