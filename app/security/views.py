@@ -317,8 +317,41 @@ def _permission_names(pvms) -> list[str]:
     return sorted(f"{p.permission.name} on {p.view_menu.name}" for p in pvms or [] if p.permission and p.view_menu)
 
 
+def _built_in_role(pk) -> str | None:
+    """The configuration key of the role at ``pk`` when it is one of the hospital's own roles."""
+    from app.backoffice.operators import ROLE_LABELS
+
+    role = db.session.get(current_app.appbuilder.sm.role_model, pk) if pk is not None else None
+    return role.name if role is not None and role.name in ROLE_LABELS else None
+
+
+class BuiltInRoleKeepsItsName:
+    """编辑角色: the configuration (AUTH_ROLE_ADMIN …) and `flask roles sync` find these roles by key."""
+
+    def __call__(self, form, field) -> None:
+        key = _built_in_role((request.view_args or {}).get("pk"))
+        if key is not None and field.data != key:
+            field.data = key  # the box shows the key again, not what would have been lost
+            raise ValidationError(_("内置角色的名称供系统配置使用，不能修改"))
+
+
 class RoleModelView(FabRoleModelView):
-    """角色列表: adding, renaming, granting, revoking and deleting are audited with permission names."""
+    """角色列表: adding, renaming, granting, revoking and deleting are audited with permission names.
+
+    A built-in role's name box is read-only and says which role it is in Chinese (the row keeps its
+    English key); a role the hospital added is renamed freely."""
+
+    validators_columns = {"name": [DataRequired(), BuiltInRoleKeepsItsName()]}
+
+    def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
+        from app.backoffice.operators import role_label
+
+        key = _built_in_role((request.view_args or {}).get("pk"))
+        if key is not None and "name" in form:
+            form.name.render_kw = {**(form.name.render_kw or {}), "readonly": True}
+            form.name.description = _("内置角色「%(label)s」：名称是系统配置使用的键，不能修改；权限可在下方或权限矩阵中调整",
+                                      label=role_label(key))
+        return super()._get_edit_widget(form, exclude_cols=exclude_cols, widgets=widgets)
 
     def process_form(self, form, is_created: bool) -> None:
         super().process_form(form, is_created)
