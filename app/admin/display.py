@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 
 from app import clock
 from app.backoffice.orders import (APPOINTMENT_STATUS, CHANNELS, HALF_DAYS, KINDS, PAYMENT_FLAGS, PAYMENT_STATUS,
-                                 REFUND_STATUS, label)
+                                 REFUND_STATUS, label, reason_label)
 
 YES_NO = {True: _l("是"), False: _l("否")}
 GENDERS = {"male": _l("男"), "female": _l("女")}
@@ -104,6 +104,8 @@ BY_MODEL: dict[tuple[str, str], Mapping] = {
     ("ServiceInstruction", "slug"): INSTRUCTION_SLUGS, ("ExportJob", "status"): EXPORT_STATES,
 }
 ACTOR_COLUMNS = ("requested_by", "actor", "updated_by")
+#: why an order moved or a refund failed: the commands' reasons in Chinese (what staff typed as typed)
+REASON_COLUMNS = ("failure_reason",)
 #: timestamps kept in Beijing time (as the hospital's timetable speaks), shown as they are
 NAIVE_BEIJING = {("PrenatalClass", "starts_at"), ("PrenatalClass", "ends_at")}
 #: views reached from another page, not from the menu: the name their titles use
@@ -146,6 +148,8 @@ def formatters_for(model_name: str, columns) -> dict[str, Callable]:
             found[column] = _as_is_time
         elif column in ACTOR_COLUMNS:
             found[column] = actor_label
+        elif column in REASON_COLUMNS:
+            found[column] = reason_label
     return found
 
 

@@ -183,7 +183,7 @@ def _events(s: Story) -> list[Event]:
                   no=no_of.get((t.order_type, t.order_id), ""), a=orders.status_label(t.order_type, t.from_status),
                   b=orders.status_label(t.order_type, t.to_status))
         bad = t.to_status in ("confirm_failed", "confirm_unknown", "failed", "abnormal", "lock_failed")
-        events.append(Event(t.at, "state", title, t.reason or "", _actor(t.actor), bad,
+        events.append(Event(t.at, "state", title, orders.reason_label(t.reason), _actor(t.actor), bad,
                             step=_machine_step(t.order_type, t.to_status)))
 
     for n in db.session.scalars(select(ChannelNotification).where(ChannelNotification.order_no.in_(numbers))):

@@ -408,7 +408,7 @@ def seed_worklist_demo() -> list[str]:
     failed = Refund(refund_no=f"{WORKLIST_PREFIX}TK{today:%Y%m%d}03", payment_id=closed.id,
                     amount_fen=closed.amount_fen,
                     reason="患者申请退费", status="failed", requested_by="staff:finance", attempts=1,
-                    failure_reason="channel notification: closed（用户银行卡已注销）",
+                    failure_reason="channel notification: closed",
                     created_at=yesterday + dt.timedelta(hours=3))
     db.session.add(failed)
     db.session.flush()

@@ -128,7 +128,7 @@ def test_any_number_finds_the_failed_payment_and_its_whole_story(app, client, de
         times = re.findall(r"<code>(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)</code>", page)
         assert times == sorted(times) and len(times) >= 6
     else:
-        assert "退款失败" in page and "用户银行卡已注销" in page
+        assert "退款失败" in page and "渠道通知：退款已关闭" in page and "channel notification" not in page
     assert "13800000" not in page  # the phone is masked on the page
 
 
