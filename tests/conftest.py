@@ -272,8 +272,8 @@ def differences(app, clean_db):
     import datetime as dt
 
     from app import clock
-    from app.models import ReconciliationItem, ReconciliationRun
     from doubles.demo.hospital import seed_demo
+    from tests import factories
     from tests.helpers.reconciliation import DAY
 
     clock.freeze(dt.datetime(2026, 11, 21, 11, 0))
@@ -283,16 +283,11 @@ def differences(app, clean_db):
         for channel, rows in (("wechat", [("channel_only", "MZ1", None, 2350), ("local_only", "MZ2", 1200, None),
                                           ("amount_mismatch", "MZ3", 5000, 4990)]),
                               ("alipay", [("channel_only", "MZ4", None, 100050), ("state_mismatch", "MZ5", 800, 800)])):
-            run = ReconciliationRun(channel=channel, bill_date=DAY, status="done", progress=100,
-                                    mismatch_count=len(rows), channel_count=10, channel_total_fen=123456)
-            db.session.add(run)
-            db.session.flush()
-            for kind, order_no, local, remote in rows:
-                item = ReconciliationItem(run_id=run.id, kind=kind, order_no=order_no, channel_trade_no=f"T{order_no}",
-                                          local_amount_fen=local, channel_amount_fen=remote, note="差异")
-                db.session.add(item)
-                db.session.flush()
-                ids.append(item.id)
+            run = factories.reconciliation_run(channel, DAY, mismatch_count=len(rows), channel_count=10,
+                                               channel_total_fen=123456)
+            ids += [factories.reconciliation_item(run, kind, order_no, local_amount_fen=local,
+                                                  channel_amount_fen=remote, note="差异").id
+                    for kind, order_no, local, remote in rows]
         db.session.commit()
     yield ids
     clock.reset()

@@ -141,7 +141,8 @@ def patient(owner: ChannelUser, **values) -> Patient:
                   id_number=values.pop("id_number", "441781199003151227"), phone=values.pop("phone", "13800138000"),
                   gender=values.pop("gender", "female"), birth_date=values.pop("birth_date", dt.date(1990, 3, 15)),
                   relation=values.pop("relation", "self"), card_no=values.pop("card_no", f"TC{n:08d}"),
-                  is_default=values.pop("is_default", True), channel=owner.channel, bound_at=utcnow(), **values)
+                  is_default=values.pop("is_default", True), channel=owner.channel,
+                  bound_at=values.pop("bound_at", utcnow()), **values)
     db.session.add(row)
     db.session.flush()
     return row
