@@ -29,8 +29,8 @@ def paying(app, live_server, sandbox, clean_db, kind):
     cashier, like a patient at the cashier (created -> paying); returns its number.
 
     ``recorded=False``: the cashier was opened but our side never recorded it, the order still says
-    ``created`` (the page's request died between the channel's answer and our commit); ``quiet`` also
-    loses the channel's notice (it goes to a port nobody listens on)."""
+    ``created`` (the page's request died between the channel's answer and our commit). ``quiet``: the
+    channel's notice will not get through (it goes to a port nobody listens on)."""
 
     def make(channel: str = "wechat", amount_fen: int = 2350, *, recorded: bool = True, quiet: bool = False) -> str:
         with app.app_context():
@@ -40,7 +40,12 @@ def paying(app, live_server, sandbox, clean_db, kind):
             db.session.commit()
             return_url = f"{live_server}/h5/"
             if recorded:
-                start = payments.start_payment(order.order_no, owner.id, owner.channel_uid, return_url)
+                if quiet:
+                    app.config["PUBLIC_BASE_URL"] = "http://127.0.0.1:9"
+                try:
+                    start = payments.start_payment(order.order_no, owner.id, owner.channel_uid, return_url)
+                finally:
+                    app.config["PUBLIC_BASE_URL"] = live_server
             else:
                 notify_url = "http://127.0.0.1:9/notify" if quiet else payments.notify_url(channel)
                 start = payments.channels()[channel].create_payment(
