@@ -272,8 +272,8 @@ def differences(app, clean_db):
     import datetime as dt
 
     from app import clock
-    from app.models import ReconciliationItem, ReconciliationRun
     from doubles.demo.hospital import seed_demo
+    from tests import factories
     from tests.helpers.reconciliation import DAY
 
     clock.freeze(dt.datetime(2026, 11, 21, 11, 0))
@@ -283,16 +283,11 @@ def differences(app, clean_db):
         for channel, rows in (("wechat", [("channel_only", "MZ1", None, 2350), ("local_only", "MZ2", 1200, None),
                                           ("amount_mismatch", "MZ3", 5000, 4990)]),
                               ("alipay", [("channel_only", "MZ4", None, 100050), ("state_mismatch", "MZ5", 800, 800)])):
-            run = ReconciliationRun(channel=channel, bill_date=DAY, status="done", progress=100,
-                                    mismatch_count=len(rows), channel_count=10, channel_total_fen=123456)
-            db.session.add(run)
-            db.session.flush()
-            for kind, order_no, local, remote in rows:
-                item = ReconciliationItem(run_id=run.id, kind=kind, order_no=order_no, channel_trade_no=f"T{order_no}",
-                                          local_amount_fen=local, channel_amount_fen=remote, note="差异")
-                db.session.add(item)
-                db.session.flush()
-                ids.append(item.id)
+            run = factories.reconciliation_run(channel, DAY, mismatch_count=len(rows), channel_count=10,
+                                               channel_total_fen=123456)
+            ids += [factories.reconciliation_item(run, kind, order_no, local_amount_fen=local,
+                                                  channel_amount_fen=remote, note="差异").id
+                    for kind, order_no, local, remote in rows]
         db.session.commit()
     yield ids
     clock.reset()
@@ -304,10 +299,10 @@ def walk_data(app, clean_db, his, live_server, sandbox):
     walk of every patient page (tests/functional/test_patient_walk.py)."""
     import datetime as dt
 
-    from sqlalchemy import update
+    from sqlalchemy import select
 
     from app import clock
-    from app.models import AppointmentOrder, PaymentOrder
+    from app.models import PaymentOrder
     from app.registration import commands as registration
     from app.payments import commands as payments
     from app.messages.content import offer_survey
@@ -340,25 +335,29 @@ def walk_data(app, clean_db, his, live_server, sandbox):
             made = {}
             for state, slc, patient in zip(STATES, slices, (mother, mother, second, second, mother, second, third),
                                            strict=True):
-                result = registration.book(owner_id, patient.id, slc.id)
-                made[state] = (result.order.id, result.payment_order_no)
+                if state == "paid":  # the HIS has not answered yet: built as it stands
+                    order = factories.appointment_order(patient, "paid", slc=slc)
+                    payment = db.session.scalar(select(PaymentOrder).where(PaymentOrder.appointment_id == order.id))
+                elif state == "confirm_failed":  # the HIS refused the registration, the refund not yet asked
+                    order = factories.appointment_order(patient, "failed", slc=slc, with_payment=False)
+                    payment = factories.payment_order(patient, kind="registration", status="confirm_failed",
+                                                      amount_fen=order.fee_fen, appointment_id=order.id,
+                                                      business_ref=order.order_no)
+                else:
+                    result = registration.book(owner_id, patient.id, slc.id)
+                    made[state] = (result.order.id, result.payment_order_no)
+                    continue
+                made[state] = (order.id, payment.order_no)
             assert offer_survey(owner_id, "visit", made["confirmed"][1])
             bills_patient = third.id
             db.session.commit()
-        # each payment into its state: through the channel where the sandbox can, else as it would stand
+        # the others into their states through the channel, as the patient gets there
         for state in ("confirmed", "refunded"):
             pay(app, live_server, sandbox, owner_id, made[state][1])
         with app.app_context():
             registration.cancel_by_patient(owner_id, made["refunded"][0], "行程有变")
             registration.cancel_by_patient(owner_id, made["closed"][0], "")
             payments.start_payment(made["paying"][1], owner_id, owner_uid, f"{live_server}/h5/")
-            for state, appointment in (("paid", "paid"), ("confirm_failed", "failed")):
-                order_id, order_no = made[state]
-                db.session.execute(update(PaymentOrder).where(PaymentOrder.order_no == order_no).values(
-                    status=state, paid_at=clock.utcnow(), channel_trade_no=f"42000{order_id:012d}",
-                    his_error="医院系统未能确认" if state == "confirm_failed" else None))
-                db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == order_id)
-                                   .values(status=appointment, paid_at=clock.utcnow()))
             db.session.commit()
         assert factories.wait_for(lambda: payment_states(app, made) == {s: s for s in STATES}, timeout=20), \
             payment_states(app, made)

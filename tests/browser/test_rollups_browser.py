@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from app import clock
 from app.extensions import db
-from app.models import PaymentOrder, Refund
+from app.models import PaymentOrder
 from app.reports import rollups
 from tests import factories
 from tests.browser.conftest import shot
@@ -38,20 +38,17 @@ def _check_pages(browser, live_server, app, today: dt.date, first: dt.date) -> N
         patient = factories.patient(owner)
         for i in range(14):
             day = first + dt.timedelta(days=i // 2)
-            db.session.add(PaymentOrder(
-                order_no=f"MZR{i:019d}", kind=("outpatient", "deposit")[i % 2], owner_id=owner.id,
-                patient_id=patient.id, channel=("wechat", "alipay")[i % 3 == 0], amount_fen=12345 + i * 1001,
-                description="x", status="confirmed",
-                paid_at=clock.beijing_day_start_utc(day) + dt.timedelta(hours=1 + i)))
+            factories.payment_order(patient, kind=("outpatient", "deposit")[i % 2], status="confirmed",
+                                    amount_fen=12345 + i * 1001, order_no=f"MZR{i:019d}",
+                                    channel=("wechat", "alipay")[i % 3 == 0],
+                                    paid_at=clock.beijing_day_start_utc(day) + dt.timedelta(hours=1 + i))
         db.session.commit()
         # the rollups are built a while after these orders (they hold what is older than their margin)
         clock.travel(clock.now() + rollups.MARGIN + dt.timedelta(minutes=1))
         rollups.build(first - dt.timedelta(days=1), today)
         # after the rollups: a payment of an earlier day refunded now (its day is read from the orders)
         late = db.session.scalar(select(PaymentOrder).where(PaymentOrder.order_no == "MZR0000000000000000002"))
-        db.session.execute(update(PaymentOrder).where(PaymentOrder.id == late.id).values(status="refunded"))
-        db.session.add(Refund(refund_no="TKR0000000000000000001", payment_id=late.id, amount_fen=late.amount_fen,
-                              reason="r", status="success", requested_by="t", succeeded_at=clock.utcnow()))
+        factories.refund(late, "success", refund_no="TKR0000000000000000001")  # all of it: refunded
         db.session.commit()
         lo, hi = clock.beijing_day_bounds_utc(first, today)
         paid = db.session.scalar(select(func.sum(PaymentOrder.amount_fen)).where(

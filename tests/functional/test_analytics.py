@@ -8,7 +8,7 @@ import pytest
 
 from app import clock
 from app.extensions import db
-from app.models import FollowEvent, PaymentOrder, Refund
+from app.models import FollowEvent, Patient, PaymentOrder
 from app.reports import analytics
 from tests import factories
 
@@ -35,18 +35,13 @@ def history(ctx):
         FollowEvent(channel="wechat", channel_uid="a", event="unsubscribe", at=_utc(DAY, 12)),
         FollowEvent(channel="alipay", channel_uid="c", event="subscribe", at=_utc(DAY, 9)),
     ])
-    for i, (owner, patient, kind, amount, status) in enumerate([
-        (wx, p_wx, "outpatient", 12345, "confirmed"), (wx, p_wx, "deposit", 100000, "confirmed"),
-        (ali, p_ali, "outpatient", 5000, "refunded"), (ali, p_ali, "outpatient", 7000, "closed"),
-    ]):
-        order = PaymentOrder(order_no=f"MZA{i:019d}", kind=kind, owner_id=owner.id, patient_id=patient.id,
-                             channel=owner.channel, amount_fen=amount, description="x", status=status,
-                             paid_at=_utc(DAY, 15) if status != "closed" else None)
-        db.session.add(order)
-        db.session.flush()
-        if status == "refunded":
-            db.session.add(Refund(refund_no=f"TKA{i:019d}", payment_id=order.id, amount_fen=amount, reason="r",
-                                  status="success", requested_by="t", succeeded_at=_utc(DAY, 16)))
+    for patient, kind, amount, status in [(p_wx, "outpatient", 12345, "confirmed"),
+                                          (p_wx, "deposit", 100000, "confirmed"),
+                                          (p_ali, "outpatient", 5000, "refunded"),
+                                          (p_ali, "outpatient", 7000, "closed")]:
+        factories.payment_order(patient, kind=kind, status=status, amount_fen=amount,
+                                refund_values={"succeeded_at": _utc(DAY, 16)},
+                                **({"paid_at": _utc(DAY, 15)} if status != "closed" else {}))
     db.session.commit()
 
 
@@ -95,12 +90,9 @@ def test_the_page_answers_questions_net_rows_cross_table_previous_period_and_exp
 
     with app.app_context():
         seed_demo()
-        before = PaymentOrder(order_no="MZB0000000000000000001", kind="outpatient",
-                              owner_id=db.session.scalar(db.select(PaymentOrder.owner_id).limit(1)),
-                              patient_id=db.session.scalar(db.select(PaymentOrder.patient_id).limit(1)),
-                              channel="wechat", amount_fen=2000, description="x", status="confirmed",
-                              paid_at=_utc(DAY - dt.timedelta(days=1), 10))  # the previous one-day period
-        db.session.add(before)
+        someone = db.session.get(Patient, db.session.scalar(db.select(PaymentOrder.patient_id).limit(1)))
+        factories.payment_order(someone, status="confirmed", amount_fen=2000, channel="wechat",
+                                paid_at=_utc(DAY - dt.timedelta(days=1), 10))  # the previous one-day period
         db.session.commit()
     login(client, "finance")
     page = client.get("/analytics/?start=2026-11-10&end=2026-11-10").get_data(as_text=True)

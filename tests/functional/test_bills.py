@@ -13,7 +13,6 @@ from app import clock
 from app.extensions import db
 from app.his.interface import BillItem
 from app.models import BillPayment, ChannelUser, GuidanceRule, Notification, Patient, PaymentOrder, Refund
-from app.registration import schedules
 from app.billing import bills as billing
 from app.payments import commands as payments
 from tests import factories
@@ -256,8 +255,6 @@ def test_unbound_patients_get_no_reminders(app, ctx, his):
 def test_every_bound_card_is_asked_in_turn_and_todays_visitors_every_run(app, ctx, his, monkeypatch):
     """Many more bound cards than one run may ask about: each run asks one slice, the slices cover
     every card within a few runs, and cards with a visit today are asked every time."""
-    from app.models import AppointmentOrder, Schedule
-
     owners = [factories.channel_user() for _ in range(7)]
     patients = [factories.patient(owner, card_no=f"ROT{i:05d}") for i, owner in enumerate(owners)]
     db.session.commit()
@@ -268,14 +265,9 @@ def test_every_bound_card_is_asked_in_turn_and_todays_visitors_every_run(app, ct
         billing.remind_pending_bills(now=when, max_cards=2)
     assert sorted(set(asked)) == sorted(p.card_no for p in patients) and len(asked) == 7
     # a card with a booking today is asked on top of the run's slice, every run
-    schedules.sync_from_his()
-    schedule = db.session.scalars(select(Schedule)).first()
     visitor = patients[0]
-    db.session.add(AppointmentOrder(
-        order_no="YYROT1", owner_id=visitor.owner_id, patient_id=visitor.id, schedule_id=schedule.id,
-        slice_id=schedule.slices[0].id, department_id=schedule.department_id, doctor_id=schedule.doctor_id,
-        clinic_date=clock.beijing_date(DAYTIME), half_day=schedule.half_day,
-        start_time="08:00", end_time="08:30", fee_fen=0, status="booked", channel="wechat"))
+    today = factories.schedule(clinic_date=clock.beijing_date(DAYTIME), fee_fen=0)
+    factories.appointment_order(visitor, "booked", slc=today.slices[0])
     db.session.commit()
     for when in runs:
         asked.clear()

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from doubles.his.simulator.models import LockRow, ScheduleRow, SliceRow
 from app.models import (AppointmentOrder, AuditLog, ChannelUser, Department, Notification, PaymentOrder, Refund,
-                        Schedule, ScheduleSlice)
+                        Patient, Schedule, ScheduleSlice)
 from app.services import settings
 from app.registration import schedules
 from app.payments import commands as payments
@@ -324,17 +324,10 @@ def test_no_show_bar(app, world):
     with app.app_context():
         settings.set_value("booking.no_show_limit", "2")
         db.session.commit()
-        for _ in range(2):
-            slc = find_slice()
-            order = registration.book(world["owner"], world["mother"], slc.id).order
-            db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == order.id)
-                               .values(status="booked"))
-            db.session.commit()
-            world["his"].cancel_registration(order.his_lock_id, order.order_no, "test: the visit is in the past")
-            assert registration.record_attendance(order.id, "no_show", actor="staff:test", reason="did not attend")
-            db.session.execute(update(AppointmentOrder).where(AppointmentOrder.id == order.id)
-                               .values(clinic_date=registration_rules.hospital_now().date() - dt.timedelta(days=3)))
-            db.session.commit()
+        mother = db.session.get(Patient, world["mother"])
+        for _ in range(2):  # two sessions three days ago, booked and never attended
+            factories.appointment_order(mother, "no_show", slc=factories.schedule(days_ahead=-3).slices[0])
+        db.session.commit()
         with pytest.raises(DomainError, match="多次预约未就诊"):
             registration.book(world["owner"], world["mother"], find_slice().id)
         assert registration.book(world["owner"], world["child"], find_slice(restricted=True, dept_codes=["PD01"]).id)

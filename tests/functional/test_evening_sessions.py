@@ -35,14 +35,12 @@ def give_day_sessions(evening: Schedule) -> None:
             Schedule.doctor_id == evening.doctor_id, Schedule.clinic_date == evening.clinic_date,
             Schedule.half_day == half))
         if sched is None:
-            sched = Schedule(his_schedule_id=f"T{evening.clinic_date:%m%d}{evening.doctor_id}{half}",
-                             doctor_id=evening.doctor_id, department_id=evening.department_id,
-                             clinic_date=evening.clinic_date, half_day=half, fee_fen=evening.fee_fen)
-            db.session.add(sched)
+            sched = factories.schedule(doc=evening.doctor, department_id=evening.department_id,
+                                       clinic_date=evening.clinic_date, half_day=half, fee_fen=evening.fee_fen,
+                                       slices=0)
         sched.status = "open"
         db.session.flush()
-        db.session.add(ScheduleSlice(schedule_id=sched.id, his_slice_id=f"T{sched.id}{half}-99",
-                                     start_time=start, end_time=end, capacity=2, booked=0))
+        factories.schedule_slice(sched, start_time=start, end_time=end, capacity=2)
     db.session.commit()
 
 

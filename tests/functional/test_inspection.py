@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from app.extensions import db
-from app.models import ChannelNotification, PaymentOrder, ReconciliationItem, ReconciliationRun
+from app.models import ChannelNotification
 from app.models.base import utcnow
 from app.operations.inspection import build_report
 from tests import factories
@@ -18,16 +18,11 @@ def test_healthy_system_has_no_problems(app, ctx, his):
 
 
 def test_problems_are_found_with_advice(app, ctx, his):
-    owner = factories.channel_user()
-    patient = factories.patient(owner)
-    db.session.add(PaymentOrder(order_no="MZ-STUCK-000000000001", kind="outpatient", owner_id=owner.id,
-                                patient_id=patient.id, channel="wechat", amount_fen=100, description="x",
-                                status="paid", paid_at=utcnow() - dt.timedelta(hours=3)))
+    factories.payment_order(factories.patient(factories.channel_user()), status="paid", amount_fen=100,
+                            order_no="MZ-STUCK-000000000001", paid_at=utcnow() - dt.timedelta(hours=3))
     db.session.add(ChannelNotification(channel="wechat", kind="unknown", notify_id="r1", outcome="rejected:SIGN"))
-    run = ReconciliationRun(channel="alipay", bill_date=dt.date(2026, 11, 1), status="done")
-    db.session.add(run)
-    db.session.flush()
-    db.session.add(ReconciliationItem(run_id=run.id, kind="local_only", order_no="MZ1"))
+    run = factories.reconciliation_run("alipay", dt.date(2026, 11, 1))
+    factories.reconciliation_item(run, "local_only", "MZ1", channel_trade_no=None)
     db.session.commit()
     report = build_report(90)
     problems = {f.check: f for f in report.problems}
@@ -81,11 +76,8 @@ def test_suggestions_link_to_the_filtered_list_and_kept_inspections_compare(app,
     first = client.post("/inspection/save?days=30")
     assert "/inspection/record/" in first.headers["Location"]
     with app.app_context():
-        owner = factories.channel_user()
-        patient = factories.patient(owner)
-        db.session.add(PaymentOrder(order_no="MZ-STUCK-000000000002", kind="outpatient", owner_id=owner.id,
-                                    patient_id=patient.id, channel="wechat", amount_fen=100, description="x",
-                                    status="paid", paid_at=utcnow() - dt.timedelta(hours=3)))
+        factories.payment_order(factories.patient(factories.channel_user()), status="paid", amount_fen=100,
+                                order_no="MZ-STUCK-000000000002", paid_at=utcnow() - dt.timedelta(hours=3))
         db.session.commit()
     live = client.get("/inspection/?days=30").get_data(as_text=True)
     link = re.search(r'data-test="advice-link" href="([^"]+)"', live).group(1)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-import requests
 from sqlalchemy import select, update
 
 from app.extensions import db
@@ -151,24 +150,13 @@ def test_a_refund_the_channel_never_received_is_sent_again_under_its_own_number(
 # -- 4. a paid notification for a ``created`` order is recorded, and the close sweep asks first ------------
 
 @pytest.fixture()
-def opened_unseen(app, live_server, sandbox, clean_db, kind):
+def opened_unseen(app, paying, sandbox):
     """A factory: an order opened at the channel's cashier while our side still says ``created`` (the
-    page's request died between the channel's answer and our commit). ``quiet`` loses its notice."""
+    page's request died between the channel's answer and our commit), then paid there. ``quiet`` loses
+    its notice."""
 
     def make(channel: str = "wechat", amount_fen: int = 1800, quiet: bool = False) -> str:
-        with app.app_context():
-            owner = factories.channel_user(channel)
-            patient = factories.patient(owner)
-            order = payments.create_payment_order(kind="outpatient", owner_id=owner.id, patient_id=patient.id,
-                                                  channel=channel, amount_fen=amount_fen, description="门诊缴费",
-                                                  actor=f"patient:{owner.id}", business_ref="B1")
-            db.session.commit()
-            notify_url = "http://127.0.0.1:9/notify" if quiet else payments.notify_url(channel)  # quiet: lost
-            start = payments.channels()[channel].create_payment(
-                order.order_no, amount_fen, "门诊缴费", owner.channel_uid, notify_url, f"{live_server}/h5/", None)
-            if channel == "alipay":
-                assert requests.get(start.redirect_url, timeout=10).status_code == 200
-            order_no = order.order_no
+        order_no = paying(channel, amount_fen, recorded=False, quiet=quiet)
         assert load(app, order_no).status == "created"
         sandbox.confirm_payment(channel, order_no)
         return order_no
@@ -201,12 +189,9 @@ def test_the_close_sweep_asks_the_channel_before_closing_a_created_order(app, op
 
 def test_the_close_sweep_closes_a_never_opened_created_order(app, paying, kind):
     with app.app_context():
-        owner = factories.channel_user("wechat")
-        patient = factories.patient(owner)
-        order = payments.create_payment_order(kind="outpatient", owner_id=owner.id, patient_id=patient.id,
-                                              channel="wechat", amount_fen=500, description="门诊缴费",
-                                              actor="test", business_ref="B1",
-                                              expires_at=utcnow() - dt.timedelta(seconds=1))
+        order = factories.payment_order(factories.patient(factories.channel_user("wechat")), status="created",
+                                        amount_fen=500, business_ref="B1",
+                                        expires_at=utcnow() - dt.timedelta(seconds=1))
         db.session.commit()
         assert payments.close_expired() == 1
         assert db.session.get(PaymentOrder, order.id).status == "closed"

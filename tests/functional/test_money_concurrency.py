@@ -116,28 +116,10 @@ def test_refunds_racing_on_one_deposit_never_exceed_it(app, client, his, sandbox
     assert wait_for(lambda: _channel_refunded(app, deposit) == 60000, timeout=30)
 
 
-def _paid_quietly(app, live_server, sandbox, channel: str, amount_fen: int) -> tuple[str, int]:
+def _paid_quietly(app, paying, sandbox, channel: str, amount_fen: int) -> tuple[str, int]:
     """An order opened at the cashier and paid at the channel, whose notification has not got through yet;
     returns (order number, the sandbox's notification id) so a test can deliver it as it likes."""
-    import requests
-
-    from tests import factories
-
-    with app.app_context():
-        owner = factories.channel_user(channel)
-        patient = factories.patient(owner)
-        order = payments.create_payment_order(kind="outpatient", owner_id=owner.id, patient_id=patient.id,
-                                              channel=channel, amount_fen=amount_fen, description="门诊缴费",
-                                              actor="test", business_ref="B1")
-        db.session.commit()
-        order_no, owner_id, uid = order.order_no, owner.id, owner.channel_uid
-        app.config["PUBLIC_BASE_URL"] = "http://127.0.0.1:9"  # the channel's notice will not get through
-        try:
-            start = payments.start_payment(order_no, owner_id, uid, f"{live_server}/h5/")
-        finally:
-            app.config["PUBLIC_BASE_URL"] = live_server
-    if channel == "alipay":
-        assert requests.get(start.redirect_url, timeout=10).status_code == 200
+    order_no = paying(channel, amount_fen, quiet=True)
     sandbox.confirm_payment(channel, order_no)
     assert load(app, order_no).status == "paying"
     return order_no, sandbox.notifications(order_no)[-1]["id"]
@@ -151,11 +133,11 @@ def _deliver(sandbox, live_server, channel: str, note_id: int):
     return requests.post(f"{live_server}{path}", data=body, headers=headers, timeout=30)
 
 
-def test_notifications_racing_the_close_sweep_record_the_money_once(app, live_server, sandbox, clean_db, kind):
+def test_notifications_racing_the_close_sweep_record_the_money_once(app, live_server, sandbox, paying):
     """An order paid at the last second: its notification (delivered four times) and two close sweeps,
     at once. It ends confirmed and kept, or closed-then-paid and refunded in full: never closed with
     the money kept, never refunded twice."""
-    order_no, note_id = _paid_quietly(app, live_server, sandbox, "wechat", 4200)
+    order_no, note_id = _paid_quietly(app, paying, sandbox, "wechat", 4200)
     with app.app_context():
         db.session.execute(update(PaymentOrder).where(PaymentOrder.order_no == order_no)
                            .values(expires_at=utcnow() - dt.timedelta(seconds=1)))
@@ -219,12 +201,12 @@ def test_a_stop_racing_the_payment_refunds_once_and_frees_the_place(app, world, 
 
 
 @pytest.mark.parametrize("channel", ["wechat", "alipay"])
-def test_ten_first_deliveries_of_one_payment_at_once_make_one_transition(app, live_server, sandbox, clean_db, kind,
+def test_ten_first_deliveries_of_one_payment_at_once_make_one_transition(app, live_server, sandbox, paying,
                                                                            channel):
     """Ten deliveries of a notification nobody has seen yet, at once: ten acknowledgements, one move."""
     from app.models import StateTransition
 
-    order_no, note_id = _paid_quietly(app, live_server, sandbox, channel, 990)
+    order_no, note_id = _paid_quietly(app, paying, sandbox, channel, 990)
     answers = at_once(10, lambda i: _deliver(sandbox, live_server, channel, note_id).status_code)
     assert answers == [200 if channel == "alipay" else 204] * 10, answers
     with app.app_context():

@@ -22,9 +22,8 @@ def order(app, live_server, clean_db, monkeypatch):
         owner = factories.channel_user("wechat")
         stranger = factories.channel_user("wechat")
         patient = factories.patient(owner)
-        order = payments.create_payment_order(kind="outpatient", owner_id=owner.id, patient_id=patient.id,
-                                              channel="wechat", amount_fen=1250, description="门诊缴费（西药）",
-                                              actor="test")
+        order = factories.payment_order(patient, kind="outpatient", status="created", amount_fen=1250,
+                                        description="门诊缴费（西药）")
         db.session.commit()
         return {"order_no": order.order_no, "owner": owner.id, "stranger": stranger.id}
 
@@ -147,8 +146,7 @@ def test_result_page_names_the_hospitals_number_and_lines_by_kind(app, client, l
     with app.app_context():
         owner = factories.channel_user("wechat")
         patient = factories.patient(owner)
-        made = payments.create_payment_order(kind=kind, owner_id=owner.id, patient_id=patient.id, channel="wechat",
-                                             amount_fen=500, description="测试", actor="test")
+        made = factories.payment_order(patient, kind=kind, status="created", amount_fen=500, description="测试")
         db.session.commit()
         order_no, owner_id = made.order_no, owner.id
     _login(app, client, owner_id)

@@ -19,6 +19,7 @@ from app.models import ChannelNotification, PaymentOrder, Refund, StateTransitio
 from app.models.base import utcnow
 from app.payments import commands as payments
 from app.services.errors import Conflict
+from tests import factories
 from tests.factories import wait_for
 from tests.helpers.payments import wipe_sandbox
 
@@ -255,10 +256,8 @@ def test_reconciliation_reports_exactly_the_seeded_discrepancies(app, sandbox, p
         db.session.execute(update(PaymentOrder).where(PaymentOrder.order_no == "MZ-LOST-LOCALLY")
                            .values(channel="alipay"))
         ghost = db.session.scalar(select(PaymentOrder).where(PaymentOrder.order_no == orders[2]))
-        extra = PaymentOrder(order_no="MZ-ONLY-LOCAL-0001", kind="outpatient", owner_id=ghost.owner_id,
-                             patient_id=ghost.patient_id, channel="wechat", amount_fen=777, description="x",
-                             status="confirmed", paid_at=utcnow(), channel_trade_no="T-LOCAL-ONLY")
-        db.session.add(extra)
+        factories.payment_order(ghost.patient, status="confirmed", amount_fen=777, order_no="MZ-ONLY-LOCAL-0001",
+                                channel="wechat", channel_trade_no="T-LOCAL-ONLY")
         db.session.commit()
         from app.reconciliation.runs import reconcile
 

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AuditLog, ReconciliationItem, ReconciliationRun
+from app.models import AuditLog, ReconciliationItem
+from tests import factories
 
 
 @pytest.fixture()
@@ -17,12 +18,9 @@ def difference(app, clean_db):
 
     with app.app_context():
         seed_demo()
-        run = ReconciliationRun(channel="wechat", bill_date=dt.date(2026, 11, 20), status="done", mismatch_count=1)
-        db.session.add(run)
-        db.session.flush()
-        item = ReconciliationItem(run_id=run.id, kind="channel_only", order_no="MZ123", channel_trade_no="T1",
-                                  channel_amount_fen=2350, note="渠道有收款，本地无订单")
-        db.session.add(item)
+        run = factories.reconciliation_run("wechat", dt.date(2026, 11, 20), mismatch_count=1)
+        item = factories.reconciliation_item(run, "channel_only", "MZ123", channel_trade_no="T1",
+                                             channel_amount_fen=2350, note="渠道有收款，本地无订单")
         db.session.commit()
         return item.id
 

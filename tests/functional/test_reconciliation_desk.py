@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from app import clock
 from app.extensions import db
 from app.models import AuditLog, ReconciliationItem, ReconciliationRun
+from tests import factories
 from tests.backoffice_helpers import login
 from tests.helpers.reconciliation import DAY
 
@@ -76,10 +77,8 @@ def test_a_difference_the_hospital_has_not_shows_what_the_channel_took(app, clie
     in the workbook."""
     with app.app_context():
         run = db.session.scalar(select(ReconciliationRun).where(ReconciliationRun.channel == "wechat"))
-        item = ReconciliationItem(run_id=run.id, kind="his_missing", source="his", order_no="MZ9",
-                                  channel_trade_no="TMZ9", local_amount_fen=8850, channel_amount_fen=0,
-                                  note="平台已确认，医院无此笔入账")
-        db.session.add(item)
+        item = factories.reconciliation_item(run, "his_missing", "MZ9", source="his", local_amount_fen=8850,
+                                             channel_amount_fen=0, note="平台已确认，医院无此笔入账")
         db.session.commit()
         pk = item.id
     login(client, "finance")

@@ -11,8 +11,8 @@ from sqlalchemy import insert, select, update
 
 from app import clock
 from app.extensions import db
-from app.models import (AppointmentOrder, Department, Doctor, FollowEvent, Patient, PaymentDayRollup, PaymentOrder,
-                        Refund, RollupDay, Schedule)
+from app.models import (AppointmentOrder, FollowEvent, Patient, PaymentDayRollup, PaymentOrder,
+                        Refund, RollupDay)
 from app.reports import analytics, rollups, statistics
 from tests import factories
 
@@ -43,16 +43,8 @@ def orders(now):
     rnd = random.Random(16)
     owners = {c: factories.channel_user(c) for c in ("wechat", "alipay")}
     patients = {c: factories.patient(owners[c]) for c in owners}
-    dept = Department(code="D1", name="产科")
-    db.session.add(dept)
-    db.session.flush()
-    doctor = Doctor(code="DR1", name="李医生", department_id=dept.id)
-    db.session.add(doctor)
-    db.session.flush()
-    schedule = Schedule(his_schedule_id="S1", doctor_id=doctor.id, department_id=dept.id, clinic_date=TODAY,
-                        half_day="am", fee_fen=1000)
-    db.session.add(schedule)
-    db.session.flush()
+    schedule = factories.schedule(clinic_date=TODAY, half_day="am", fee_fen=1000, slices=0)
+    dept, doctor = schedule.department, schedule.doctor
 
     payments, refunds, bookings, follows, cards = [], [], [], [], []
     n = 0
@@ -178,10 +170,7 @@ def test_a_day_changed_after_its_rollup_is_read_from_the_orders_until_it_is_rebu
     # a payment of an earlier day refunded today (a guarded UPDATE, no ORM object), and one confirmed late
     refunded = db.session.scalar(select(PaymentOrder).where(PaymentOrder.paid_at >= lo, PaymentOrder.paid_at < hi,
                                                             PaymentOrder.status == "confirmed").limit(1))
-    db.session.execute(update(PaymentOrder).where(PaymentOrder.id == refunded.id)
-                       .values(status="refunded", refunded_fen=refunded.amount_fen))
-    db.session.add(Refund(refund_no="RLATE", payment_id=refunded.id, amount_fen=refunded.amount_fen, reason="r",
-                          status="success", requested_by="staff:finance", succeeded_at=clock.utcnow()))
+    factories.refund(refunded, "success", refund_no="RLATE", requested_by="staff:finance")  # -> refunded
     unknown_day = db.session.scalar(select(PaymentOrder).where(PaymentOrder.status == "confirm_unknown",
                                                                PaymentOrder.paid_at < _utc(TODAY, 0)).limit(1))
     db.session.execute(update(PaymentOrder).where(PaymentOrder.id == unknown_day.id).values(status="confirmed"))
@@ -317,11 +306,8 @@ def test_today_is_read_from_its_partial_rollup_and_the_minutes_since(orders):
     assert_same_as_order_tables(TODAY, TODAY)
 
     # paid a moment ago, after the partial's moment: from the order tables, still one round trip
-    owner = factories.channel_user("wechat")
-    patient = factories.patient(owner)
-    db.session.add(PaymentOrder(order_no="PNOW", kind="outpatient", owner_id=owner.id, patient_id=patient.id,
-                                channel="wechat", amount_fen=4321, refunded_fen=0, description="x",
-                                status="confirmed", paid_at=clock.utcnow(), his_attempts=0))
+    factories.payment_order(factories.patient(factories.channel_user("wechat")), status="confirmed",
+                            amount_fen=4321, order_no="PNOW")  # paid now
     db.session.commit()
     assert _statements(lambda: statistics.transaction_statistics(FIRST, TODAY).by("day")) == 1
     assert _statements(lambda: analytics.compute(FIRST, TODAY)) == 1
@@ -332,9 +318,7 @@ def test_today_is_read_from_its_partial_rollup_and_the_minutes_since(orders):
     morning = db.session.scalar(select(PaymentOrder).where(PaymentOrder.paid_at >= lo,
                                                            PaymentOrder.paid_at < upto,
                                                            PaymentOrder.status == "confirmed").limit(1))
-    db.session.execute(update(PaymentOrder).where(PaymentOrder.id == morning.id).values(status="refunded"))
-    db.session.add(Refund(refund_no="RTODAY", payment_id=morning.id, amount_fen=morning.amount_fen, reason="r",
-                          status="success", requested_by="staff:finance", succeeded_at=clock.utcnow()))
+    factories.refund(morning, "success", refund_no="RTODAY", requested_by="staff:finance")  # -> refunded
     db.session.commit()
     assert _statements(lambda: statistics.transaction_statistics(FIRST, TODAY).by("day")) == 2
     assert_same_as_order_tables(FIRST, TODAY)

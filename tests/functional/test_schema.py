@@ -35,21 +35,10 @@ def test_slice_capacity_guard_is_in_the_database(app, ctx):
     from sqlalchemy import update
     from sqlalchemy.exc import IntegrityError, OperationalError
 
-    from app.models import Department, Doctor, Schedule, ScheduleSlice
+    from app.models import ScheduleSlice
+    from tests import factories
 
-    dept = Department(code="D1", name="产科")
-    db.session.add(dept)
-    db.session.flush()
-    doc = Doctor(code="DOC1", name="李医生", department_id=dept.id, fee_fen=1000)
-    db.session.add(doc)
-    db.session.flush()
-    sched = Schedule(his_schedule_id="S1", doctor_id=doc.id, department_id=dept.id,
-                     clinic_date=dt.date(2026, 12, 1), half_day="am", fee_fen=1000)
-    db.session.add(sched)
-    db.session.flush()
-    sl = ScheduleSlice(schedule_id=sched.id, his_slice_id="SL1", start_time="08:00", end_time="08:30",
-                       capacity=1, booked=1)
-    db.session.add(sl)
+    sl = factories.schedule(clinic_date=dt.date(2026, 12, 1), capacity=1, booked=1).slices[0]
     db.session.commit()
     with pytest.raises((IntegrityError, OperationalError)):
         db.session.execute(update(ScheduleSlice).where(ScheduleSlice.id == sl.id).values(booked=2))

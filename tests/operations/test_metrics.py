@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.extensions import db
 from app.his.errors import HisUnavailable
-from app.models import MessagePush, Notification, PaymentOrder, ReconciliationItem, ReconciliationRun, Refund
+from app.models import MessagePush, Notification, PaymentOrder, Refund
 from app.operations import metrics
 from tests import factories
 
@@ -87,10 +87,7 @@ def test_money_numbers_come_from_the_database_so_every_node_reports_the_same(app
         db.session.flush()
         db.session.add_all([MessagePush(notification_id=note.id, channel="wechat", ok=False, error_code="43004"),
                             MessagePush(notification_id=note.id, channel="wechat", ok=True)])
-        run = ReconciliationRun(channel="wechat", bill_date=factories_day(), status="done")
-        db.session.add(run)
-        db.session.flush()
-        db.session.add(ReconciliationItem(run_id=run.id, kind="long", order_no="GH1"))
+        factories.reconciliation_item(factories.reconciliation_run("wechat", factories_day()), "long", "GH1")
         db.session.commit()
     samples = scrape(client)
     assert value(samples, "hospital_payments", state="confirm_failed", channel="wechat") == 1

@@ -9,46 +9,38 @@ from openpyxl import load_workbook
 
 from app import clock
 from app.extensions import db
-from app.models import AuditLog, ChannelUser, ExportJob, OperatorProfile, Patient, PaymentOrder, Refund
+from app.models import AuditLog, ChannelUser, ExportJob, OperatorProfile, Patient, PaymentOrder
 from app.services import configuration
 from app.backoffice import operators
 from app.reports import exports, statistics
 from app.services.configuration import InvalidConfiguration
 from app.services.errors import DomainError
+from tests import factories
 
 
 def _payment(no: str, kind: str, channel: str, amount: int, paid_at: dt.datetime | None, status: str,
-             patient: Patient, refunded: int = 0) -> PaymentOrder:
-    p = PaymentOrder(order_no=no, kind=kind, owner_id=patient.owner_id, patient_id=patient.id, channel=channel,
-                     amount_fen=amount, refunded_fen=refunded, description=kind, status=status, paid_at=paid_at)
-    db.session.add(p)
-    db.session.flush()
-    return p
+             patient: Patient) -> PaymentOrder:
+    """A payment in ``status`` paid at ``paid_at``, without refunds: the test adds those it counts."""
+    return factories.payment_order(patient, kind=kind, status=status, amount_fen=amount, order_no=no, channel=channel,
+                                   description=kind, paid_at=paid_at, with_refund=False)
 
 
 @pytest.fixture()
 def patient(ctx) -> Patient:
-    user = ChannelUser(channel="wechat", channel_uid="u1")
-    db.session.add(user)
-    db.session.flush()
-    p = Patient(owner_id=user.id, name="陈丽华", phone="13800001111", card_no="C001", channel="wechat",
-                bound_at=dt.datetime(2026, 1, 1))
-    db.session.add(p)
-    db.session.flush()
-    return p
+    return factories.patient(factories.channel_user("wechat", channel_uid="u1"), name="陈丽华", phone="13800001111",
+                             card_no="C001", bound_at=dt.datetime(2026, 1, 1))
 
 
 def test_statistics_count_beijing_days_and_are_net_of_refunds(patient):
     # 2026-03-01 16:30 UTC is 2026-03-02 00:30 in Beijing: it belongs to the 2nd
     _payment("P1", "registration", "wechat", 5000, dt.datetime(2026, 3, 1, 2, 0), "confirmed", patient)
-    p2 = _payment("P2", "outpatient", "alipay", 12345, dt.datetime(2026, 3, 1, 16, 30), "refunded", patient, 12345)
+    p2 = _payment("P2", "outpatient", "alipay", 12345, dt.datetime(2026, 3, 1, 16, 30), "confirmed", patient)
     _payment("P3", "deposit", "wechat", 100000, dt.datetime(2026, 3, 2, 3, 0), "partially_refunded", patient)
     _payment("P4", "outpatient", "wechat", 999, None, "closed", patient)  # never paid: not counted
     _payment("P5", "outpatient", "wechat", 700, dt.datetime(2026, 2, 28, 15, 59), "confirmed", patient)  # 23:59 on 2-28
-    db.session.add(Refund(refund_no="R1", payment_id=p2.id, amount_fen=12345, reason="x", status="success",
-                          requested_by="staff:admin", succeeded_at=dt.datetime(2026, 3, 2, 1, 0)))
-    db.session.add(Refund(refund_no="R2", payment_id=p2.id, amount_fen=1, reason="x", status="failed",
-                          requested_by="staff:admin"))
+    factories.refund(p2, "failed", amount_fen=1, refund_no="R2", reason="x", requested_by="staff:admin")
+    factories.refund(p2, "success", refund_no="R1", reason="x", requested_by="staff:admin",
+                     succeeded_at=dt.datetime(2026, 3, 2, 1, 0))  # refunded in full
     db.session.commit()
 
     stats = statistics.transaction_statistics(dt.date(2026, 3, 1), dt.date(2026, 3, 2))

@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AuditLog, Department, Doctor, Schedule, StateTransition
+from app.models import AuditLog, Schedule, StateTransition
 from app.registration import commands
 from app.services import states
 from app.services.states import Refused, SessionEvent, SessionStatus, decide_session
+from tests import factories
 
 AGREED = {(SessionStatus.OPEN, SessionEvent.STOP): SessionStatus.STOPPED}
 
@@ -38,15 +39,7 @@ def test_the_session_events_cover_exactly_the_table():
 
 
 def _session() -> Schedule:
-    dept = Department(code="TS1", name="产科")
-    db.session.add(dept)
-    db.session.flush()
-    doctor = Doctor(code="TSD1", name="李医生", department_id=dept.id, fee_fen=1000)
-    db.session.add(doctor)
-    db.session.flush()
-    sched = Schedule(his_schedule_id="TSS1", doctor_id=doctor.id, department_id=dept.id,
-                     clinic_date=dt.date(2026, 12, 1), half_day="am", fee_fen=1000)
-    db.session.add(sched)
+    sched = factories.schedule(his_schedule_id="TSS1", clinic_date=dt.date(2026, 12, 1), slices=0)
     db.session.commit()
     assert sched.status == SessionStatus.OPEN
     return sched

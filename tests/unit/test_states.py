@@ -106,13 +106,8 @@ def test_table_is_closed_and_every_state_reachable(machine):
 
 
 def _payment(status: str) -> PaymentOrder:
-    owner = factories.channel_user()
-    patient = factories.patient(owner)
-    order = PaymentOrder(order_no=f"MZT{owner.id:010d}{status[:4]}", kind="outpatient", owner_id=owner.id,
-                         patient_id=patient.id, channel="wechat", amount_fen=1000, description="t", status=status)
-    db.session.add(order)
-    db.session.flush()
-    return order
+    """A payment that reached ``status`` the usual way (its own walk is recorded by the factory's actor)."""
+    return factories.payment_order(factories.patient(factories.channel_user()), status=status, amount_fen=1000)
 
 
 @pytest.mark.parametrize("src,dst", [(a, b) for a, nxt in SPEC["payment"].items() for b in sorted(nxt)])
@@ -121,7 +116,7 @@ def test_every_allowed_payment_edge_moves_once_and_is_recorded(ctx, src, dst):
     assert states.move("payment", order.id, src, dst, actor="test", reason="walk")
     assert db.session.get(PaymentOrder, order.id).status == dst
     assert not states.move("payment", order.id, src, dst, actor="test"), "a second identical move changes nothing"
-    rows = db.session.query(StateTransition).filter_by(order_type="payment", order_id=order.id).all()
+    rows = db.session.query(StateTransition).filter_by(order_type="payment", order_id=order.id, actor="test").all()
     assert [(r.from_status, r.to_status, r.actor) for r in rows] == [(src, dst, "test")]
 
 
@@ -135,33 +130,8 @@ def test_every_refused_payment_edge_raises(ctx, src, dst):
 
 
 def _appointment(status: str):
-    from app.models import AppointmentOrder, Department, Doctor, Schedule, ScheduleSlice
-
-    owner = factories.channel_user()
-    patient = factories.patient(owner)
-    dept = Department(code=f"T{owner.id}", name="产科")
-    db.session.add(dept)
-    db.session.flush()
-    doctor = Doctor(code=f"D{owner.id}", name="李医生", department_id=dept.id, fee_fen=1000)
-    db.session.add(doctor)
-    db.session.flush()
-    import datetime as dt
-
-    sched = Schedule(his_schedule_id=f"S{owner.id}", doctor_id=doctor.id, department_id=dept.id,
-                     clinic_date=dt.date(2026, 12, 1), half_day="am", fee_fen=1000)
-    db.session.add(sched)
-    db.session.flush()
-    slc = ScheduleSlice(schedule_id=sched.id, his_slice_id=f"SL{owner.id}", start_time="08:00", end_time="08:30",
-                        capacity=2, booked=1)
-    db.session.add(slc)
-    db.session.flush()
-    order = AppointmentOrder(order_no=f"YYT{owner.id:010d}{status[:4]}", owner_id=owner.id, patient_id=patient.id,
-                             channel="wechat", schedule_id=sched.id, slice_id=slc.id, department_id=dept.id,
-                             doctor_id=doctor.id, clinic_date=sched.clinic_date, half_day="am", start_time="08:00",
-                             end_time="08:30", fee_fen=1000, status=status)
-    db.session.add(order)
-    db.session.flush()
-    return order
+    slc = factories.schedule(capacity=2, booked=1).slices[0]
+    return factories.appointment_order(factories.patient(factories.channel_user()), status, slc=slc)
 
 
 @pytest.mark.parametrize("src,dst", [(a, b) for a, nxt in SPEC["appointment"].items() for b in sorted(nxt)])
@@ -172,7 +142,8 @@ def test_every_allowed_appointment_edge_moves_once_and_is_recorded(ctx, src, dst
     assert states.move("appointment", order.id, src, dst, actor="test", reason="walk")
     assert db.session.get(AppointmentOrder, order.id).status == dst
     assert not states.move("appointment", order.id, src, dst, actor="test")
-    rows = db.session.query(StateTransition).filter_by(order_type="appointment", order_id=order.id).all()
+    rows = db.session.query(StateTransition).filter_by(order_type="appointment", order_id=order.id,
+                                                       actor="test").all()
     assert [(r.from_status, r.to_status) for r in rows] == [(src, dst)]
 
 
@@ -188,12 +159,7 @@ def test_every_refused_appointment_edge_raises(ctx, src, dst):
 
 
 def _refund(status: str) -> Refund:
-    payment = _payment("refunding")
-    refund = Refund(refund_no=f"TK{payment.id:010d}{status[:4]}", payment_id=payment.id, amount_fen=500,
-                    reason="walk", status=status, requested_by="test")
-    db.session.add(refund)
-    db.session.flush()
-    return refund
+    return factories.refund(_payment("confirmed"), status, amount_fen=500)
 
 
 @pytest.mark.parametrize("src,dst", [(a, b) for a, nxt in SPEC["refund"].items() for b in sorted(nxt)])
@@ -202,7 +168,7 @@ def test_every_allowed_refund_edge_moves_once_and_is_recorded(ctx, src, dst):
     assert states.move("refund", refund.id, src, dst, actor="test", reason="walk")
     assert db.session.get(Refund, refund.id).status == dst
     assert not states.move("refund", refund.id, src, dst, actor="test"), "a lost race changes nothing"
-    rows = db.session.query(StateTransition).filter_by(order_type="refund", order_id=refund.id).all()
+    rows = db.session.query(StateTransition).filter_by(order_type="refund", order_id=refund.id, actor="test").all()
     assert [(r.from_status, r.to_status, r.actor, r.reason) for r in rows] == [(src, dst, "test", "walk")]
 
 
@@ -213,4 +179,5 @@ def test_every_refused_refund_edge_raises(ctx, src, dst):
     with pytest.raises(states.IllegalTransition):
         states.move("refund", refund.id, src, dst, actor="test")
     assert db.session.get(Refund, refund.id).status == src
-    assert db.session.query(StateTransition).filter_by(order_type="refund", order_id=refund.id).count() == 0
+    assert db.session.query(StateTransition).filter_by(order_type="refund", order_id=refund.id,
+                                                       actor="test").count() == 0
