@@ -33,7 +33,7 @@ TARGET_LABELS = {"appointment": _l("预约订单"), "payment": _l("缴费订单"
 def state_label(machine: str, value: str | None) -> str:
     """An order state in the back-office's words (预约订单 and 缴费订单 have their own tables)."""
     table = orders.STATUS_BY_TYPE.get(machine, {})
-    return f"{orders.label(table, value)} ({value})" if value else ""
+    return orders.label(table, value) if value else ""
 
 
 def shown_value(item: RepairRequest, value: str | None) -> str:
