@@ -18,10 +18,10 @@ SERVICES = [
     ("reports", _l("报告查询"), _l("检验 · 检查报告"), "report"),
     ("inpatient", _l("住院服务"), _l("押金补缴 · 每日清单"), "inpatient"),
     ("me", _l("个人中心"), _l("就诊人 · 家庭联系人"), "me"),
-    ("pregnancy", _l("孕产期保健"), _l("孕周 · 产检计划"), "register"),
-    ("child_health", _l("儿童保健"), _l("儿保计划 · 体检记录"), "report"),
-    ("doctors", _l("找医生"), _l("科室 · 医生 · 专长"), "queue"),
-    ("classes", _l("孕妇学校"), _l("课程报名"), "inpatient"),
+    ("pregnancy", _l("孕产期保健"), _l("孕周 · 产检计划"), "pregnancy"),
+    ("child_health", _l("儿童保健"), _l("儿保计划 · 体检记录"), "child"),
+    ("doctors", _l("找医生"), _l("科室 · 医生 · 专长"), "doctor"),
+    ("classes", _l("孕妇学校"), _l("课程报名"), "class"),
 ]
 
 

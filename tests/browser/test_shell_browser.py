@@ -16,6 +16,12 @@ def test_h5_home_at_375px_in_chinese_and_english(wechat_page, live_server):
              ("booking", "bills", "queue", "reports", "inpatient", "me")]
     assert all(b["x"] >= 0 and b["x"] + b["width"] <= 375 for b in boxes)
     assert len({round(b["y"]) for b in boxes}) == 2
+    # each service has its own drawn icon (a calendar, a card, a bed …), not a placeholder shape
+    tiles = page.locator("[data-service]")
+    drawings = [tiles.nth(i).locator(".h5-icon svg").inner_html() for i in range(tiles.count())]
+    assert len(drawings) == tiles.count() >= 10 and len(set(drawings)) == len(drawings)
+    icon = page.locator("[data-service=booking] .h5-icon svg").bounding_box()
+    assert icon["width"] >= 20 and icon["height"] >= 20
     shot(page, "h5_home_zh")
     page.click("a.h5-lang")
     page.wait_for_url(f"{live_server}/h5/")
