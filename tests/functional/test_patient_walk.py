@@ -27,6 +27,8 @@ ENGLISH_ALLOWED = {"EN", "WeUI", "PDF", "HIS", "ID", "No", "OK", "kg", "cm", "mm
                    "WBC", "RBC", "PLT", "HGB", "NST", "B", "CT", "DR", "TSH", "ALT", "AST", "GLU", "CRP", "HPV",
                    "mg", "ml", "mL", "L", "g", "U", "IU", "pg", "fL", "mIU", "ng", "nmol", "pmol", "min", "bpm",
                    "dL", "A", "V", "X"}
+#: the hospital's name: the home page's title, not any other page's
+GENERIC_TITLES = {"妇幼保健院", "Maternal & Child Hospital"}
 
 
 def _visible_text(page: str) -> str:
@@ -59,6 +61,13 @@ def _problems(url: str, response, utc_times: set[str], english_page: bool = Fals
     for hhmm in utc_times:
         if re.search(rf"(?<![\d:]){hhmm}(?![\d])", text):
             found.append(f"{url}: shows the UTC time {hhmm}")
+    title = re.search(r"<title>(.*?)</title>", page, re.S)
+    heading = re.search(r'<h1 class="h5-title">(.*?)</h1>', page, re.S)
+    if (title and heading and html.unescape(title.group(1)).strip() in GENERIC_TITLES
+            and _visible_text(heading.group(1)).strip() not in GENERIC_TITLES):
+        # WeChat and Alipay show <title> in their top bar: "妇幼保健院" above every page is no help (a
+        # page may name itself more closely, e.g. a report by its test: 尿常规)
+        found.append(f"{url}: title {title.group(1).strip()!r} is not the page's heading {heading.group(1).strip()!r}")
     if not english_page:
         words = {w for w in re.findall(r"(?<![A-Za-z0-9])[A-Za-z]{2,}(?![A-Za-z0-9])", text)
                  if w not in ENGLISH_ALLOWED}
@@ -113,3 +122,6 @@ def test_the_walk_sees_what_users_see():
     assert "English" in _problems("/en", page("Show Survey 满意度调查"), utc)[0]
     assert "UTC time 23:13" in _problems("/utc", page("下单时间 2026-12-01 23:13"), utc)[0]
     assert _problems("/en-page", page("Show Survey"), utc, english_page=True) == []
+    titled = Response('<html><head><title>妇幼保健院</title></head><body><h1 class="h5-title">我的预约</h1></body></html>',
+                      content_type="text/html; charset=utf-8")
+    assert "is not the page's heading" in _problems("/title", titled, utc)[0]
