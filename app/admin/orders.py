@@ -71,10 +71,13 @@ def finance_tools(order_type: str, kind: str, filters, widgets: dict) -> dict:
     criteria = criteria_of(filters)
     list_tools.flash_bad_dates(criteria)
     # An unfiltered list counted by estimate (app/admin/fast_lists.py) has no 合计: it would sum every row.
-    estimate = fast_lists.estimated_count()
-    totals = None if estimate is not None else orders.totals(order_type, criteria)
+    # Nor has a list of more than COUNT_UP_TO rows narrowed without a date range (渠道 alone): 超过 N 笔.
+    estimate, capped = fast_lists.estimated_count(), fast_lists.count_capped()
+    totals = None if estimate is not None or capped is not None else orders.totals(order_type, criteria)
     widgets["list"].template_args["totals_row"] = list_tools.totals_row(totals, TOTAL_COLUMNS[order_type])
-    return {"tools": {**list_tools.list_context(kind, criteria, totals), "estimated_count": estimate}}
+    widgets["list"].template_args["count_capped"] = capped
+    return {"tools": {**list_tools.list_context(kind, criteria, totals), "estimated_count": estimate,
+                      "count_capped": capped}}
 
 
 class OrderViewMixin(list_tools.DatePresets):
