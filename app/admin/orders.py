@@ -145,6 +145,8 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
                         criterion("appointment", "clinic_date_to", _l("至"))],
         "created_at": [criterion("appointment", "created_from", _l("从")),
                        criterion("appointment", "created_to", _l("至"))],
+        "confirmed_at": [criterion("appointment", "confirmed_from", _l("从")),
+                         criterion("appointment", "confirmed_to", _l("至"))],
         "channel": [criterion("appointment", "channel", _l("等于"))],
         "status": [criterion("appointment", "status", _l("等于"))],
         "stuck": [criterion("appointment", "stuck", _l("是"))],
@@ -161,13 +163,14 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
                     "fee_fen", "his_visit_no", "queue_no", "location", "created_at", "expires_at", "paid_at",
                     "confirmed_at", "attended_at", "cancelled_at", "cancel_reason"]
     search_columns = ["order_no", "patient_name", "card_no", "phone", "doctor", "department", "clinic_date",
-                      "created_at", "channel", "status", "stuck"]
+                      "created_at", "confirmed_at", "channel", "status", "stuck"]
     search_form_extra_fields = {
         "order_no": StringField(_l("订单号")), "patient_name": StringField(_l("就诊人姓名")),
         "card_no": StringField(_l("就诊卡号")), "phone": StringField(_l("手机号")),
         "doctor": StringField(_l("医生")), "department": StringField(_l("科室")),
         "clinic_date": StringField(_l("就诊日期"), description="YYYY-MM-DD"),
         "created_at": StringField(_l("下单时间"), description="YYYY-MM-DD"),
+        "confirmed_at": StringField(_l("确认时间"), description="YYYY-MM-DD"),
         "channel": SelectField(_l("渠道"), choices=_choices(orders.CHANNELS)),
         "status": SelectField(_l("状态"), choices=_choices(orders.APPOINTMENT_STATUS)),
         "stuck": SelectField(_l("超时未推进"), choices=STUCK_CHOICES),
