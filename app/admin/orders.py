@@ -395,6 +395,7 @@ class PaymentOrderView(OrderViewMixin, ModelView):
         "business_ref": [criterion("payment", "business_ref", _l("等于"))],
         "created_at": [criterion("payment", "created_from", _l("从")),
                        criterion("payment", "created_to", _l("至"))],
+        "paid_at": [criterion("payment", "paid_from", _l("从")), criterion("payment", "paid_to", _l("至"))],
         "kind": [criterion("payment", "kind", _l("等于"))],
         "channel": [criterion("payment", "channel", _l("等于"))],
         "status": [criterion("payment", "status", _l("等于"))],
@@ -413,13 +414,14 @@ class PaymentOrderView(OrderViewMixin, ModelView):
                     "status", "amount_fen", "refunded_fen", "channel_trade_no", "flag", "created_at", "expires_at",
                     "paid_at", "closed_at", "his_receipt_no", "his_error"]
     search_columns = ["order_no", "channel_trade_no", "patient_name", "card_no", "phone", "doctor", "department",
-                      "business_ref", "created_at", "kind", "channel", "status", "flag", "stuck"]
+                      "business_ref", "created_at", "paid_at", "kind", "channel", "status", "flag", "stuck"]
     search_form_extra_fields = {
         "order_no": StringField(_l("订单号")), "patient_name": StringField(_l("就诊人姓名")),
         "card_no": StringField(_l("就诊卡号")), "phone": StringField(_l("手机号")),
         "doctor": StringField(_l("医生")), "department": StringField(_l("科室")),
         "business_ref": StringField(_l("业务单号")),
         "created_at": StringField(_l("下单时间"), description="YYYY-MM-DD"),
+        "paid_at": StringField(_l("支付时间"), description="YYYY-MM-DD"),
         "kind": SelectField(_l("业务类型"), choices=_choices(orders.KINDS)),
         "channel": SelectField(_l("渠道"), choices=_choices(orders.CHANNELS)),
         "status": SelectField(_l("状态"), choices=_choices(orders.PAYMENT_STATUS)),

@@ -117,6 +117,9 @@ PAYMENT_CRITERIA: dict[str, Condition] = {
     "stuck": lambda v: _stuck("payment") if v.strip() == "1" else None,
     "created_from": _from_day(PaymentOrder.created_at, as_utc=True),
     "created_to": _to_day(PaymentOrder.created_at, as_utc=True),
+    # 支付时间: the day 数据分析's money and count charts count a payment on
+    "paid_from": _from_day(PaymentOrder.paid_at, as_utc=True),
+    "paid_to": _to_day(PaymentOrder.paid_at, as_utc=True),
 }
 
 REFUND_CRITERIA: dict[str, Condition] = {

@@ -60,3 +60,33 @@ def test_a_registrations_day_opens_the_bookings_confirmed_that_day(app, client, 
                         "&_flt_0_channel=wechat").get_data(as_text=True)
     assert _record_count(listed) == counted
     assert "确认日期从" in listed  # the active conditions say which time the list is filtered by
+
+
+def test_a_payments_day_opens_the_payments_paid_that_day(app, client, seeded):
+    """费用金额 and 交易笔数 count a payment on the day it was paid: their day opens 缴费订单 by 支付时间."""
+    from app.models import PaymentOrder
+
+    with app.app_context():
+        start = clock.beijing_day_start_utc(DAY)
+        # an order created at 23:55 the evening before and paid after midnight: counted on DAY
+        late = db.session.scalar(select(PaymentOrder.id).where(
+            PaymentOrder.paid_at >= start, PaymentOrder.paid_at < start + dt.timedelta(days=1),
+            PaymentOrder.channel == "wechat", PaymentOrder.kind == "registration").order_by(PaymentOrder.id))
+        assert late is not None
+        db.session.execute(update(PaymentOrder).where(PaymentOrder.id == late).values(
+            created_at=start - dt.timedelta(minutes=5), paid_at=start + dt.timedelta(minutes=2)))
+        db.session.commit()
+        counted = analytics.compute(DAY, DAY, "wechat", rollups=False).daily("count_registration", "wechat")[0]
+        ordered = db.session.scalar(select(func.count()).select_from(PaymentOrder).where(
+            PaymentOrder.created_at >= start, PaymentOrder.created_at < start + dt.timedelta(days=1),
+            PaymentOrder.channel == "wechat", PaymentOrder.kind == "registration"))
+        assert counted > 0 and counted != ordered
+
+    login(client, "admin")
+    page = client.get("/analytics/?start=2026-11-09&end=2026-11-18&channel=wechat").get_data(as_text=True)
+    assert re.search(r"clickable\(draw\('chart-counts'[^;]*'paymentorderview', true, 'paid_at'\)", page)
+    d = DAY.isoformat()
+    listed = client.get(f"/paymentorderview/list/?_flt_0_paid_at={d}&_flt_1_paid_at={d}&_flt_0_channel=wechat"
+                        "&_flt_0_kind=registration").get_data(as_text=True)
+    assert _record_count(listed) == counted
+    assert "支付日期从" in listed
