@@ -460,15 +460,25 @@ def time_lists(app, runs: int) -> int:
             failed |= not ok
             print(f"| {name} `{path}` | {label} | {seconds * 1000:,.0f} ms{'' if seconds < 1 else ' (> 1 s)'} | "
                   f"{shown} | {codes[-1]} |")
-    # a condition no index narrows (a state over the whole year): exact count and 合计, the slow case left
+    # a condition without a date range: counted up to fast_lists.COUNT_UP_TO (超过 N 笔, no 合计 above it)
     for name, url in (("缴费订单, 状态 = 已支付, no date", "/paymentorderview/list/?_flt_0_status=paid"),
+                      ("缴费订单, 状态 = 已确认, no date", "/paymentorderview/list/?_flt_0_status=confirmed"),
                       ("缴费订单, 渠道 = 服务号, no date", "/paymentorderview/list/?_flt_0_channel=wechat"),
-                      ("预约订单, 渠道 = 服务号, no date", "/appointmentorderview/list/?_flt_0_channel=wechat")):
+                      ("预约订单, 渠道 = 服务号, no date", "/appointmentorderview/list/?_flt_0_channel=wechat"),
+                      ("退费记录, 状态 = 退款成功, no date", "/refundview/list/?_flt_0_status=success"),
+                      ("缴费订单, 渠道 = 服务号, 本月", "/paymentorderview/list/?_flt_0_channel=wechat"
+                       f"&_flt_0_created_at={today.replace(day=1)}&_flt_1_created_at={today}")):
         client.get(url)
         seconds, response = timed(lambda u=url: client.get(u), runs)
         failed |= response.status_code != 200
-        print(f"| {name} | (no index) | {seconds * 1000:,.0f} ms{'' if seconds < 1 else ' (> 1 s)'} | "
-              f"exact | {response.status_code} |")
+        page = response.get_data(as_text=True)
+        if 'data-test="record-count-capped"' in page:
+            shown = "超过 " + page.split('data-test="record-count-capped"')[1].split("超过")[1].split("<")[0].strip()
+        else:
+            shown = page.split("记录数目:</strong>")[-1].split("<")[0].strip() if "记录数目" in page else "?"
+        totals = "合计" if 'data-test="totals"' in page else "no 合计"
+        print(f"| {name} | condition | {seconds * 1000:,.0f} ms{'' if seconds < 1 else ' (> 1 s)'} | "
+              f"{shown} ({totals}) | {response.status_code} |")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with app.app_context():
         start = clock.beijing_day_start_utc(today.replace(day=1))

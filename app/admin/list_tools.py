@@ -16,6 +16,8 @@ from app.services.formatting import yuan_grouped
 DATE_CRITERIA = {
     "created_from": ("created_at", 0), "created_to": ("created_at", 1),
     "clinic_date_from": ("clinic_date", 0), "clinic_date_to": ("clinic_date", 1),
+    "confirmed_from": ("confirmed_at", 0), "confirmed_to": ("confirmed_at", 1),
+    "paid_from": ("paid_at", 0), "paid_to": ("paid_at", 1),
 }
 
 

@@ -71,10 +71,13 @@ def finance_tools(order_type: str, kind: str, filters, widgets: dict) -> dict:
     criteria = criteria_of(filters)
     list_tools.flash_bad_dates(criteria)
     # An unfiltered list counted by estimate (app/admin/fast_lists.py) has no 合计: it would sum every row.
-    estimate = fast_lists.estimated_count()
-    totals = None if estimate is not None else orders.totals(order_type, criteria)
+    # Nor has a list of more than COUNT_UP_TO rows narrowed without a date range (渠道 alone): 超过 N 笔.
+    estimate, capped = fast_lists.estimated_count(), fast_lists.count_capped()
+    totals = None if estimate is not None or capped is not None else orders.totals(order_type, criteria)
     widgets["list"].template_args["totals_row"] = list_tools.totals_row(totals, TOTAL_COLUMNS[order_type])
-    return {"tools": {**list_tools.list_context(kind, criteria, totals), "estimated_count": estimate}}
+    widgets["list"].template_args["count_capped"] = capped
+    return {"tools": {**list_tools.list_context(kind, criteria, totals), "estimated_count": estimate,
+                      "count_capped": capped}}
 
 
 class OrderViewMixin(list_tools.DatePresets):
@@ -142,6 +145,8 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
                         criterion("appointment", "clinic_date_to", _l("至"))],
         "created_at": [criterion("appointment", "created_from", _l("从")),
                        criterion("appointment", "created_to", _l("至"))],
+        "confirmed_at": [criterion("appointment", "confirmed_from", _l("从")),
+                         criterion("appointment", "confirmed_to", _l("至"))],
         "channel": [criterion("appointment", "channel", _l("等于"))],
         "status": [criterion("appointment", "status", _l("等于"))],
         "stuck": [criterion("appointment", "stuck", _l("是"))],
@@ -158,13 +163,14 @@ class AppointmentOrderView(OrderViewMixin, ModelView):
                     "fee_fen", "his_visit_no", "queue_no", "location", "created_at", "expires_at", "paid_at",
                     "confirmed_at", "attended_at", "cancelled_at", "cancel_reason"]
     search_columns = ["order_no", "patient_name", "card_no", "phone", "doctor", "department", "clinic_date",
-                      "created_at", "channel", "status", "stuck"]
+                      "created_at", "confirmed_at", "channel", "status", "stuck"]
     search_form_extra_fields = {
         "order_no": StringField(_l("订单号")), "patient_name": StringField(_l("就诊人姓名")),
         "card_no": StringField(_l("就诊卡号")), "phone": StringField(_l("手机号")),
         "doctor": StringField(_l("医生")), "department": StringField(_l("科室")),
         "clinic_date": StringField(_l("就诊日期"), description="YYYY-MM-DD"),
         "created_at": StringField(_l("下单时间"), description="YYYY-MM-DD"),
+        "confirmed_at": StringField(_l("确认时间"), description="YYYY-MM-DD"),
         "channel": SelectField(_l("渠道"), choices=_choices(orders.CHANNELS)),
         "status": SelectField(_l("状态"), choices=_choices(orders.APPOINTMENT_STATUS)),
         "stuck": SelectField(_l("超时未推进"), choices=STUCK_CHOICES),
@@ -389,6 +395,7 @@ class PaymentOrderView(OrderViewMixin, ModelView):
         "business_ref": [criterion("payment", "business_ref", _l("等于"))],
         "created_at": [criterion("payment", "created_from", _l("从")),
                        criterion("payment", "created_to", _l("至"))],
+        "paid_at": [criterion("payment", "paid_from", _l("从")), criterion("payment", "paid_to", _l("至"))],
         "kind": [criterion("payment", "kind", _l("等于"))],
         "channel": [criterion("payment", "channel", _l("等于"))],
         "status": [criterion("payment", "status", _l("等于"))],
@@ -407,13 +414,14 @@ class PaymentOrderView(OrderViewMixin, ModelView):
                     "status", "amount_fen", "refunded_fen", "channel_trade_no", "flag", "created_at", "expires_at",
                     "paid_at", "closed_at", "his_receipt_no", "his_error"]
     search_columns = ["order_no", "channel_trade_no", "patient_name", "card_no", "phone", "doctor", "department",
-                      "business_ref", "created_at", "kind", "channel", "status", "flag", "stuck"]
+                      "business_ref", "created_at", "paid_at", "kind", "channel", "status", "flag", "stuck"]
     search_form_extra_fields = {
         "order_no": StringField(_l("订单号")), "patient_name": StringField(_l("就诊人姓名")),
         "card_no": StringField(_l("就诊卡号")), "phone": StringField(_l("手机号")),
         "doctor": StringField(_l("医生")), "department": StringField(_l("科室")),
         "business_ref": StringField(_l("业务单号")),
         "created_at": StringField(_l("下单时间"), description="YYYY-MM-DD"),
+        "paid_at": StringField(_l("支付时间"), description="YYYY-MM-DD"),
         "kind": SelectField(_l("业务类型"), choices=_choices(orders.KINDS)),
         "channel": SelectField(_l("渠道"), choices=_choices(orders.CHANNELS)),
         "status": SelectField(_l("状态"), choices=_choices(orders.PAYMENT_STATUS)),

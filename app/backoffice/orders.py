@@ -95,6 +95,9 @@ APPOINTMENT_CRITERIA: dict[str, Condition] = {
     "clinic_date_to": _to_day(AppointmentOrder.clinic_date, as_utc=False),
     "created_from": _from_day(AppointmentOrder.created_at, as_utc=True),
     "created_to": _to_day(AppointmentOrder.created_at, as_utc=True),
+    # 确认时间: when the HIS confirmed the booking, the day 数据分析's 挂号统计 counts it on
+    "confirmed_from": _from_day(AppointmentOrder.confirmed_at, as_utc=True),
+    "confirmed_to": _to_day(AppointmentOrder.confirmed_at, as_utc=True),
 }
 
 PAYMENT_CRITERIA: dict[str, Condition] = {
@@ -115,6 +118,9 @@ PAYMENT_CRITERIA: dict[str, Condition] = {
     "stuck": lambda v: _stuck("payment") if v.strip() == "1" else None,
     "created_from": _from_day(PaymentOrder.created_at, as_utc=True),
     "created_to": _to_day(PaymentOrder.created_at, as_utc=True),
+    # 支付时间: the day 数据分析's money and count charts count a payment on
+    "paid_from": _from_day(PaymentOrder.paid_at, as_utc=True),
+    "paid_to": _to_day(PaymentOrder.paid_at, as_utc=True),
 }
 
 REFUND_CRITERIA: dict[str, Condition] = {

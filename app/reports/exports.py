@@ -359,7 +359,9 @@ CONDITION_LABELS = {
     "card_no": _l("就诊卡号"), "phone": _l("手机号"), "doctor": _l("医生"), "department": _l("科室"),
     "business_ref": _l("业务单号"), "kind": _l("业务类型"), "channel": _l("渠道"), "status": _l("状态"),
     "flag": _l("标记"), "stuck": _l("超时未推进"), "created_from": _l("下单日期从"), "created_to": _l("下单日期至"),
-    "clinic_date_from": _l("就诊日期从"), "clinic_date_to": _l("就诊日期至"), "start": _l("开始日期"),
+    "clinic_date_from": _l("就诊日期从"), "clinic_date_to": _l("就诊日期至"),
+    "confirmed_from": _l("确认日期从"), "confirmed_to": _l("确认日期至"),
+    "paid_from": _l("支付日期从"), "paid_to": _l("支付日期至"), "start": _l("开始日期"),
     "end": _l("结束日期"), "refund_no": _l("退款单号"), "reason": _l("原因"), "overdue": _l("超时未完成"),
 }
 

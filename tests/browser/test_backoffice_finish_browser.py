@@ -130,3 +130,27 @@ def test_finance_sees_the_demo_months_registrations_in_the_chart(wide_page, live
                           " return c.getOption().series.map(s => s.data.reduce((a, b) => a + b, 0)); }")
     assert sum(shown) == confirmed > 0 and all(n > 0 for n in shown), shown
     shot(page, "analytics_registrations")
+
+
+def test_a_day_of_the_registrations_chart_opens_the_bookings_confirmed_that_day(wide_page, live_server, month):
+    """挂号统计 counts bookings by the day the HIS confirmed them: clicking a day's bar opens 预约订单 filtered
+    by that 确认时间, and the list holds as many bookings as the day's bars."""
+    page = wide_page
+    sign_in(page, live_server, "admin")
+    page.goto(f"{live_server}/analytics/?start=2026-11-09&end=2026-11-18")
+    page.wait_for_selector("body[data-charts-ready='1'] #chart-registrations canvas")
+    day, total, x, y = page.evaluate(
+        "() => { const c = echarts.getInstanceByDom(document.getElementById('chart-registrations'));"
+        " const o = c.getOption(); const days = o.xAxis[0].data;"
+        " for (let i = days.length - 1; i >= 0; i--) { const v = o.series[0].data[i];"
+        "   if (v > 0) { const p = c.convertToPixel({seriesIndex: 0}, [i, v / 2]);"
+        "     return [days[i], o.series.reduce((a, s) => a + s.data[i], 0), p[0], p[1]]; } }"
+        " return null; }")
+    page.locator("#chart-registrations").scroll_into_view_if_needed()
+    box = page.locator("#chart-registrations").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_url(re.compile(r".*/appointmentorderview/list/.*"))
+    assert f"_flt_0_confirmed_at={day}" in page.url and f"_flt_1_confirmed_at={day}" in page.url
+    assert "created_at" not in page.url
+    count = page.locator("text=记录数目").locator("xpath=..").inner_text()
+    assert int(re.search(r"([\d,]+)\s*$", count).group(1).replace(",", "")) == total, (count, total)

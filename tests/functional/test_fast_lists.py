@@ -114,3 +114,48 @@ def test_the_id_span_is_read_only_on_mariadb(app, orders_seeded):
             assert span == _span(app, PaymentOrder)
         else:
             assert span is None
+
+
+@pytest.mark.parametrize("url, model, condition, where", [
+    ("/paymentorderview/list/?_flt_0_channel=wechat", PaymentOrder, "channel", PaymentOrder.channel == "wechat"),
+    ("/appointmentorderview/list/?_flt_0_channel=wechat", AppointmentOrder, "channel",
+     AppointmentOrder.channel == "wechat"),
+])
+def test_a_list_narrowed_without_a_date_counts_only_up_to_the_limit(app, client, orders_seeded, monkeypatch,
+                                                                    url, model, condition, where):
+    """渠道 alone selects half a year's orders: above ``COUNT_UP_TO`` the page says 超过 N 笔, shows no
+    figure that is not exact and no 合计; at or below it the count and 合计 are exact (any database)."""
+    login(client, "admin")
+    matching = _exact(app, model, where)
+    assert matching > 3
+    monkeypatch.setattr(fast_lists, "COUNT_UP_TO", matching)  # exactly at the limit: exact, with 合计
+    page = client.get(url).get_data(as_text=True)
+    assert _record_count(page) == matching and 'data-test="count-capped"' not in page
+    assert f"合计（全部 {matching:,} 笔）" in page and 'data-test="totals"' in page
+
+    monkeypatch.setattr(fast_lists, "COUNT_UP_TO", 3)  # more rows match than it counts
+    page = client.get(url).get_data(as_text=True)
+    assert 'data-test="record-count-capped"' in page and "超过 3" in page
+    assert not re.search(r"记录数目:</strong>\s*\d", page)  # never a count that is not exact
+    assert "符合条件的超过 3 笔" in page and 'data-test="count-capped"' in page
+    assert 'data-test="total-row"' not in page and 'data-test="totals"' not in page and "合计（全部" not in page
+    with app.app_context():  # the same rows as before: the newest first
+        newest = db.session.execute(select(model.order_no).where(where).order_by(model.id.desc())).first()[0]
+    assert newest in page
+
+    dated = f"{url}&_flt_0_created_at=2026-11-09&_flt_1_created_at=2026-11-18"  # a date range: exact again
+    page = client.get(dated).get_data(as_text=True)
+    start, end = clock.beijing_day_start_utc(dt.date(2026, 11, 9)), clock.beijing_day_start_utc(dt.date(2026, 11, 19))
+    count = _exact(app, model, where, model.created_at >= start, model.created_at < end)
+    assert count > 3 and _record_count(page) == count and 'data-test="count-capped"' not in page
+    assert f"合计（全部 {count:,} 笔）" in page
+
+
+def test_a_date_that_cannot_be_read_is_no_date_range(app, client, orders_seeded, monkeypatch):
+    """A 下单时间 the list cannot read narrows nothing: the count stays capped, never the whole channel summed."""
+    monkeypatch.setattr(fast_lists, "COUNT_UP_TO", 3)
+    login(client, "finance")
+    page = client.get("/paymentorderview/list/?_flt_0_channel=wechat&_flt_0_created_at=not-a-day"
+                      ).get_data(as_text=True)
+    assert 'data-test="count-capped"' in page and 'data-test="totals"' not in page
+

@@ -189,3 +189,28 @@ def test_only_admin_reaches_the_repair_tool(app, client, world, booked):
     assert refused.status_code in (302, 403)
     with app.app_context():
         assert db.session.scalar(select(RepairRequest.id)) is None
+
+
+def test_the_repair_list_has_the_date_presets_of_the_other_lists(app, world, booked):
+    """数据维护 offers 今天 / 昨天 / 本周 / 本月 / 上月 and a custom range on 申请时间, and each narrows the list."""
+    import datetime as dt
+
+    from app import clock
+
+    admins(app)
+    maker = app.test_client()
+    staff_login(maker, "admin")
+    made = maker.post("/repairrequestview/new/", data={"order_no": booked["order_no"], "kind": "contact",
+                                                        "after_contact": "13912348888", "reason": "手机号填错一位"})
+    assert made.status_code == 302
+    page = maker.get("/repairrequestview/list/").get_data(as_text=True)
+    for key in ("today", "yesterday", "this_week", "this_month", "last_month"):
+        assert f'data-test="preset-{key}"' in page, key
+    today = clock.today()
+    shown = maker.get(f"/repairrequestview/list/?_flt_0_proposed_at={today}&_flt_1_proposed_at={today}"
+                      ).get_data(as_text=True)
+    assert booked["order_no"] in shown
+    before = today.replace(day=1) - dt.timedelta(days=1)
+    earlier = maker.get(f"/repairrequestview/list/?_flt_0_proposed_at={before.replace(day=1)}"
+                        f"&_flt_1_proposed_at={before}").get_data(as_text=True)
+    assert earlier.count(booked["order_no"]) == 0
