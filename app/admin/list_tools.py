@@ -18,6 +18,7 @@ DATE_CRITERIA = {
     "clinic_date_from": ("clinic_date", 0), "clinic_date_to": ("clinic_date", 1),
     "confirmed_from": ("confirmed_at", 0), "confirmed_to": ("confirmed_at", 1),
     "paid_from": ("paid_at", 0), "paid_to": ("paid_at", 1),
+    "succeeded_from": ("succeeded_at", 0), "succeeded_to": ("succeeded_at", 1),
 }
 
 

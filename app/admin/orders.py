@@ -306,6 +306,8 @@ class RefundView(list_tools.DatePresets, ModelView):
         "status": [criterion("refund", "status", _l("等于"))],
         "overdue": [criterion("refund", "overdue", _l("是"))],
         "created_at": [criterion("refund", "created_from", _l("从")), criterion("refund", "created_to", _l("至"))],
+        "succeeded_at": [criterion("refund", "succeeded_from", _l("从")),
+                         criterion("refund", "succeeded_to", _l("至"))],
     })
     base_permissions = ["can_list", "can_show", "can_retry"]
     method_permission_name = {"list": "list", "show": "show", "retry": "retry", "retry_one": "retry"}
@@ -314,7 +316,7 @@ class RefundView(list_tools.DatePresets, ModelView):
                     "created_at", "succeeded_at", "failure_reason"]
     show_columns = ["refund_no", "payment", "payment.channel", "amount_fen", "status", "reason", "requested_by",
                     "created_at", "succeeded_at", "channel_refund_no", "failure_reason", "attempts", "updated_at"]
-    search_columns = ["refund_no", "order_no", "channel", "reason", "status", "overdue", "created_at"]
+    search_columns = ["refund_no", "order_no", "channel", "reason", "status", "overdue", "created_at", "succeeded_at"]
     search_form_extra_fields = {
         "refund_no": StringField(_l("退款单号")),
         "order_no": StringField(_l("订单号")),
@@ -323,6 +325,7 @@ class RefundView(list_tools.DatePresets, ModelView):
         "status": SelectField(_l("状态"), choices=_choices(orders.REFUND_STATUS)),
         "overdue": SelectField(_l("超时未完成"), choices=[("", ""), ("1", _l("超时未完成"))]),
         "created_at": StringField(_l("申请时间"), description="YYYY-MM-DD"),
+        "succeeded_at": StringField(_l("退款成功时间"), description="YYYY-MM-DD"),
     }
     label_columns = {**COMMON_LABELS, "payment.channel": _l("渠道"), "created_at": _l("申请时间")}
     formatters_columns = {**TIME_FORMATTERS, "amount_fen": yuan_grouped,

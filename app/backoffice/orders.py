@@ -134,6 +134,9 @@ REFUND_CRITERIA: dict[str, Condition] = {
     "overdue": lambda v: _stuck("refund") if v.strip() == "1" else None,
     "created_from": _from_day(Refund.created_at, as_utc=True),
     "created_to": _to_day(Refund.created_at, as_utc=True),
+    # 退款成功时间: the day 数据分析's 退款 series counts a refund on
+    "succeeded_from": _from_day(Refund.succeeded_at, as_utc=True),
+    "succeeded_to": _to_day(Refund.succeeded_at, as_utc=True),
 }
 
 PATIENT_CRITERIA: dict[str, Condition] = {

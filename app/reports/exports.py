@@ -361,7 +361,8 @@ CONDITION_LABELS = {
     "flag": _l("标记"), "stuck": _l("超时未推进"), "created_from": _l("下单日期从"), "created_to": _l("下单日期至"),
     "clinic_date_from": _l("就诊日期从"), "clinic_date_to": _l("就诊日期至"),
     "confirmed_from": _l("确认日期从"), "confirmed_to": _l("确认日期至"),
-    "paid_from": _l("支付日期从"), "paid_to": _l("支付日期至"), "start": _l("开始日期"),
+    "paid_from": _l("支付日期从"), "paid_to": _l("支付日期至"),
+    "succeeded_from": _l("退款成功日期从"), "succeeded_to": _l("退款成功日期至"), "start": _l("开始日期"),
     "end": _l("结束日期"), "refund_no": _l("退款单号"), "reason": _l("原因"), "overdue": _l("超时未完成"),
 }
 

@@ -90,3 +90,36 @@ def test_a_payments_day_opens_the_payments_paid_that_day(app, client, seeded):
                         "&_flt_0_kind=registration").get_data(as_text=True)
     assert _record_count(listed) == counted
     assert "支付日期从" in listed
+
+
+def test_a_refunds_day_opens_the_refunds_that_succeeded_that_day(app, client, seeded):
+    """费用金额's 退款 counts a refund on the day it succeeded: its day opens 退费记录 by 退款成功时间."""
+    from app.models import PaymentOrder, Refund
+
+    with app.app_context():
+        start = clock.beijing_day_start_utc(DAY)
+        refund = db.session.scalar(select(Refund).join(PaymentOrder, Refund.payment_id == PaymentOrder.id)
+                                   .where(Refund.status == "success", PaymentOrder.channel == "wechat")
+                                   .order_by(Refund.id))
+        assert refund is not None
+        # asked for the evening before, succeeded after midnight: counted on DAY, not on the day it was asked
+        db.session.execute(update(Refund).where(Refund.id == refund.id).values(
+            created_at=start - dt.timedelta(minutes=30), succeeded_at=start + dt.timedelta(minutes=3)))
+        db.session.commit()
+        data = analytics.compute(DAY, DAY, "wechat", rollups=False)
+        refunded = data.daily("refund_fen", "wechat")[0]
+        succeeded = db.session.execute(select(func.count(), func.sum(Refund.amount_fen))
+                                       .join(PaymentOrder, Refund.payment_id == PaymentOrder.id)
+                                       .where(Refund.status == "success", PaymentOrder.channel == "wechat",
+                                              Refund.succeeded_at >= start,
+                                              Refund.succeeded_at < start + dt.timedelta(days=1))).one()
+        assert succeeded[0] >= 1 and succeeded[1] == refunded
+
+    login(client, "admin")
+    page = client.get("/analytics/?start=2026-11-09&end=2026-11-18&channel=wechat").get_data(as_text=True)
+    assert "openDay('refundview', p.name, null, 'succeeded_at')" in page
+    d = DAY.isoformat()
+    listed = client.get(f"/refundview/list/?_flt_0_succeeded_at={d}&_flt_1_succeeded_at={d}"
+                        "&_flt_0_channel=wechat").get_data(as_text=True)
+    assert _record_count(listed) == succeeded[0]
+    assert "退款成功日期从" in listed
