@@ -65,6 +65,7 @@ def create_app(config: object | str | None = None, **overrides) -> Flask:
 
     plug_in_doubles(app)
     register_payments(app)
+    register_outbox_kinds(app)
     register_tasks(app)
     from app.operations import register_operations
 
@@ -128,6 +129,15 @@ def register_payments(app: Flask) -> None:
     from app.payments.commands import register_payments as plug_in
 
     plug_in()
+
+
+def register_outbox_kinds(app: Flask) -> None:
+    """The side effects outside the payment core that are outbox rows: a notice's push, an export's build."""
+    from app.messages.delivery import register_outbox_kind as notices
+    from app.reports.exports import register_outbox_kind as exports
+
+    notices()
+    exports()
 
 
 def register_tasks(app: Flask) -> None:
