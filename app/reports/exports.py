@@ -390,3 +390,43 @@ def resume_stale(now: dt.datetime | None = None) -> int:
         except Exception:  # recorded on the job (FAILED); the next job still runs
             log.exception("export job %s failed again", job_id)
     return len(owed)
+
+
+def job_file(job: ExportJob) -> Path:
+    """The finished file of a job, or NotFound when it is not (yet) there."""
+    if job.status != ExportStatus.DONE or not job.file_path or not os.path.exists(job.file_path):
+        raise NotFound(_("文件尚未生成"))
+    return Path(job.file_path)
+
+
+# ---------------------------------------------------------------- a job's conditions as staff read them
+
+CONDITION_LABELS = {
+    "order_no": _l("订单号"), "channel_trade_no": _l("渠道交易号"), "patient_name": _l("就诊人姓名"),
+    "card_no": _l("就诊卡号"), "phone": _l("手机号"), "doctor": _l("医生"), "department": _l("科室"),
+    "business_ref": _l("业务单号"), "kind": _l("业务类型"), "channel": _l("渠道"), "status": _l("状态"),
+    "flag": _l("标记"), "stuck": _l("超时未推进"), "created_from": _l("下单日期从"), "created_to": _l("下单日期至"),
+    "clinic_date_from": _l("就诊日期从"), "clinic_date_to": _l("就诊日期至"), "start": _l("开始日期"),
+    "end": _l("结束日期"), "refund_no": _l("退款单号"), "reason": _l("原因"), "overdue": _l("超时未完成"),
+}
+
+
+def describe_conditions(kind: str, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The job's conditions in words, in a stable order (personal values masked as on the list):
+    [("下单日期从", "2026-11-01"), ("状态", "已支付")]; an empty list means every row."""
+    status_table = {"appointment_orders": orders.APPOINTMENT_STATUS,
+                    "refunds": orders.REFUND_STATUS}.get(kind, orders.PAYMENT_STATUS)
+    values = {"kind": lambda v: orders.label(orders.KINDS, v), "channel": lambda v: orders.label(orders.CHANNELS, v),
+              "status": lambda v: orders.label(status_table, v),
+              "flag": lambda v: orders.label(orders.PAYMENT_FLAGS, v),
+              "patient_name": mask_name, "phone": mask_phone,
+              "stuck": lambda v: str(_l("是")) if v == "1" else v,
+              "overdue": lambda v: str(_l("是")) if v == "1" else v}
+    out = []
+    for key in CONDITION_LABELS:
+        if key in params and str(params[key]).strip():
+            value = str(params[key]).strip()
+            out.append((str(CONDITION_LABELS[key]), values.get(key, lambda v: v)(value)))
+    for key in sorted(set(params) - set(CONDITION_LABELS)):
+        out.append((key, str(params[key])))
+    return out

@@ -233,7 +233,7 @@ def test_alipay_sender_maps_not_following():
 
 def test_a_long_body_is_fitted_to_its_keyword_and_the_time_is_beijings(ctx):
     """The demo templates map the body into a thing field: WeChat would refuse 60+ characters (47003)."""
-    from app import clock, outbox
+    from app import clock
     from app.channels.wechat.keywords import violation
 
     user = ChannelUser(channel="wechat", channel_uid="oUSER2", subscribed=True)
