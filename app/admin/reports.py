@@ -24,6 +24,7 @@ from app.backoffice import orders
 from app.reports import exports, statistics
 from app.services.errors import DomainError
 from app.services.formatting import yuan_grouped
+from app.services.states import ExportStatus
 
 
 def beijing_today() -> dt.date:
@@ -136,7 +137,8 @@ class ExportJobView(DatePresets, ModelView):
         return jsonify(status=job.status, status_label=str(EXPORT_STATUS.get(job.status, job.status)),
                        progress=job.progress, rows=job.row_count, error=job.error,
                        finished=beijing_time(job.finished_at),
-                       download=url_for("ExportJobView.download", pk=job.id) if job.status == "done" else None)
+                       download=(url_for("ExportJobView.download", pk=job.id) if job.status == ExportStatus.DONE
+                                 else None))
 
     @expose("/download/<int:pk>")
     @has_access

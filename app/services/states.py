@@ -190,6 +190,9 @@ MACHINES = {
 
 TERMINAL = {name: {s for s, nxt in table.items() if not nxt} for name, (_, table) in MACHINES.items()}
 
+#: the ``from_status`` of an order's first StateTransition row (it had no state before it was written)
+NO_STATE = "-"
+
 
 def allowed(machine: str, from_status: str, to_status: str) -> bool:
     return to_status in MACHINES[machine][1].get(from_status, set())
