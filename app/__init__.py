@@ -132,10 +132,16 @@ def register_payments(app: Flask) -> None:
 
 
 def register_outbox_kinds(app: Flask) -> None:
-    """The side effects outside the payment core that are outbox rows: a notice's push, an export's build."""
+    """The side effects outside the payment core that are outbox rows (the payment core registers its own in
+    ``register_payments``): the HIS calls an ended registration leaves, a waitlist offer, a notice's push, an
+    export's build. Registered here, never on import."""
     from app.messages.delivery import register_outbox_kind as notices
+    from app.registration.commands import register_outbox_kinds as registration
     from app.reports.exports import register_outbox_kind as exports
+    from app.waitlist.commands import register_outbox_kind as waitlist
 
+    registration()
+    waitlist()
     notices()
     exports()
 

@@ -482,16 +482,20 @@ def release_failed_hold(order: AppointmentOrder, exc: BaseException, *, actor: s
     return released
 
 
-@outbox.handler("his.cancel_registration")
 def _cancel_at_his(task: dict) -> None:
     """Release the HIS lock or cancel the registration of an order that ended here (idempotent)."""
     his_gateway().cancel_registration(task["lock_id"], task["order_no"], task.get("reason", ""))
 
 
-@outbox.handler("his.release_lock")
 def _release_at_his(task: dict) -> None:
     """Give back a lock the HIS may hold under an order number whose lock answer was lost (idempotent)."""
     his_gateway().release_lock(task["order_no"], task.get("reason", ""))
+
+
+def register_outbox_kinds() -> None:
+    """Called by ``create_app`` (not on import): the HIS calls an ended order leaves behind."""
+    outbox.handler("his.cancel_registration")(_cancel_at_his)
+    outbox.handler("his.release_lock")(_release_at_his)
 
 
 # -- the payment core's view of a registration (ConfirmRegistration) ----------------------------------

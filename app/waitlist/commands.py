@@ -260,7 +260,6 @@ def process_offers() -> int:
     return sum(make_offer_ready(entry_id, order_id, status) for entry_id, order_id, status in rows)
 
 
-@outbox.handler("waitlist.offer")
 def _offer_made(task: dict) -> None:
     """The outbox row written with an offer, carried out after its commit (idempotent: an offer already
     made ready, or ended, is left alone)."""
@@ -274,6 +273,11 @@ def _offer_made(task: dict) -> None:
         make_offer_ready(*row)
     except DomainError as refused:  # a free slice the HIS would not confirm: already ended, place passed on
         log.warning("waitlist offer order=%s not confirmed: %s", task["order_id"], refused.message)
+
+
+def register_outbox_kind() -> None:
+    """Called by ``create_app`` (not on import): an offer's HIS lock and pay window, after its commit."""
+    outbox.handler("waitlist.offer")(_offer_made)
 
 
 def make_offer_ready(entry_id: int, order_id: int, status: str) -> bool:

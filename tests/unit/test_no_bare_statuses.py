@@ -57,7 +57,7 @@ def bare_statuses(source: str) -> list[int]:
                           if k.arg and (k.arg == "status" or k.arg.endswith("_status")) and _strings(k.value)]
         elif isinstance(node, ast.Assign):
             for target in node.targets:
-                pairs = (zip(target.elts, node.value.elts) if isinstance(target, ast.Tuple)
+                pairs = (zip(target.elts, node.value.elts, strict=False) if isinstance(target, ast.Tuple)
                          and isinstance(node.value, ast.Tuple) else [(target, node.value)])
                 found += [node.lineno for t, v in pairs if _is_status(t) and _strings(v)]
     return sorted(found)
