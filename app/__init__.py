@@ -114,8 +114,26 @@ def register_blueprints(app: Flask) -> None:
 
     # Every page (H5 and back-office) shows a database time through the clock: {{ at|beijing }}.
     app.add_template_filter(beijing, "beijing")
+    # ... and compares a status with its table's StrEnum, as the code does:
+    # {% if order.status == AppointmentStatus.BOOKED %}
+    app.jinja_env.globals.update(status_enums())
     app.register_blueprint(h5_blueprint, url_prefix="/h5")
     register_api(app)
+
+
+def status_enums() -> dict[str, type]:
+    """The StrEnums templates compare statuses with (tests/unit/test_no_bare_statuses.py scans templates too)."""
+    from app.billing.states import BillPaymentStatus
+    from app.his.interface import InvoiceStatus, ReportStatus
+    from app.maternity.states import ClassBookingStatus
+    from app.payments.states import PaymentStatus, RefundStatus
+    from app.registration.states import AppointmentStatus
+    from app.services.states import ExportStatus, SessionStatus
+    from app.waitlist.states import WaitlistStatus
+
+    enums = (AppointmentStatus, BillPaymentStatus, ClassBookingStatus, ExportStatus, InvoiceStatus, PaymentStatus,
+             RefundStatus, ReportStatus, SessionStatus, WaitlistStatus)
+    return {enum.__name__: enum for enum in enums}
 
 
 def register_commands(app: Flask) -> None:

@@ -7,11 +7,13 @@ name or attribute ending in ``status`` with a string literal (or a tuple, list o
 ``.status.in_(...)`` with string literals, a ``status="..."`` keyword argument and an assignment
 (``row.status = "..."``, or within a tuple assignment) all fail. Allowed: the
 channel adapters, which speak WeChat's and Alipay's own answer codes ("SUCCESS", "REFUND_SUCCESS"), and a
-JSON answer's ``jsonify(status="ok")``. Jinja templates are not scanned (see docs/architecture.md)."""
+JSON answer's ``jsonify(status="ok")``. The Jinja templates under ``app/templates`` and ``h5/templates`` are
+scanned too: they compare with the enums ``create_app`` makes template globals (``app.status_enums``)."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +65,10 @@ def bare_statuses(source: str) -> list[int]:
     return sorted(found)
 
 
+#: in a template: ``x.status == 'paid'``, ``x.status != "paid"``, ``x.status in ('paid', ...)``
+TEMPLATE_BARE = re.compile(r"""\bstatus\s*(?:==|!=)\s*['"]|\bstatus\s+(?:not\s+)?in\s*[(\[]\s*['"]""")
+
+
 def test_the_scan_sees_each_form_and_spares_enums_and_json():
     source = '''
 a = x.status == "paid"
@@ -92,3 +98,27 @@ def test_no_status_is_a_bare_string_in_app_or_h5():
             offenders += [f"{rel}:{line}" for line in bare_statuses(path.read_text(encoding="utf-8"))]
     assert offenders == [], ("compare statuses with the table's StrEnum (its package's states.py), not a "
                              "string:\n" + "\n".join(offenders))
+
+
+def test_the_template_scan_sees_each_form_and_spares_enums():
+    bare = ["{% if order.status == 'booked' %}", '{% if job.status != "done" %}', "{% if p.status in ('paid', 'x') %}",
+            "{% if p.status not in ['paid'] %}"]
+    fine = ["{% if order.status == AppointmentStatus.BOOKED %}", '<td data-status="{{ job.status }}">',
+            "{% if p.status in (PaymentStatus.PAID, PaymentStatus.CONFIRMED) %}"]
+    assert [bool(TEMPLATE_BARE.search(t)) for t in bare + fine] == [True] * len(bare) + [False] * len(fine)
+
+
+def test_no_status_is_a_bare_string_in_a_template():
+    offenders = []
+    for folder in ("app/templates", "h5/templates"):
+        for path in sorted((ROOT / folder).rglob("*.html")):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if TEMPLATE_BARE.search(line):
+                    offenders.append(f"{path.relative_to(ROOT).as_posix()}:{number}")
+    assert offenders == [], "compare with the StrEnum (a template global, app.status_enums):\n" + "\n".join(offenders)
+
+
+def test_the_templates_see_every_status_enum(app):
+    from app import status_enums
+
+    assert status_enums().items() <= app.jinja_env.globals.items()
