@@ -65,6 +65,7 @@ def create_app(config: object | str | None = None, **overrides) -> Flask:
 
     plug_in_doubles(app)
     register_payments(app)
+    register_outbox_kinds(app)
     register_tasks(app)
     from app.operations import register_operations
 
@@ -113,8 +114,26 @@ def register_blueprints(app: Flask) -> None:
 
     # Every page (H5 and back-office) shows a database time through the clock: {{ at|beijing }}.
     app.add_template_filter(beijing, "beijing")
+    # ... and compares a status with its table's StrEnum, as the code does:
+    # {% if order.status == AppointmentStatus.BOOKED %}
+    app.jinja_env.globals.update(status_enums())
     app.register_blueprint(h5_blueprint, url_prefix="/h5")
     register_api(app)
+
+
+def status_enums() -> dict[str, type]:
+    """The StrEnums templates compare statuses with (tests/unit/test_no_bare_statuses.py scans templates too)."""
+    from app.billing.states import BillPaymentStatus
+    from app.his.interface import InvoiceStatus, ReportStatus
+    from app.maternity.states import ClassBookingStatus
+    from app.payments.states import PaymentStatus, RefundStatus
+    from app.registration.states import AppointmentStatus
+    from app.services.states import ExportStatus, SessionStatus
+    from app.waitlist.states import WaitlistStatus
+
+    enums = (AppointmentStatus, BillPaymentStatus, ClassBookingStatus, ExportStatus, InvoiceStatus, PaymentStatus,
+             RefundStatus, ReportStatus, SessionStatus, WaitlistStatus)
+    return {enum.__name__: enum for enum in enums}
 
 
 def register_commands(app: Flask) -> None:
@@ -128,6 +147,21 @@ def register_payments(app: Flask) -> None:
     from app.payments.commands import register_payments as plug_in
 
     plug_in()
+
+
+def register_outbox_kinds(app: Flask) -> None:
+    """The side effects outside the payment core that are outbox rows (the payment core registers its own in
+    ``register_payments``): the HIS calls an ended registration leaves, a waitlist offer, a notice's push, an
+    export's build. Registered here, never on import."""
+    from app.messages.delivery import register_outbox_kind as notices
+    from app.registration.commands import register_outbox_kinds as registration
+    from app.reports.exports import register_outbox_kind as exports
+    from app.waitlist.commands import register_outbox_kind as waitlist
+
+    registration()
+    waitlist()
+    notices()
+    exports()
 
 
 def register_tasks(app: Flask) -> None:

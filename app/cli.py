@@ -8,6 +8,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from app.services.uow import unit_of_work
+from app.reconciliation.states import ReconciliationRunStatus
 
 roles_cli = AppGroup("roles", help="Staff roles (Admin, Finance, Operations, Service desk).")
 demo_cli = AppGroup("demo", help="Demo data and demo accounts (embedded mode only).")
@@ -83,7 +84,7 @@ def payments_reconcile(bill_date: str, channel: str) -> None:
         run = reconcile(name, day)
         click.echo(f"{name} {day}: {run.status}, channel {run.channel_count} rows, local {run.local_count}, "
                    f"differences {run.mismatch_count}{' (' + run.error + ')' if run.error else ''}")
-        failed |= run.status != "done"
+        failed |= run.status != ReconciliationRunStatus.DONE
     if failed:
         sys.exit(1)
 

@@ -4,6 +4,7 @@ answers. Templates, service instructions and surveys are configuration pages (ap
 from __future__ import annotations
 
 from flask_appbuilder import ModelView
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import StringField
 
@@ -40,6 +41,14 @@ class NotificationView(DatePresets, ModelView):
     show_title = _l("消息详情")
 
 
+def channel_answer(value: str | None) -> str:
+    """A push the channel took keeps its message id as ``msgid=…`` (app/messages/delivery.py): shown in the
+    page's words; a refusal's message is the channel's own, shown as it came."""
+    if value and value.startswith("msgid="):
+        return _("渠道消息编号 %(id)s", id=value[len("msgid="):])
+    return value or ""
+
+
 class MessagePushView(DatePresets, ModelView):
     """Each push attempt (sandbox or real channel) with the request and the channel's answer."""
 
@@ -54,6 +63,7 @@ class MessagePushView(DatePresets, ModelView):
     label_columns = {"at": _l("时间"), "notification_id": _l("消息编号"), "channel": _l("渠道"),
                      "template_id": _l("模板 ID"), "ok": _l("成功"), "error_code": _l("错误码"),
                      "error_message": _l("渠道返回"), "request_json": _l("推送内容")}
+    formatters_columns = {"error_message": channel_answer}
     list_title = _l("推送记录")
 
 

@@ -25,6 +25,7 @@ from app.registration.commands import cancel_by_staff, mark_attendance_by_staff
 from app.services.errors import DomainError
 from app.services.uow import unit_of_work
 from app.services.formatting import mask_id_number, mask_name, mask_phone, yuan, yuan_grouped
+from app.payments.states import PaymentStatus
 
 
 def _choices(table: dict) -> list[tuple[str, str]]:
@@ -115,7 +116,6 @@ class OrderViewMixin(list_tools.DatePresets):
     def export(self):
         """Queue an .xlsx export of what the list currently shows; the job page shows progress."""
         from app.reports import exports
-        from app.tasks.exports import build_export
 
         get_filter_args(self._filters, disallow_if_not_in_search=False)
         try:
@@ -123,8 +123,7 @@ class OrderViewMixin(list_tools.DatePresets):
         except DomainError as exc:
             flash(exc.message, "danger")
             return redirect(url_for(f"{self.endpoint}.list"))
-        build_export(job.id)
-        return redirect(url_for("ExportJobView.show", pk=job.id))
+        return redirect(url_for("ExportJobView.show", pk=job.id))  # built by the outbox after the commit
 
 
 class AppointmentOrderView(OrderViewMixin, ModelView):
@@ -462,7 +461,7 @@ class PaymentOrderView(OrderViewMixin, ModelView):
             item=item, history=history, payments=[], refunds=refunds,
             patient_phone=mask_phone(item.patient.phone), labels=orders, can_cancel=False, cancel_url=None,
             his_checks=orders.his_checks_of(item.id),
-            can_resolve_his=item.status == "confirm_unknown" and self.appbuilder.sm.has_access(
+            can_resolve_his=item.status == PaymentStatus.CONFIRM_UNKNOWN and self.appbuilder.sm.has_access(
                 "can_resolve_his", self.class_permission_name),
             recheck_url=url_for(f"{self.endpoint}.recheck_his", pk=item.id),
             refund_unknown_url=url_for(f"{self.endpoint}.refund_unknown", pk=item.id))

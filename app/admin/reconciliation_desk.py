@@ -16,6 +16,7 @@ from app.backoffice import orders
 from app.reconciliation import desk
 from app.services.errors import DomainError
 from app.services.formatting import yuan_grouped
+from app.reconciliation.states import ReconciliationRunStatus
 
 
 def _day(text: str) -> dt.date:
@@ -90,7 +91,7 @@ class ReconciliationDeskView(BaseView):
         except DomainError as exc:
             flash(exc.message, "danger")
         else:
-            failed = [r for r in runs if r.status == "failed"]
+            failed = [r for r in runs if r.status == ReconciliationRunStatus.FAILED]
             if failed:
                 flash(_("重新对账未完成：%(error)s", error="; ".join(r.error or "" for r in failed)), "danger")
             else:

@@ -24,6 +24,7 @@ from app.backoffice import orders
 from app.reports import exports, statistics
 from app.services.errors import DomainError
 from app.services.formatting import yuan_grouped
+from app.services.states import ExportStatus
 
 
 def beijing_today() -> dt.date:
@@ -67,8 +68,6 @@ class StatisticsView(BaseView):
     @has_access
     def export(self):
         """Queue the statistics workbook for the chosen range; the job page shows progress."""
-        from app.tasks.exports import build_export
-
         try:
             start, end = requested_range()
             job = exports.request_export("statistics", {"start": start.isoformat(), "end": end.isoformat()},
@@ -76,8 +75,7 @@ class StatisticsView(BaseView):
         except DomainError as exc:
             flash(exc.message, "danger")
             return redirect(url_for("StatisticsView.index"))
-        build_export(job.id)
-        return redirect(url_for("ExportJobView.show", pk=job.id))
+        return redirect(url_for("ExportJobView.show", pk=job.id))  # built by the outbox after the commit
 
 
 def _progress_bar(value: int | None) -> Markup:
@@ -139,7 +137,8 @@ class ExportJobView(DatePresets, ModelView):
         return jsonify(status=job.status, status_label=str(EXPORT_STATUS.get(job.status, job.status)),
                        progress=job.progress, rows=job.row_count, error=job.error,
                        finished=beijing_time(job.finished_at),
-                       download=url_for("ExportJobView.download", pk=job.id) if job.status == "done" else None)
+                       download=(url_for("ExportJobView.download", pk=job.id) if job.status == ExportStatus.DONE
+                                 else None))
 
     @expose("/download/<int:pk>")
     @has_access

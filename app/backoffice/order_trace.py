@@ -21,10 +21,17 @@ from app.extensions import db
 from app.models import (AppointmentOrder, AuditLog, ChannelNotification, HisCall, HisCheck, MessagePush,
                         Notification, OutboxTask, Patient, PaymentOrder, Refund, StateTransition)
 from app.backoffice import orders
-from app.services.states import MACHINES
+from app.outbox import OutboxStatus
+from app.payments.states import PaymentStatus, RefundStatus
+from app.registration.states import AppointmentStatus
+from app.services.states import MACHINES, NoticeStatus
 
 #: how many orders a phone number may list before staff are asked to narrow it
 MAX_MATCHES = 50
+
+#: a move into any of these is shown in red on the trace, whichever machine made it (trouble to look at)
+TROUBLE = frozenset({PaymentStatus.CONFIRM_FAILED, PaymentStatus.CONFIRM_UNKNOWN, RefundStatus.FAILED,
+                     RefundStatus.ABNORMAL, AppointmentStatus.LOCK_FAILED, NoticeStatus.FAILED})
 
 
 @dataclass
@@ -182,7 +189,7 @@ def _events(s: Story) -> list[Event]:
         title = _("%(what)s %(no)s：%(a)s → %(b)s", what=orders.ORDER_TYPES.get(t.order_type, t.order_type),
                   no=no_of.get((t.order_type, t.order_id), ""), a=orders.status_label(t.order_type, t.from_status),
                   b=orders.status_label(t.order_type, t.to_status))
-        bad = t.to_status in ("confirm_failed", "confirm_unknown", "failed", "abnormal", "lock_failed")
+        bad = t.to_status in TROUBLE
         events.append(Event(t.at, "state", title, orders.reason_label(t.reason), _actor(t.actor), bad,
                             step=_machine_step(t.order_type, t.to_status)))
 
@@ -220,14 +227,14 @@ def _events(s: Story) -> list[Event]:
     for o in db.session.scalars(select(OutboxTask).where(OutboxTask.ref.in_(numbers))):
         events.append(Event(o.created_at, "outbox", _("待执行任务：%(kind)s", kind=o.kind),
                             _("状态 %(status)s，尝试 %(n)s 次 %(error)s", status=o.status, n=o.attempts,
-                              error=o.last_error or ""), _("系统"), o.status == "failed"))
+                              error=o.last_error or ""), _("系统"), o.status == OutboxStatus.FAILED))
 
     key_conds = [Notification.dedupe_key.endswith(f":{no}", autoescape=True) for no in numbers]
     notices = list(db.session.scalars(select(Notification).where(or_(*key_conds)))) if key_conds else []
     for n in notices:
         events.append(Event(n.created_at, "notice", _("通知患者：%(title)s", title=n.title),
                             _("发送状态 %(status)s %(error)s", status=str(_NOTICE_STATUS.get(n.status, n.status)),
-                              error=n.last_error or ""), _("系统"), n.status == "failed"))
+                              error=n.last_error or ""), _("系统"), n.status == NoticeStatus.FAILED))
     if notices:
         for push in db.session.scalars(select(MessagePush).where(
                 MessagePush.notification_id.in_([n.id for n in notices]))):

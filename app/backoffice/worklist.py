@@ -15,6 +15,10 @@ from sqlalchemy import func, select
 from app import clock
 from app.extensions import db
 from app.models import AppointmentOrder, Notification, PaymentOrder, ReconciliationItem, Refund
+from app.payments.states import PaymentStatus
+from app.payments.states import RefundStatus
+from app.registration.states import AppointmentStatus
+from app.services.states import NoticeStatus
 
 #: how long each state may last before a person should look (the sweepers normally finish sooner)
 DEADLINES = {
@@ -75,7 +79,7 @@ def _figures_of(day: dt.date) -> dict[str, ChannelFigures]:
     for channel, count, fen in db.session.execute(
             select(PaymentOrder.channel, func.count(), func.coalesce(func.sum(Refund.amount_fen), 0))
             .join(PaymentOrder, Refund.payment_id == PaymentOrder.id)
-            .where(Refund.status == "success", Refund.succeeded_at >= start, Refund.succeeded_at < end)
+            .where(Refund.status == RefundStatus.SUCCESS, Refund.succeeded_at >= start, Refund.succeeded_at < end)
             .group_by(PaymentOrder.channel)):
         row(channel).refunds, row(channel).refund_fen = count, int(fen)
     return out
@@ -93,23 +97,24 @@ def at_a_glance(day: dt.date | None = None) -> Glance:
 
 def payment_stuck(now: dt.datetime | None = None):
     now = now or clock.utcnow()
-    return (((PaymentOrder.status == "paid") & (PaymentOrder.paid_at < now - DEADLINES["payment_paid"]))
-            | (PaymentOrder.status.in_(("created", "paying"))
+    return (((PaymentOrder.status == PaymentStatus.PAID) & (PaymentOrder.paid_at < now - DEADLINES["payment_paid"]))
+            | (PaymentOrder.status.in_((PaymentStatus.CREATED, PaymentStatus.PAYING))
                & (PaymentOrder.expires_at < now - DEADLINES["payment_unpaid"]))
-            | ((PaymentOrder.status == "refunding") & (PaymentOrder.updated_at < now - DEADLINES["payment_refunding"])))
+            | ((PaymentOrder.status == PaymentStatus.REFUNDING)
+               & (PaymentOrder.updated_at < now - DEADLINES["payment_refunding"])))
 
 
 def appointment_stuck(now: dt.datetime | None = None):
     now = now or clock.utcnow()
-    return ((AppointmentOrder.status.in_(("holding", "pending_payment"))
+    return ((AppointmentOrder.status.in_((AppointmentStatus.HOLDING, AppointmentStatus.PENDING_PAYMENT))
              & (AppointmentOrder.expires_at < now - DEADLINES["appointment_unpaid"]))
-            | ((AppointmentOrder.status == "paid")
+            | ((AppointmentOrder.status == AppointmentStatus.PAID)
                & (AppointmentOrder.paid_at < now - DEADLINES["appointment_paid"])))
 
 
 def refund_overdue(now: dt.datetime | None = None):
     now = now or clock.utcnow()
-    return (Refund.status.in_(("requested", "processing"))
+    return (Refund.status.in_((RefundStatus.REQUESTED, RefundStatus.PROCESSING))
             & (Refund.created_at < now - DEADLINES["refund_pending"]))
 
 
@@ -133,17 +138,18 @@ def worklist(allowed=lambda view: True) -> list[WorkItem]:
 
     entries = [
         ("payment_confirm_failed", _("缴费确认失败（待退费或人工处理）"), "PaymentOrderView",
-         lambda: count(select(func.count()).select_from(PaymentOrder).where(PaymentOrder.status == "confirm_failed")),
+         lambda: count(select(func.count()).select_from(PaymentOrder)
+                       .where(PaymentOrder.status == PaymentStatus.CONFIRM_FAILED)),
          "/paymentorderview/list/?_flt_0_status=confirm_failed", _("医院拒绝入账，款项应原路退回")),
         ("payment_confirm_unknown", _("医院结果未知，待核实"), "PaymentOrderView",
          lambda: count(select(func.count()).select_from(PaymentOrder)
-                       .where(PaymentOrder.status == "confirm_unknown")),
+                       .where(PaymentOrder.status == PaymentStatus.CONFIRM_UNKNOWN)),
          "/paymentorderview/list/?_flt_0_status=confirm_unknown", _("在订单详情中点“立即向医院核实”")),
         ("refund_failed", _("退款失败"), "RefundView",
-         lambda: count(select(func.count()).select_from(Refund).where(Refund.status == "failed")),
+         lambda: count(select(func.count()).select_from(Refund).where(Refund.status == RefundStatus.FAILED)),
          "/refundview/list/?_flt_0_status=failed", _("可在退费记录中重试")),
         ("refund_abnormal", _("退款异常待处理"), "RefundView",
-         lambda: count(select(func.count()).select_from(Refund).where(Refund.status == "abnormal")),
+         lambda: count(select(func.count()).select_from(Refund).where(Refund.status == RefundStatus.ABNORMAL)),
          "/refundview/list/?_flt_0_status=abnormal", _("需在商户平台处理后回填")),
         ("refund_overdue", _("退款超时未完成"), "RefundView",
          lambda: count(select(func.count()).select_from(Refund).where(refund_overdue())),
@@ -159,7 +165,8 @@ def worklist(allowed=lambda view: True) -> list[WorkItem]:
          lambda: count(select(func.count()).select_from(AppointmentOrder).where(appointment_stuck())),
          "/appointmentorderview/list/?_flt_0_stuck=1", _("已支付未确认预约超过 30 分钟或超时未释放")),
         ("notice_failed", _("消息未能推送"), "NotificationView",
-         lambda: count(select(func.count()).select_from(Notification).where(Notification.status == "failed")),
+         lambda: count(select(func.count()).select_from(Notification)
+                       .where(Notification.status == NoticeStatus.FAILED)),
          "/notificationview/list/?_flt_3_status=failed", _("患者可能未收到通知，请电话告知")),
     ]
     return [WorkItem(key, label, counter(), url, view, hint)

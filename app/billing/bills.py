@@ -41,6 +41,10 @@ from app.messages.notifications import notify
 from app.identity.patients import owned_patient
 from app.services.settings import in_window, setting_hours
 from app.services.uow import unit_of_work
+from app.billing.states import BillPaymentStatus
+from app.identity.states import PatientStatus
+from app.registration.states import AppointmentStatus
+from app.his.interface import TradeRecordStatus
 
 log = logging.getLogger("billing")
 
@@ -167,7 +171,7 @@ def create_bill_payment(owner_id: int, patient_id: int | str | None, bill_nos: S
             detail={"card_no": patient.card_no, "visit": visit_key(bills[0]), "bills": [_snapshot(b) for b in bills]})
         for bill in bills:
             row = BillPayment(payment_id=order.id, bill_no=bill.bill_no, card_no=patient.card_no,
-                              amount_fen=bill.amount_fen, status="pending")
+                              amount_fen=bill.amount_fen, status=BillPaymentStatus.PENDING)
             db.session.add(row)
             db.session.flush()
             db.session.add_all(BillPaymentItem(bill_payment_id=row.id, item_seq=seq, quantity=item.quantity,
@@ -274,7 +278,7 @@ class OutpatientPayment:
             # Part of the money goes back: only on the HIS's own word that it holds none of it for those bills.
             status = his.trade_status(payment.channel_trade_no or "")  # HisUnavailable: retried later
             for record in status.records:
-                if record.kind == "bill" and record.status == "applied" and record.ref in refused:
+                if record.kind == "bill" and record.status == TradeRecordStatus.APPLIED and record.ref in refused:
                     log.warning("HIS refused bill=%s order=%s but holds it under this trade: settled",
                                 record.ref, payment.order_no)
                     refused.pop(record.ref)
@@ -295,11 +299,11 @@ class OutpatientPayment:
         for row in db.session.scalars(select(BillPayment).where(BillPayment.payment_id == payment.id)):
             if row.bill_no in settled:
                 info = settled[row.bill_no]
-                row.status, row.receipt_no = "settled", info["receipt_no"]
+                row.status, row.receipt_no = BillPaymentStatus.SETTLED, info["receipt_no"]
                 row.settled_at = dt.datetime.fromisoformat(info["settled_at"])
                 row.guidance = "\n".join(info["guidance"]) or None
             elif row.bill_no in refused:
-                row.status, row.his_error = "refused", refused[row.bill_no]
+                row.status, row.his_error = BillPaymentStatus.REFUSED, refused[row.bill_no]
                 refused_fen += row.amount_fen
         paid_fen = payment.amount_fen - refused_fen
         body = _("%(patient)s 门诊缴费成功，金额 ¥%(amount)s。", patient=mask_name(payment.patient.name),
@@ -320,7 +324,7 @@ class OutpatientPayment:
 
     def on_confirm_failed(self, payment: PaymentOrder, reason: str) -> None:
         for row in db.session.scalars(select(BillPayment).where(BillPayment.payment_id == payment.id)):
-            row.status, row.his_error = "refused", reason[:255]
+            row.status, row.his_error = BillPaymentStatus.REFUSED, reason[:255]
         notify(payment.owner_id, "bill_failed", _("缴费未成功"),
                _("医院系统未能确认本次门诊缴费（¥%(amount)s），款项将原路退回。", amount=yuan(payment.amount_fen)),
                dedupe_key=f"bill_failed:{payment.order_no}",
@@ -447,7 +451,7 @@ def his_refund(payload: object) -> tuple[Refund, bool]:
         raise HisRefundRefused("request_no was already used for another refund", code="request_conflict",
                                status=409)
     row = db.session.scalar(select(BillPayment).where(BillPayment.bill_no == req.bill_no,
-                                                      BillPayment.status == "settled"))
+                                                      BillPayment.status == BillPaymentStatus.SETTLED))
     if row is None:
         raise HisRefundRefused("no payment through the platform settled this bill", code="not_found", status=404)
     try:
@@ -603,14 +607,15 @@ def cards_to_check(now: dt.datetime, max_cards: int) -> list[str]:
     today = clock.beijing_date(now)
     visiting = list(db.session.scalars(
         select(Patient.card_no).join(AppointmentOrder, AppointmentOrder.patient_id == Patient.id)
-        .where(Patient.status == "bound", AppointmentOrder.clinic_date == today,
-               AppointmentOrder.status.in_(("booked", "visited")))
+        .where(Patient.status == PatientStatus.BOUND, AppointmentOrder.clinic_date == today,
+               AppointmentOrder.status.in_((AppointmentStatus.BOOKED, AppointmentStatus.VISITED)))
         .distinct().order_by(Patient.card_no).limit(max_cards)))
-    bound = db.session.scalar(select(func.count()).select_from(Patient).where(Patient.status == "bound")) or 0
+    bound = db.session.scalar(select(func.count()).select_from(Patient)
+                              .where(Patient.status == PatientStatus.BOUND)) or 0
     slices = max(1, -(-bound // max(1, max_cards)))
     turn = int((now - dt.datetime(2000, 1, 1)) / REMINDER_PERIOD) % slices
     rotation = db.session.scalars(
-        select(Patient.card_no).where(Patient.status == "bound", Patient.id % slices == turn)
+        select(Patient.card_no).where(Patient.status == PatientStatus.BOUND, Patient.id % slices == turn)
         .distinct().order_by(Patient.card_no).limit(max_cards))
     return list(dict.fromkeys([*visiting, *rotation]))
 
@@ -628,7 +633,7 @@ def remind_pending_bills(now: dt.datetime | None = None, max_cards: int = 2000) 
     cards = cards_to_check(now, max_cards)
     by_card: dict[str, list[Patient]] = defaultdict(list)
     for start in range(0, len(cards), 500):
-        for patient in db.session.scalars(select(Patient).where(Patient.status == "bound",
+        for patient in db.session.scalars(select(Patient).where(Patient.status == PatientStatus.BOUND,
                                                                Patient.card_no.in_(cards[start:start + 500]))):
             by_card[patient.card_no].append(patient)
     his = his_gateway()

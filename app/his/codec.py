@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import types
 import typing
 from collections.abc import Mapping
@@ -27,6 +28,8 @@ def to_plain(value: Any) -> Any:
         return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
     return value
 
 
@@ -87,6 +90,11 @@ def from_plain(tp: Any, value: Any) -> Any:
         if not isinstance(value, int) or isinstance(value, bool):
             raise DecodeError(f"expected an integer, got {value!r}")
         return value
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):  # a status of the contract (a StrEnum)
+        try:
+            return tp(value)
+        except ValueError:
+            raise DecodeError(f"{value!r} is not one of {tuple(m.value for m in tp)}") from None
     if tp is str:
         return _text(value)
     raise DecodeError(f"unsupported type {tp!r}")

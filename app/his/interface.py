@@ -11,13 +11,57 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 HalfDay = Literal["am", "pm", "evening"]  # 上午, 下午, 晚上 (夜诊)
-ScheduleStatus = Literal["open", "stopped"]
 AreaKind = Literal["clinic", "lab", "exam", "pharmacy"]
 ReportKind = Literal["lab", "exam"]
-ReportStatus = Literal["pending", "ready"]
+
+
+# The HIS's own statuses, as the contract (docs/his-api.md) spells them; the codec decodes each to its
+# member and refuses any other value, as it did when they were Literals.
+
+class ScheduleStatus(StrEnum):
+    """A session at the HIS (the platform's own copy moves through ``SessionStatus``)."""
+
+    OPEN = "open"
+    STOPPED = "stopped"
+
+
+class ReportStatus(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+
+
+class QueueStatus(StrEnum):
+    """A queue ticket at the 分诊台."""
+
+    WAITING = "waiting"
+    CALLED = "called"
+    DONE = "done"
+    MISSED = "missed"
+
+
+class StayStatus(StrEnum):
+    """An inpatient stay (住院)."""
+
+    IN_HOSPITAL = "in_hospital"
+    DISCHARGED = "discharged"
+
+
+class TradeRecordStatus(StrEnum):
+    """What became of one thing the HIS did under a payment trade."""
+
+    APPLIED = "applied"
+    REVERSED = "reversed"   # taken back at the HIS since (退号, a bill refunded in full)
+
+
+class InvoiceStatus(StrEnum):
+    """A 财政电子票据."""
+
+    ISSUED = "issued"
+    VOIDED = "voided"       # 已冲红
 
 LOCK_MINUTES = 15
 """How long a slot lock holds a slice before the HIS releases it."""
@@ -174,7 +218,7 @@ class QueueTicket:
     doctor_name: str
     current_no: str
     ahead_count: int
-    status: Literal["waiting", "called", "done", "missed"]
+    status: QueueStatus
 
 
 @dataclass(frozen=True)
@@ -231,7 +275,7 @@ class InpatientStay:
     bed: str
     admitted_at: dt.datetime
     discharged_at: dt.datetime | None
-    status: Literal["in_hospital", "discharged"]
+    status: StayStatus
     deposit_total_fen: int
     total_cost_fen: int
     balance_fen: int
@@ -286,7 +330,7 @@ class TradeRecord:
     receipt_no: str         # visit_no / receipt_no / deposit_no
     amount_fen: int
     refunded_fen: int
-    status: Literal["applied", "reversed"]
+    status: TradeRecordStatus
     applied_at: dt.datetime | None
 
 
@@ -351,7 +395,7 @@ class Invoice:
     items: tuple[InvoiceItem, ...]
     total_fen: int
     qr_text: str
-    status: Literal["issued", "voided"] = "issued"
+    status: InvoiceStatus = InvoiceStatus.ISSUED
 
 
 class HisGateway(ABC):

@@ -30,6 +30,7 @@ from app.services.his_access import his_gateway
 from app.identity.id_numbers import birth_date_of, gender_of, is_valid_id_number
 from app.identity.patients import owned_patient, patients_of
 from app.services.uow import unit_of_work
+from app.identity.states import PatientStatus
 
 MAX_PATIENTS_KEY = "patients.max_per_account"
 NAME_RE = re.compile(r"^[\u4e00-\u9fa5A-Za-z][\u4e00-\u9fa5A-Za-z·• ]{0,18}[\u4e00-\u9fa5A-Za-z]$")
@@ -182,10 +183,10 @@ def bind_patient(owner: ChannelUser, data: Mapping[str, str]) -> Patient:
     with unit_of_work():
         existing = db.session.scalar(select(Patient).where(Patient.owner_id == owner.id,
                                                            Patient.card_no == card_no))
-        if existing is not None and existing.status == "bound":
+        if existing is not None and existing.status == PatientStatus.BOUND:
             raise Conflict(_("该就诊卡已绑定在您的账号中"))
         count = db.session.scalar(select(func.count()).select_from(Patient).where(
-            Patient.owner_id == owner.id, Patient.status == "bound")) or 0
+            Patient.owner_id == owner.id, Patient.status == PatientStatus.BOUND)) or 0
         patient = existing or Patient(owner_id=owner.id, card_no=card_no)
         patient.name, patient.id_number, patient.phone = form.name, form.id_number or None, form.phone
         patient.relation, patient.his_patient_id = form.relation, his_patient_id
@@ -194,7 +195,7 @@ def bind_patient(owner: ChannelUser, data: Mapping[str, str]) -> Patient:
         patient.birth_date = birth_date_of(form.id_number) if form.id_number else his_birth
         patient.guardian_name = form.guardian_name or None
         patient.guardian_id_number = form.guardian_id_number or None
-        patient.status, patient.bound_at, patient.unbound_at = "bound", utcnow(), None
+        patient.status, patient.bound_at, patient.unbound_at = PatientStatus.BOUND, utcnow(), None
         patient.channel = owner.channel
         patient.is_default = count == 0
         db.session.add(patient)
@@ -247,7 +248,7 @@ def remove_contact(owner: ChannelUser, patient_id: int | str) -> None:
         if ahead:
             raise PatientHasBookings(ahead)
         was_default = patient.is_default
-        patient.status, patient.unbound_at, patient.is_default = "unbound", utcnow(), False
+        patient.status, patient.unbound_at, patient.is_default = PatientStatus.UNBOUND, utcnow(), False
         db.session.flush()
         if was_default:
             rest = patients_of(owner.id)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Patient
 from app.services.errors import Forbidden
+from app.identity.states import PatientStatus
 
 
 def owned_patient(owner_id: int, patient_id: int | str | None) -> Patient:
@@ -17,7 +18,7 @@ def owned_patient(owner_id: int, patient_id: int | str | None) -> Patient:
     except (TypeError, ValueError):
         raise Forbidden(_("就诊人不存在")) from None
     patient = db.session.scalar(select(Patient).where(Patient.id == pid, Patient.owner_id == owner_id,
-                                                      Patient.status == "bound"))
+                                                      Patient.status == PatientStatus.BOUND))
     if patient is None:
         raise Forbidden(_("就诊人不存在"))
     return patient
@@ -26,5 +27,5 @@ def owned_patient(owner_id: int, patient_id: int | str | None) -> Patient:
 def patients_of(owner_id: int) -> list[Patient]:
     """The account's bound patients, the default first."""
     return list(db.session.scalars(
-        select(Patient).where(Patient.owner_id == owner_id, Patient.status == "bound")
+        select(Patient).where(Patient.owner_id == owner_id, Patient.status == PatientStatus.BOUND)
         .order_by(Patient.is_default.desc(), Patient.id)))

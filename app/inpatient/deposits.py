@@ -34,6 +34,7 @@ from app.messages.notifications import notify
 from app.identity.patients import owned_patient, patients_of
 from app.services.settings import setting_fen, setting_fen_default
 from app.services.uow import unit_of_work
+from app.his.interface import StayStatus
 
 log = logging.getLogger("deposits")
 
@@ -56,7 +57,7 @@ class StayView:
 
     @property
     def in_hospital(self) -> bool:
-        return self.stay.status == "in_hospital"
+        return self.stay.status == StayStatus.IN_HOSPITAL
 
 
 def deposit_limits() -> tuple[int, int]:

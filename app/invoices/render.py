@@ -17,6 +17,7 @@ from reportlab.pdfgen import canvas
 from app import clock
 from app.his.interface import Invoice
 from app.services.formatting import yuan
+from app.his.interface import InvoiceStatus
 
 FONT = "STSong-Light"
 KIND_TITLES = {"registration": "医疗门诊收费票据（电子）", "outpatient": "医疗门诊收费票据（电子）",
@@ -63,7 +64,7 @@ def pdf(invoice: Invoice) -> bytes:
     c.line(left, y + 3 * mm, width - left, y + 3 * mm)
     c.setFont(font, 11)
     c.drawString(left, y - 3 * mm, f"合计（小写）：¥{yuan(invoice.total_fen)}")
-    if invoice.status == "voided":
+    if invoice.status == InvoiceStatus.VOIDED:
         c.setFont(font, 28)
         c.setFillColorRGB(0.8, 0.1, 0.1)
         c.drawCentredString(width / 2, height / 2, "已冲红")

@@ -24,6 +24,9 @@ from app.services.formatting import mask_name, yuan
 from app.messages.notifications import notify
 from app.identity.patients import owned_patient
 from app.services.uow import unit_of_work
+from app.maternity.states import PrenatalClassStatus
+from app.payments.states import PaymentStatus
+from app.services.states import NO_STATE
 
 log = logging.getLogger("classes")
 
@@ -35,7 +38,7 @@ payments.ORDER_PREFIX.setdefault(KIND, "KC")
 def upcoming(limit: int = 30) -> list[PrenatalClass]:
     """Open classes that have not started, soonest first."""
     return list(db.session.scalars(select(PrenatalClass).where(
-        PrenatalClass.status == "open", PrenatalClass.starts_at > clock.beijing_now())
+        PrenatalClass.status == PrenatalClassStatus.OPEN, PrenatalClass.starts_at > clock.beijing_now())
         .order_by(PrenatalClass.starts_at).limit(limit)))
 
 
@@ -51,7 +54,8 @@ def payment_of(booking: ClassBooking) -> PaymentOrder | None:
 
 def _take_place(class_id: int) -> bool:
     return db.session.execute(update(PrenatalClass).where(
-        PrenatalClass.id == class_id, PrenatalClass.status == "open", PrenatalClass.booked < PrenatalClass.capacity)
+        PrenatalClass.id == class_id, PrenatalClass.status == PrenatalClassStatus.OPEN,
+        PrenatalClass.booked < PrenatalClass.capacity)
         .values(booked=PrenatalClass.booked + 1).execution_options(synchronize_session=False)).rowcount == 1
 
 
@@ -71,7 +75,7 @@ def book(owner_id: int, patient_id: int | str, class_id: int | str) -> tuple[Cla
         lesson = None
     if lesson is None:
         raise Forbidden(_("课程不存在"))
-    if lesson.status != "open" or lesson.starts_at <= clock.beijing_now():
+    if lesson.status != PrenatalClassStatus.OPEN or lesson.starts_at <= clock.beijing_now():
         raise DomainError(_("该课程已开始或已取消，不能报名"), code="closed")
     booking = ClassBooking(booking_no=new_order_no("KB"), class_id=lesson.id, owner_id=owner_id,
                            patient_id=patient.id, fee_fen=lesson.fee_fen,
@@ -84,7 +88,7 @@ def book(owner_id: int, patient_id: int | str, class_id: int | str) -> tuple[Cla
                 raise DomainError(_("该课程名额已满"), code="full")
             db.session.add(booking)
             db.session.flush()
-            db.session.add(StateTransition(order_type="class_booking", order_id=booking.id, from_status="-",
+            db.session.add(StateTransition(order_type="class_booking", order_id=booking.id, from_status=NO_STATE,
                                            to_status=booking.status, actor=f"patient:{owner_id}", reason="book"))
             if lesson.fee_fen:
                 payment = payments.create_payment_order(
@@ -114,7 +118,8 @@ def cancel(owner_id: int, booking_id: int | str) -> ClassBooking:
     payment = payment_of(booking)
     with unit_of_work():
         source = booking.status
-        if source == S.PENDING_PAYMENT and payment is not None and payment.status in ("created", "paying"):
+        if (source == S.PENDING_PAYMENT and payment is not None
+                and payment.status in (PaymentStatus.CREATED, PaymentStatus.PAYING)):
             if not payments.cancel_unpaid(payment, f"patient:{owner_id}", "取消报名"):
                 raise Conflict(_("订单已支付，请稍后再试"))
         if source not in (S.PENDING_PAYMENT, S.BOOKED) or not states.move(

@@ -20,6 +20,8 @@ from app.services.formatting import mask_name
 from app.messages.notifications import notify
 from app.identity.patients import owned_patient
 from app.services.uow import unit_of_work
+from app.maternity.states import PregnancyStatus
+from app.identity.states import PatientStatus
 
 log = logging.getLogger("maternity")
 
@@ -69,7 +71,7 @@ def record_pregnancy(owner_id: int, patient_id: int | str, *, lmp: str | None = 
             row = Pregnancy(patient_id=patient.id, lmp_date=lmp_date, due_date=due_date, given=given)
             db.session.add(row)
         else:
-            row.lmp_date, row.due_date, row.given, row.status = lmp_date, due_date, given, "active"
+            row.lmp_date, row.due_date, row.given, row.status = lmp_date, due_date, given, PregnancyStatus.ACTIVE
     log.info("pregnancy recorded patient=%s given=%s", patient.id, given)
     return row
 
@@ -80,7 +82,7 @@ def end_pregnancy(owner_id: int, patient_id: int | str) -> None:
     with unit_of_work():
         row = db.session.scalar(select(Pregnancy).where(Pregnancy.patient_id == patient.id))
         if row is not None:
-            row.status = "ended"
+            row.status = PregnancyStatus.ENDED
 
 
 def _sent(keys: list[str]) -> set[str]:
@@ -100,7 +102,8 @@ def remind_prenatal_checks(now: dt.datetime | None = None) -> int:
     written = 0
     with unit_of_work():
         rows = db.session.execute(select(Pregnancy, Patient).join(Patient, Patient.id == Pregnancy.patient_id)
-                                  .where(Pregnancy.status == "active", Patient.status == "bound")).all()
+                                  .where(Pregnancy.status == PregnancyStatus.ACTIVE,
+                                         Patient.status == PatientStatus.BOUND)).all()
         for pregnancy, patient in rows:
             if pregnancy.due_date + dt.timedelta(weeks=2) < today:
                 continue
@@ -140,7 +143,7 @@ def remind_child_checks(now: dt.datetime | None = None) -> int:
     written = 0
     with unit_of_work():
         children = db.session.scalars(select(Patient).where(
-            Patient.status == "bound", Patient.birth_date.is_not(None), Patient.birth_date > oldest,
+            Patient.status == PatientStatus.BOUND, Patient.birth_date.is_not(None), Patient.birth_date > oldest,
             Patient.birth_date <= today))
         for child in children:
             schedule = rules.child_schedule(child.birth_date, settings.child_plan)

@@ -15,6 +15,8 @@ from app.maternity import rules
 from app.models import AppointmentOrder, Department, Patient, Pregnancy, Schedule, ScheduleSlice
 from app.services.his_access import his_gateway
 from app.services.settings import _int, _raw, setting_text
+from app.maternity.states import PregnancyStatus
+from app.services.states import SessionStatus
 
 log = logging.getLogger("maternity")
 
@@ -58,7 +60,7 @@ def care_settings() -> CareSettings:
 
 def pregnancy_of(patient_id: int) -> Pregnancy | None:
     return db.session.scalar(select(Pregnancy).where(Pregnancy.patient_id == patient_id,
-                                                     Pregnancy.status == "active"))
+                                                     Pregnancy.status == PregnancyStatus.ACTIVE))
 
 
 def is_child(patient: Patient, today: dt.date) -> bool:
@@ -107,7 +109,7 @@ def suitable_slice(department_code: str, first: dt.date, last: dt.date, now: dt.
         return None
     candidates = db.session.scalars(
         select(ScheduleSlice).join(Schedule).where(
-            Schedule.department_id == dept.id, Schedule.status == "open",
+            Schedule.department_id == dept.id, Schedule.status == SessionStatus.OPEN,
             Schedule.clinic_date >= dates[0], Schedule.clinic_date <= dates[-1],
             ScheduleSlice.booked < ScheduleSlice.capacity)
         .order_by(Schedule.clinic_date, ScheduleSlice.start_time).limit(50))

@@ -11,6 +11,20 @@ from app.extensions import db
 from app.models import ClassBooking, StateTransition
 
 
+class PregnancyStatus(StrEnum):
+    """A registered pregnancy (建档): the reminders follow an ACTIVE one."""
+
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class PrenatalClassStatus(StrEnum):
+    """A 孕妇学校 class: OPEN for booking until staff cancel it."""
+
+    OPEN = "open"
+    CANCELLED = "cancelled"
+
+
 class ClassBookingStatus(StrEnum):
     PENDING_PAYMENT = "pending_payment"  # a paid class: the place is held while she pays
     BOOKED = "booked"                    # free, or paid

@@ -1,4 +1,6 @@
-"""Sending the notification outbox through the channels (Huey calls ``deliver`` and ``sweep``).
+"""Sending notices through the channels: ``deliver`` is the outbox's handler for ``notice.push`` (written by
+``notify`` in the caller's transaction, run after its commit), and ``sweep`` (Huey, every minute) the safety
+net for retries with backoff and for pushes a crash or a lost enqueue left.
 
 A notice moves pending -> sending -> sent, or back to pending with a later ``next_attempt_at``
 (backoff 1, 5, 30, 120 minutes), or to failed: when retrying cannot help (daily quota 45009,
@@ -20,11 +22,12 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import or_, select
 
-from app import clock
+from app import clock, outbox
 from app.channels.messages import MessageSender, PushMessage, PushRefused, make_sender
 from app.channels.wechat.keywords import fit
 from app.extensions import db
 from app.links import absolute, patient_url
+from app.messages.notifications import PUSH
 from app.models import ChannelUser, MessagePush, MessageTemplate, Notification
 from app.models.base import utcnow
 from app.services import states
@@ -144,6 +147,14 @@ def deliver(notice_id: int, sender_for: SenderFactory | None = None) -> str:
         return current.status if current else "missing"
     log.info("notification push id=%s channel=%s status=%s error=%s", notice_id, channel, status, error)
     return status
+
+
+def register_outbox_kind() -> None:
+    """Called by ``create_app`` (not on import): the outbox carries out ``notice.push`` with ``deliver``.
+
+    ``deliver`` claims the notice with a guarded move, so a push the sweep made first is not made twice; a
+    refused or failed push is the notice's own business (its backoff, ``sweep``): the outbox row is done."""
+    outbox.handler(PUSH)(lambda payload: deliver(int(payload["notice_id"])))
 
 
 def due_notifications(limit: int = 200) -> list[int]:

@@ -1,4 +1,5 @@
-"""Notices to patients: written to the outbox in the caller's transaction, sent later by Huey.
+"""Notices to patients: written in the caller's transaction with an outbox row ``notice.push``, pushed
+after the commit (``app.messages.delivery.deliver``, the outbox's handler for the kind).
 
 Every notice also shows in the patient's message centre, so nothing depends on the push arriving.
 """
@@ -11,8 +12,12 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from app import outbox
 from app.extensions import db
 from app.models import ChannelUser, Notification
+
+#: the outbox kind that pushes one notice after the transaction that wrote it commits
+PUSH = "notice.push"
 
 #: every kind of notice the platform sends, as staff choose it for a 服务号/服务窗 template (消息模板);
 #: a notice of a kind with no active template stays in the message centre only
@@ -45,7 +50,8 @@ NOTICE_KINDS = {
 def notify(owner_id: int, kind: str, title: str, body: str, *, dedupe_key: str, link: str | None = None,
            payload: dict[str, Any] | None = None) -> Notification:
     """Add one notice for ``owner_id`` to the current unit of work; the same ``dedupe_key`` twice
-    yields the first notice (a replayed event notifies once). The caller commits."""
+    yields the first notice (a replayed event notifies once). The caller commits; the push is an outbox
+    row (``PUSH``) written in the same transaction, so it is made only once the notice is committed."""
     if kind not in NOTICE_KINDS:  # a kind staff could not give a template would never be pushed
         raise ValueError(f"unknown notice kind {kind!r}: add it to NOTICE_KINDS")
     if link is not None and not (link.startswith("/") and not link.startswith("//")):
@@ -60,6 +66,8 @@ def notify(owner_id: int, kind: str, title: str, body: str, *, dedupe_key: str, 
                           payload_json=json.dumps(payload or {}, ensure_ascii=False))
     with db.session.begin_nested():
         db.session.add(notice)
+        db.session.flush()  # the push names the notice by its id
+    outbox.add(PUSH, str(notice.id), {"notice_id": notice.id})
     return notice
 
 

@@ -21,6 +21,17 @@ from app.models.base import utcnow
 from app.services.formatting import yuan
 from app.operations.preflight import run_checks
 from app.services.settings import booking_rules
+from app.payments.states import PaymentStatus
+from app.payments.states import RefundStatus
+from app.registration.states import AppointmentStatus
+from app.services.states import NoticeStatus
+from app.outbox import OutboxStatus
+from app.messages.notifications import PUSH as NOTICE_PUSH
+from app.reports.exports import BUILD as EXPORT_BUILD
+
+#: outbox kinds that are not calls to the HIS: a notice's push and an export's build have findings of their
+#: own (a failed notice, a failed export), so they are not counted as 未完成的医院调用
+OWN_FINDINGS = (NOTICE_PUSH, EXPORT_BUILD)
 
 
 @dataclass
@@ -156,17 +167,20 @@ def build_report(days: int = 90) -> InspectionReport:
 
     hour_ago = now - dt.timedelta(hours=1)
     stuck_paid = _count(select(func.count()).select_from(PaymentOrder).where(
-        PaymentOrder.status == "paid", PaymentOrder.paid_at < hour_ago))
+        PaymentOrder.status == PaymentStatus.PAID, PaymentOrder.paid_at < hour_ago))
     add(Finding("支付", "已付款未向医院确认超过 1 小时", stuck_paid == 0, f"{stuck_paid} 笔",
                 f"检查 HIS 连接与后台任务进程；恢复后系统自动重试，急需时按{RUNBOOK}立即重试"
                 if stuck_paid else "",
                 "/paymentorderview/list/?_flt_0_stuck=1" if stuck_paid else ""))
-    unknown = _count(select(func.count()).select_from(PaymentOrder).where(PaymentOrder.status == "confirm_unknown"))
+    unknown = _count(select(func.count()).select_from(PaymentOrder)
+                     .where(PaymentOrder.status == PaymentStatus.CONFIRM_UNKNOWN))
     add(Finding("支付", "医院结果未知的缴费（已收款，医院未答复是否入账）", unknown == 0, f"{unknown} 笔",
                 "在缴费订单中按状态“医院结果未知”筛选，查看医院核实记录；恢复 HIS 后系统自动核实" if unknown else "",
                 "/paymentorderview/list/?_flt_0_status=confirm_unknown" if unknown else ""))
     stuck_calls = _count(select(func.count()).select_from(OutboxTask).where(
-        or_(OutboxTask.status == "failed", (OutboxTask.status == "pending") & (OutboxTask.created_at < hour_ago))))
+        OutboxTask.kind.not_in(OWN_FINDINGS),
+        or_(OutboxTask.status == OutboxStatus.FAILED,
+            (OutboxTask.status == OutboxStatus.PENDING) & (OutboxTask.created_at < hour_ago))))
     add(Finding("接口", "未完成的医院调用（取消挂号、释放号源）", stuck_calls == 0, f"{stuck_calls} 个",
                 f"恢复 HIS 后由定时任务自动重试；失败原因与重试方法见{RUNBOOK}" if stuck_calls else ""))
     flagged = db.session.execute(select(PaymentOrder.flag, func.count()).where(
@@ -176,9 +190,10 @@ def build_report(days: int = 90) -> InspectionReport:
                 "在后台缴费订单中按标记筛选并逐笔核对" if flagged else "",
                 f"/paymentorderview/list/?_flt_0_flag={flagged[0][0]}" if flagged else ""))
     stuck_refunds = _count(select(func.count()).select_from(Refund).where(
-        Refund.status.in_(("requested", "processing", "abnormal")), Refund.updated_at < hour_ago))
+        Refund.status.in_((RefundStatus.REQUESTED, RefundStatus.PROCESSING, RefundStatus.ABNORMAL)),
+        Refund.updated_at < hour_ago))
     failed_refunds = _count(select(func.count()).select_from(Refund).where(
-        Refund.status == "failed", Refund.updated_at >= since))
+        Refund.status == RefundStatus.FAILED, Refund.updated_at >= since))
     add(Finding("退款", "退款处理中超过 1 小时 / 失败", stuck_refunds == 0 and failed_refunds == 0,
                 f"处理中 {stuck_refunds} 笔，失败 {failed_refunds} 笔",
                 "查询渠道退款状态；失败的退款由财务核实后重试" if stuck_refunds or failed_refunds else "",
@@ -196,16 +211,16 @@ def build_report(days: int = 90) -> InspectionReport:
     lookback = booking_rules().attendance_lookback_days
     before = clock.beijing_date(now) - dt.timedelta(days=lookback)
     unsettled = _count(select(func.count()).select_from(AppointmentOrder).where(
-        AppointmentOrder.status == "booked", AppointmentOrder.clinic_date < before))
+        AppointmentOrder.status == AppointmentStatus.BOOKED, AppointmentOrder.clinic_date < before))
     add(Finding("预约", f"就诊日已过 {lookback} 天仍未确认就诊情况的预约", unsettled == 0, f"{unsettled} 笔",
                 f"检查医院系统的就诊情况接口（恢复后定时核对，急需时按{RUNBOOK}立即核对）；医院未列出的预约由服务台在"
                 "预约订单中标记已就诊或爽约" if unsettled else "",
                 f"/appointmentorderview/list/?_flt_0_status=booked&_flt_1_clinic_date={before - dt.timedelta(days=1)}"
                 if unsettled else ""))
     backlog = _count(select(func.count()).select_from(Notification).where(
-        Notification.status == "pending", Notification.created_at < hour_ago))
+        Notification.status == NoticeStatus.PENDING, Notification.created_at < hour_ago))
     failed_msgs = _count(select(func.count()).select_from(Notification).where(
-        Notification.status == "failed", Notification.created_at >= since))
+        Notification.status == NoticeStatus.FAILED, Notification.created_at >= since))
     add(Finding("消息", "积压超过 1 小时 / 发送失败的通知", backlog == 0 and failed_msgs == 0,
                 f"积压 {backlog} 条，失败 {failed_msgs} 条",
                 "检查后台任务进程与模板消息配额" if backlog or failed_msgs else "",
@@ -227,7 +242,7 @@ def build_report(days: int = 90) -> InspectionReport:
     for kind, n, amount in paid:
         report.volumes.append((f"{names.get(kind, kind)}笔数 / 金额(元)", f"{n} / {yuan(amount)}"))
     refunded = db.session.execute(select(func.count(), func.coalesce(func.sum(Refund.amount_fen), 0)).where(
-        Refund.status == "success", Refund.succeeded_at >= since)).one()
+        Refund.status == RefundStatus.SUCCESS, Refund.succeeded_at >= since)).one()
     report.volumes.append(("退款笔数 / 金额(元)", f"{refunded[0]} / {yuan(refunded[1])}"))
     bookings = _count(select(func.count()).select_from(AppointmentOrder).where(AppointmentOrder.created_at >= since))
     report.volumes.append(("预约订单", str(bookings)))

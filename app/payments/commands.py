@@ -71,6 +71,7 @@ from app.payments.queries import owned_payment, payment_by_no, refund_by_no
 from app.payments.states import PaymentEvent, RefundEvent, decide_payment, decide_refund
 from app.services.states import AWAITING_HIS, LIVE, REFUNDABLE, PaymentStatus, RefundStatus
 from app.services.uow import outermost, transaction, unit_of_work
+from app.services.states import NO_STATE
 
 log = logging.getLogger("payments")
 
@@ -196,7 +197,7 @@ def create_payment_order(*, kind: str, owner_id: int, patient_id: int, channel: 
     )
     db.session.add(order)
     db.session.flush()
-    db.session.add(StateTransition(order_type="payment", order_id=order.id, from_status="-",
+    db.session.add(StateTransition(order_type="payment", order_id=order.id, from_status=NO_STATE,
                                    to_status=PaymentStatus.CREATED, actor=actor, reason=description[:255]))
     log.info("payment created order=%s kind=%s channel=%s amount=%s", order.order_no, kind, channel,
              yuan(amount_fen))
@@ -663,7 +664,7 @@ def request_refund(order: PaymentOrder, amount_fen: int, reason: str, *, request
                     request_key=request_key)
     db.session.add(refund)
     db.session.flush()
-    db.session.add(StateTransition(order_type="refund", order_id=refund.id, from_status="-",
+    db.session.add(StateTransition(order_type="refund", order_id=refund.id, from_status=NO_STATE,
                                    to_status=RefundStatus.REQUESTED, actor=requested_by, reason=reason[:255]))
     log.info("refund requested refund=%s order=%s amount=%s by=%s", refund.refund_no, order.order_no,
              yuan(amount_fen), requested_by)

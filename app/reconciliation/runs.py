@@ -35,6 +35,8 @@ from app.services import audit
 from app.services.errors import DomainError, NotFound
 from app.backoffice.orders import status_label
 from app.services.uow import outermost, transaction, unit_of_work
+from app.reconciliation.states import ReconciliationRunStatus
+from app.his.interface import TradeRecordStatus
 
 log = logging.getLogger("reconciliation")
 
@@ -60,7 +62,7 @@ def reconcile(channel: str, bill_date: dt.date) -> ReconciliationRun:
         if run is None:
             run = ReconciliationRun(channel=channel, bill_date=bill_date)
             db.session.add(run)
-        run.status, run.progress, run.error = "running", 5, None
+        run.status, run.progress, run.error = ReconciliationRunStatus.RUNNING, 5, None
         db.session.flush()
         db.session.execute(delete(ReconciliationItem).where(ReconciliationItem.run_id == run.id,
                                                             ReconciliationItem.resolved_at.is_(None)))
@@ -68,7 +70,8 @@ def reconcile(channel: str, bill_date: dt.date) -> ReconciliationRun:
         rows = channels()[channel].download_bill(bill_date)
     except ChannelError as exc:
         with unit_of_work():
-            run.status, run.error, run.finished_at = "failed", f"{exc.code}: {exc.message}"[:255], utcnow()
+            run.status, run.error = ReconciliationRunStatus.FAILED, f"{exc.code}: {exc.message}"[:255]
+            run.finished_at = utcnow()
         log.error("reconciliation %s %s: bill download failed: %s", channel, bill_date, exc)
         return run
     with unit_of_work():  # our side; committed before the HIS is asked, so nothing stays locked meanwhile
@@ -143,7 +146,7 @@ def reconcile(channel: str, bill_date: dt.date) -> ReconciliationRun:
         run.local_count = len(payments) + len(refunds)
         run.local_total_fen = local_total
         run.mismatch_count = len(items)
-        run.status, run.progress, run.finished_at = "done", 100, utcnow()
+        run.status, run.progress, run.finished_at = ReconciliationRunStatus.DONE, 100, utcnow()
     log.info("reconciliation %s %s: %s channel rows, %s local, %s differences", channel, bill_date, len(rows),
              run.local_count, len(items))
     return run
@@ -189,7 +192,7 @@ def _his_differences(payments: list[PaymentOrder]) -> tuple[list[ReconciliationI
                                    evidence={"platform": ours, "his": f"{exc.code}: {exc.message}"}))
             continue
         theirs = to_plain(status)
-        held = sum(r.amount_fen for r in status.records if r.status == "applied")
+        held = sum(r.amount_fen for r in status.records if r.status == TradeRecordStatus.APPLIED)
         evidence = {"platform": ours, "his": theirs}
         if payment.status == P.CONFIRM_UNKNOWN:
             items.append(_item("his_unknown", payment.order_no, payment.channel_trade_no, payment.amount_fen, held,

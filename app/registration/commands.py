@@ -76,6 +76,8 @@ from app.messages.notifications import notify
 from app.identity.patients import owned_patient
 from app.services.settings import BookingRules, _bool, _int, _raw, booking_rules, setting_text
 from app.services.uow import outermost, unit_of_work
+from app.identity.states import PatientStatus
+from app.services.states import NO_STATE
 
 log = logging.getLogger("booking")  # check-in and the queue reminder log here too
 
@@ -181,7 +183,7 @@ def cards_in_queues(today: dt.date) -> dict[str, list[Patient]]:
                                                       AppointmentOrder.status.in_((A.BOOKED, A.VISITED)))
     paid = select(PaymentOrder.patient_id).where(PaymentOrder.paid_at >= start, PaymentOrder.paid_at < end)
     by_card: dict[str, list[Patient]] = {}
-    for patient in db.session.scalars(select(Patient).where(Patient.status == "bound",
+    for patient in db.session.scalars(select(Patient).where(Patient.status == PatientStatus.BOUND,
                                                             or_(Patient.id.in_(booked), Patient.id.in_(paid)))):
         by_card.setdefault(patient.card_no, []).append(patient)
     return by_card
@@ -336,7 +338,7 @@ def hold_slot(owner_id: int, patient_id: int | str, slice_id: int | str, *, doct
         with unit_of_work():
             db.session.add(order)
             db.session.flush()
-            db.session.add(StateTransition(order_type="appointment", order_id=order.id, from_status="-",
+            db.session.add(StateTransition(order_type="appointment", order_id=order.id, from_status=NO_STATE,
                                            to_status=A.HOLDING, actor=f"patient:{owner_id}", reason=kind))
             held = HeldSlot(order=order, order_id=order.id, order_no=order_no, owner_id=owner_id,
                             patient_id=patient.id, card_no=patient.card_no, channel=owner.channel,
@@ -480,16 +482,20 @@ def release_failed_hold(order: AppointmentOrder, exc: BaseException, *, actor: s
     return released
 
 
-@outbox.handler("his.cancel_registration")
 def _cancel_at_his(task: dict) -> None:
     """Release the HIS lock or cancel the registration of an order that ended here (idempotent)."""
     his_gateway().cancel_registration(task["lock_id"], task["order_no"], task.get("reason", ""))
 
 
-@outbox.handler("his.release_lock")
 def _release_at_his(task: dict) -> None:
     """Give back a lock the HIS may hold under an order number whose lock answer was lost (idempotent)."""
     his_gateway().release_lock(task["order_no"], task.get("reason", ""))
+
+
+def register_outbox_kinds() -> None:
+    """Called by ``create_app`` (not on import): the HIS calls an ended order leaves behind."""
+    outbox.handler("his.cancel_registration")(_cancel_at_his)
+    outbox.handler("his.release_lock")(_release_at_his)
 
 
 # -- the payment core's view of a registration (ConfirmRegistration) ----------------------------------

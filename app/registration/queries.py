@@ -29,6 +29,7 @@ from app.registration.states import LIVE
 from app.registration.states import AppointmentStatus as A
 from app.services.errors import Forbidden, NotFound
 from app.services.settings import setting_text
+from app.services.states import SessionStatus
 
 
 MAX_QUERY = 30
@@ -177,7 +178,7 @@ def next_open_slots(doctor_id: int, limit: int = 12, now: dt.datetime | None = N
         return []
     slices = db.session.scalars(
         select(ScheduleSlice).join(Schedule).where(
-            Schedule.doctor_id == doctor_id, Schedule.status == "open",
+            Schedule.doctor_id == doctor_id, Schedule.status == SessionStatus.OPEN,
             Schedule.clinic_date >= dates[0], Schedule.clinic_date <= dates[-1],
             ScheduleSlice.booked < ScheduleSlice.capacity)
         .options(joinedload(ScheduleSlice.schedule))

@@ -24,6 +24,7 @@ from app.registration.states import LIVE
 from app.registration.states import AppointmentStatus as A
 from app.services.errors import Conflict, DomainError
 from app.services.settings import BookingRules, booking_rules
+from app.his.interface import QueueStatus
 
 
 #: the hospital's department order by default: 产科 and 儿科 first (the setting ``departments.order``)
@@ -57,9 +58,9 @@ def department_rank(order_setting: str) -> dict[str, int]:
 def queue_stage(status: str, ahead: int, remind_ahead: int) -> str | None:
     """'near' when a waiting ticket is within ``remind_ahead`` places of being called, 'called' when
     called, else None."""
-    if status == "called":
+    if status == QueueStatus.CALLED:
         return "called"
-    if status == "waiting" and 0 < ahead <= remind_ahead:
+    if status == QueueStatus.WAITING and 0 < ahead <= remind_ahead:
         return "near"
     return None
 

@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app import clock
 from app.extensions import db
 from app.models import AppointmentOrder, FollowEvent, Patient, PaymentOrder, Refund
+from app.payments.states import RefundStatus
 
 CHANNELS = ("wechat", "alipay")
 PAID_STATES = ("paid", "confirmed", "confirm_failed", "refunding", "refunded", "partially_refunded")
@@ -120,7 +121,7 @@ def _live_money(s: dict[str, Series], lo: dt.datetime, hi: dt.datetime, channels
     day = _day(Refund.succeeded_at)
     _grouped(s["refund_fen"], select(PaymentOrder.channel, day, func.sum(Refund.amount_fen))
              .join(PaymentOrder, Refund.payment_id == PaymentOrder.id)
-             .where(Refund.status == "success", Refund.succeeded_at >= lo, Refund.succeeded_at < hi,
+             .where(Refund.status == RefundStatus.SUCCESS, Refund.succeeded_at >= lo, Refund.succeeded_at < hi,
                     PaymentOrder.channel.in_(channels)).group_by(PaymentOrder.channel, day))
 
 

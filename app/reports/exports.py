@@ -1,6 +1,7 @@
 """Report downloads (.xlsx): order lists and transaction statistics, built by Huey in constant memory.
 
-``request_export`` writes an ExportJob row (the truth); the caller enqueues ``app.tasks.exports``;
+``request_export`` writes an ExportJob row (the truth) and, in the same unit of work, the outbox row
+``export.build`` whose handler (``register_outbox_kind``) runs ``run_export`` after the commit;
 ``run_export`` streams the rows in keyset batches (each batch read with ``yield_per``) into an
 xlsxwriter workbook opened with ``constant_memory``, updating ``ExportJob.progress`` between batches,
 so memory stays flat however many orders there are and staff watch a progress bar.
@@ -26,7 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select, update
 
-from app import clock
+from app import clock, outbox
 from app.extensions import db
 from app.models import AppointmentOrder, Department, Doctor, ExportJob, Patient, PaymentOrder
 from app.models.base import utcnow
@@ -40,6 +41,8 @@ from app.services.uow import transaction, unit_of_work
 
 BATCH = 2000
 KINDS = ("appointment_orders", "payment_orders", "statistics")
+#: the outbox kind that builds a requested job after the request commits
+BUILD = "export.build"
 STALE_AFTER = dt.timedelta(minutes=15)
 ACTOR = "system:export"
 log = logging.getLogger(__name__)
@@ -61,7 +64,7 @@ def beijing(ts: dt.datetime | None) -> str:
 
 @transaction
 def request_export(kind: str, params: Mapping[str, Any], staff) -> ExportJob:
-    """Record an export request (status ``queued``); the caller enqueues ``build_export(job.id)``."""
+    """Record an export request (status ``queued``) and its build, an outbox row run after the commit."""
     if kind not in KINDS:
         raise DomainError(_("不支持的导出类型"))
     if kind == "statistics":
@@ -76,7 +79,23 @@ def request_export(kind: str, params: Mapping[str, Any], staff) -> ExportJob:
     db.session.flush()
     audit.record_staff("staff.export_requested", staff, target_type="export_job", target_id=job.id,
                        kind=kind, params=clean)
+    outbox.add(BUILD, str(job.id), {"job_id": job.id})
     return job
+
+
+def register_outbox_kind() -> None:
+    """Called by ``create_app`` (not on import): the outbox carries out ``export.build`` with ``run_export``.
+
+    A build that raises has already moved its job to FAILED (staff see it and ask again): the outbox task
+    is refused at once rather than retried every minute."""
+
+    def build(payload: dict) -> None:
+        try:
+            run_export(int(payload["job_id"]))
+        except Exception as exc:
+            raise outbox.Refused(f"export job {payload.get('job_id')}: {exc}") from exc
+
+    outbox.handler(BUILD)(build)
 
 
 def export_dir() -> Path:
@@ -291,21 +310,21 @@ def _move(job_id: int, source: ExportStatus, event: ExportEvent, *, reason: str 
 
 
 def run_export(job_id: int) -> ExportJob:
-    """Build the workbook of one job; safe to re-run (a killed run is simply redone)."""
+    """Build the workbook of one job; safe to re-run. Every start is a guarded move to RUNNING, so two
+    workers never build one job: a job already RUNNING is left to its worker (the sweep releases it with
+    ``release_stale_runs`` once it stops moving), a DONE job whose file is there is not built again."""
     job = db.session.get(ExportJob, job_id)
     if job is None:
         raise NotFound(_("导出任务不存在"))
     source = ExportStatus(job.status)
     target = decide_export(job, ExportEvent.START,
                            file_present=bool(job.file_path and os.path.exists(job.file_path)))
-    if target == ExportStatus.DONE:
+    if target == source:  # DONE with its file, or RUNNING: another worker's (a stale one is released first)
         return job
     params = json.loads(job.params_json or "{}")
     kind = job.kind
     path = export_dir() / f"export-{job.id}-{kind}.xlsx"
-    if target == source:  # RUNNING: a killed worker's job, built again in place
-        _set(job_id, progress=0, error=None)
-    elif not _move(job_id, source, ExportEvent.START, reason=None if source == ExportStatus.QUEUED else "run again",
+    if not _move(job_id, source, ExportEvent.START, reason=None if source == ExportStatus.QUEUED else "run again",
                    progress=0, error=None):
         log.info("export job %s: another worker started it first", job_id)
         return db.session.get(ExportJob, job_id)
@@ -339,10 +358,38 @@ def run_export(job_id: int) -> ExportJob:
 
 
 def stale_jobs(now: dt.datetime | None = None) -> list[int]:
-    """Jobs a killed worker left queued or running: the periodic sweep runs them again."""
+    """Jobs a killed worker (or a lost enqueue) left queued or running: the periodic sweep runs them again."""
     cutoff = (now or utcnow()) - STALE_AFTER
     return list(db.session.scalars(select(ExportJob.id).where(ExportJob.status.in_(EXPORT_UNFINISHED),
                                                               ExportJob.updated_at < cutoff)))
+
+
+def release_stale_runs(now: dt.datetime | None = None) -> list[int]:
+    """RUNNING jobs that stopped moving (their worker was killed) go back to QUEUED, each by its own guarded
+    move that also requires it to be still stale: a run that wrote progress meanwhile is not released."""
+    cutoff = (now or utcnow()) - STALE_AFTER
+    stale = ExportJob.updated_at < cutoff
+    released = []
+    for job_id in list(db.session.scalars(select(ExportJob.id).where(ExportJob.status == ExportStatus.RUNNING,
+                                                                     stale))):
+        with unit_of_work():
+            if states.move("export", job_id, ExportStatus.RUNNING,
+                           decide_export(ExportStatus.RUNNING, ExportEvent.RELEASE), actor=ACTOR,
+                           reason="stale run released", where=(stale,), updated_at=utcnow()):
+                released.append(job_id)
+    return released
+
+
+def resume_stale(now: dt.datetime | None = None) -> int:
+    """The sweep: release stale runs, then build every job still owed a file (each start a guarded move);
+    returns how many it ran."""
+    owed = sorted(set(release_stale_runs(now)) | set(stale_jobs(now)))
+    for job_id in owed:
+        try:
+            run_export(job_id)
+        except Exception:  # recorded on the job (FAILED); the next job still runs
+            log.exception("export job %s failed again", job_id)
+    return len(owed)
 
 
 def job_file(job: ExportJob) -> Path:

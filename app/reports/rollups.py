@@ -31,6 +31,7 @@ from app.models import (ActivityDayRollup, AppointmentOrder, Patient, PaymentDay
                         Refund, RollupDay, RollupPartial, RollupRun, RollupStaleDay)
 from app.models.rollups import MARGIN
 from app.services.uow import transaction, unit_of_work
+from app.payments.states import RefundStatus
 
 CHUNK_DAYS = 31  # days built per transaction
 CATCH_UP_DAYS = 7  # the nightly run fills missing days this far back (a night the queue was down)
@@ -112,7 +113,7 @@ def _change_statements(since, first, last, lo=None, hi=None) -> list[Select]:
         by_day(PaymentOrder.updated_at, PaymentOrder.paid_at),
         by_day(Refund.updated_at, Refund.succeeded_at),
         # a refund counts under its payment's current state: the payment's change moves the refund's day
-        by_day(PaymentOrder.updated_at, Refund.succeeded_at, Refund.status == "success",
+        by_day(PaymentOrder.updated_at, Refund.succeeded_at, Refund.status == RefundStatus.SUCCESS,
                join=Refund.__table__.join(PaymentOrder.__table__, PaymentOrder.id == Refund.payment_id)),
         by_day(AppointmentOrder.updated_at, AppointmentOrder.confirmed_at),
         by_day(Patient.updated_at, Patient.bound_at),

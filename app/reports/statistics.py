@@ -19,6 +19,7 @@ from app import clock
 from app.extensions import db
 from app.models import PaymentOrder, Refund
 from app.backoffice.orders import beijing_day_start_utc
+from app.payments.states import RefundStatus
 
 DIMENSIONS = ("day", "channel", "kind", "status")
 MAX_RANGE_DAYS = 366
@@ -152,7 +153,7 @@ def _live_statements(lo, hi):
     refunded = (select(refund_day, PaymentOrder.channel, PaymentOrder.kind, PaymentOrder.status,
                        func.count(Refund.id), func.coalesce(func.sum(Refund.amount_fen), 0))
                 .join(PaymentOrder, PaymentOrder.id == Refund.payment_id)
-                .where(Refund.status == "success", Refund.succeeded_at >= lo, Refund.succeeded_at < hi)
+                .where(Refund.status == RefundStatus.SUCCESS, Refund.succeeded_at >= lo, Refund.succeeded_at < hi)
                 .group_by(refund_day, PaymentOrder.channel, PaymentOrder.kind, PaymentOrder.status))
     return paid, refunded
 

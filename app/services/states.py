@@ -109,10 +109,11 @@ class ExportStatus(StrEnum):
 
 
 _X = ExportStatus
-# export job: QUEUED -> RUNNING -> (DONE | FAILED); a failed job, or a done one whose file is gone, runs again
+# export job: QUEUED -> RUNNING -> (DONE | FAILED); a failed job, or a done one whose file is gone, runs again;
+# a run that stopped moving (its worker killed) is released to QUEUED by the sweep and started again
 EXPORT: dict[ExportStatus, frozenset[ExportStatus]] = {
     _X.QUEUED: frozenset({_X.RUNNING}),
-    _X.RUNNING: frozenset({_X.DONE, _X.FAILED}),
+    _X.RUNNING: frozenset({_X.DONE, _X.FAILED, _X.QUEUED}),
     _X.DONE: frozenset({_X.RUNNING}),
     _X.FAILED: frozenset({_X.RUNNING}),
 }
@@ -124,20 +125,23 @@ class ExportEvent(StrEnum):
     START = "start"          # a worker begins (or begins again) to build the file
     FINISH = "finish"        # the file is written
     FAIL = "fail"            # building it raised
+    RELEASE = "release"      # the sweep: a run that stopped moving (worker killed) is given back to the queue
 
 
 EXPORT_EVENTS: dict[ExportEvent, dict[ExportStatus, ExportStatus]] = {
     ExportEvent.START: {_X.QUEUED: _X.RUNNING, _X.FAILED: _X.RUNNING, _X.DONE: _X.RUNNING},
     ExportEvent.FINISH: {_X.RUNNING: _X.DONE},
     ExportEvent.FAIL: {_X.RUNNING: _X.FAILED},
+    ExportEvent.RELEASE: {_X.RUNNING: _X.QUEUED},
 }
 
 
 def decide_export(job: object, event: ExportEvent, *, file_present: bool = False) -> ExportStatus:
     """Where ``event`` takes an export job, its own state when nothing moves, or ``Refused``.
 
-    START on a RUNNING job (a killed worker's, re-run by the sweep) answers RUNNING: it is built again in
-    place. START on a DONE job whose file is still there (``file_present``) answers DONE: nothing to build.
+    START on a RUNNING job answers RUNNING: a worker is building it, nothing moves and nothing is built (a
+    killed worker's job is first RELEASEd to QUEUED by the sweep, then started by a guarded move like any
+    other). START on a DONE job whose file is still there (``file_present``) answers DONE: nothing to build.
     """
     status = str(getattr(job, "status", job))
     if event == ExportEvent.START and (status == _X.RUNNING or (status == _X.DONE and file_present)):
@@ -185,6 +189,9 @@ MACHINES = {
 }
 
 TERMINAL = {name: {s for s, nxt in table.items() if not nxt} for name, (_, table) in MACHINES.items()}
+
+#: the ``from_status`` of an order's first StateTransition row (it had no state before it was written)
+NO_STATE = "-"
 
 
 def allowed(machine: str, from_status: str, to_status: str) -> bool:

@@ -1,5 +1,6 @@
-"""Report exports: build one .xlsx (thin: the service does the work), and a sweep that re-runs jobs
-a killed worker left behind (the ExportJob row is the truth)."""
+"""Report exports: the sweep that re-runs jobs a killed worker or a lost enqueue left behind (thin: the
+ExportJob row is the truth). A new job is built by the outbox (``export.build``, run by
+``app.tasks.outbox.run_outbox_task`` after the request commits)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,10 @@ from huey import crontab
 from app.tasks import app_context_task, huey
 
 
-@huey.task()
-@app_context_task
-def build_export(job_id: int) -> None:
-    from app.reports.exports import run_export
-
-    run_export(job_id)
-
-
 @huey.periodic_task(crontab(minute="*/10"))
 @app_context_task
 def resume_stale_exports() -> int:
-    """Re-run exports still queued or running long after their last progress (worker killed)."""
-    from app.reports.exports import stale_jobs
+    """Release runs that stopped moving (worker killed) and build every job still owed a file."""
+    from app.reports.exports import resume_stale
 
-    stale = stale_jobs()
-    for job_id in stale:
-        build_export(job_id)
-    return len(stale)
+    return resume_stale()

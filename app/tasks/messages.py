@@ -1,4 +1,7 @@
-"""Notices and channel events: thin tasks calling app/messages/delivery.py and app/identity/follows.py."""
+"""Notices and channel events: thin tasks calling app/messages/delivery.py and app/identity/follows.py.
+
+A new notice is pushed by the outbox (``notice.push``, run by ``app.tasks.outbox.run_outbox_task`` after the
+commit that wrote it); the minute's sweep here retries and finishes what a crash left."""
 
 from __future__ import annotations
 
@@ -7,15 +10,6 @@ import datetime as dt
 from huey import crontab
 
 from app.tasks import app_context_task, huey
-
-
-@huey.task()
-@app_context_task
-def send_notification(notice_id: int) -> str:
-    """Push one notice now (callers enqueue it after their commit); the sweep retries later."""
-    from app.messages.delivery import deliver
-
-    return deliver(int(notice_id))
 
 
 @huey.periodic_task(crontab(minute="*"))

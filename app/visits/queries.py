@@ -26,6 +26,8 @@ from app.services.his_access import his_gateway
 from app.messages.notifications import notify
 from app.identity.patients import owned_patient
 from app.services.uow import unit_of_work
+from app.his.interface import ReportStatus
+from app.identity.states import PatientStatus
 
 log = logging.getLogger(__name__)
 AREA_KINDS = ("clinic", "lab", "exam", "pharmacy")
@@ -95,7 +97,7 @@ def remind_ready_reports() -> int:
     once however many sweeps see it. Returns how many notices were written.
     """
     written = 0
-    patients = db.session.scalars(select(Patient).where(Patient.status == "bound")).all()
+    patients = db.session.scalars(select(Patient).where(Patient.status == PatientStatus.BOUND)).all()
     his = his_gateway()
     for patient in patients:
         try:
@@ -109,7 +111,7 @@ def remind_ready_reports() -> int:
         bound_local = clock.to_beijing(patient.bound_at).replace(microsecond=0)
         with unit_of_work():
             for r in reports:
-                if r.status != "ready" or r.ready_at is None or r.ready_at < bound_local:
+                if r.status != ReportStatus.READY or r.ready_at is None or r.ready_at < bound_local:
                     continue
                 key = f"report_ready:{patient.owner_id}:{r.report_id}"
                 if db.session.scalar(select(Notification.id).where(Notification.dedupe_key == key)):

@@ -51,6 +51,8 @@ from app.services.settings import _int, _raw, booking_rules
 from app.services.uow import unit_of_work
 from app.waitlist import states
 from app.waitlist.states import WaitlistStatus as S
+from app.services.states import SessionStatus
+from app.services.states import NO_STATE
 
 log = logging.getLogger("waitlist")
 
@@ -107,7 +109,7 @@ def join(owner_id: int, patient_id: int | str, schedule_id: int | str,
         schedule = None
     if schedule is None or owner is None:
         raise NotFound(_("号源不存在"))
-    if schedule.status != "open":
+    if schedule.status != SessionStatus.OPEN:
         raise DomainError(_("该医生本时段已停诊，请选择其他医生或时段"), code="stopped")
     rules, now = waitlist_rules(), clock.beijing_now()
     if schedule.clinic_date not in open_dates(now):
@@ -143,7 +145,7 @@ def join(owner_id: int, patient_id: int | str, schedule_id: int | str,
         with unit_of_work():
             db.session.add(entry)
             db.session.flush()
-            db.session.add(StateTransition(order_type="waitlist", order_id=entry.id, from_status="-",
+            db.session.add(StateTransition(order_type="waitlist", order_id=entry.id, from_status=NO_STATE,
                                            to_status=S.WAITING, actor=f"patient:{owner_id}", reason="join"))
     except IntegrityError:  # the same patient joined in another tab a moment ago
         raise DomainError(_("该就诊人已在本时段的候补队列中"), code="duplicate") from None
@@ -196,7 +198,7 @@ def give_freed_place(slice_id: int, schedule_id: int) -> int | None:
     or None (nobody waiting, the place already gone, the session closed). Never calls the HIS."""
     schedule = db.session.get(Schedule, schedule_id)
     slc = db.session.get(ScheduleSlice, slice_id)
-    if schedule is None or slc is None or schedule.status != "open":
+    if schedule is None or slc is None or schedule.status != SessionStatus.OPEN:
         return None
     now = clock.beijing_now()
     if slot_start(schedule.clinic_date, slc.end_time) <= now:
@@ -231,7 +233,7 @@ def give_freed_place(slice_id: int, schedule_id: int) -> int | None:
                                    reason=f"place freed in slice {slice_id}", order_id=order.id,
                                    offered_at=clock.utcnow()):
                     raise _Lost()
-                db.session.add(StateTransition(order_type="appointment", order_id=order.id, from_status="-",
+                db.session.add(StateTransition(order_type="appointment", order_id=order.id, from_status=NO_STATE,
                                                to_status=A.HOLDING, actor="system:waitlist",
                                                reason=f"waitlist entry {entry.id}"))
         except (_Lost, IntegrityError):
@@ -258,7 +260,6 @@ def process_offers() -> int:
     return sum(make_offer_ready(entry_id, order_id, status) for entry_id, order_id, status in rows)
 
 
-@outbox.handler("waitlist.offer")
 def _offer_made(task: dict) -> None:
     """The outbox row written with an offer, carried out after its commit (idempotent: an offer already
     made ready, or ended, is left alone)."""
@@ -272,6 +273,11 @@ def _offer_made(task: dict) -> None:
         make_offer_ready(*row)
     except DomainError as refused:  # a free slice the HIS would not confirm: already ended, place passed on
         log.warning("waitlist offer order=%s not confirmed: %s", task["order_id"], refused.message)
+
+
+def register_outbox_kind() -> None:
+    """Called by ``create_app`` (not on import): an offer's HIS lock and pay window, after its commit."""
+    outbox.handler("waitlist.offer")(_offer_made)
 
 
 def make_offer_ready(entry_id: int, order_id: int, status: str) -> bool:
@@ -349,7 +355,7 @@ def offer_free_places() -> int:
     rows = db.session.execute(
         select(ScheduleSlice.id, ScheduleSlice.schedule_id, ScheduleSlice.capacity - ScheduleSlice.booked)
         .join(Schedule, Schedule.id == ScheduleSlice.schedule_id)
-        .where(Schedule.status == "open", ScheduleSlice.booked < ScheduleSlice.capacity,
+        .where(Schedule.status == SessionStatus.OPEN, ScheduleSlice.booked < ScheduleSlice.capacity,
                ScheduleSlice.schedule_id.in_(select(WaitlistEntry.schedule_id)
                                              .where(WaitlistEntry.status == S.WAITING)))
         .order_by(ScheduleSlice.schedule_id, ScheduleSlice.start_time)).all()
@@ -373,7 +379,7 @@ def close_past_cutoff() -> int:
                                  .order_by(WaitlistEntry.schedule_id, WaitlistEntry.id)).all()
     for entry in entries:
         schedule = entry.schedule
-        stopped = schedule.status != "open"
+        stopped = schedule.status != SessionStatus.OPEN
         if not stopped and cutoff_of(schedule.id, schedule.clinic_date, rules) > now:
             continue
         with unit_of_work():

@@ -99,3 +99,19 @@ def test_suggestions_link_to_the_filtered_list_and_kept_inspections_compare(app,
     assert client.post("/inspection/save").status_code in (302, 403)
     with app.app_context():
         assert db.session.query(InspectionRecord).count() == 2
+
+
+def test_a_failed_export_build_or_notice_push_is_not_an_unfinished_his_call(app, ctx, his):
+    from app.models import OutboxTask
+
+    old = utcnow() - dt.timedelta(hours=3)
+    db.session.add_all([OutboxTask(kind="export.build", ref="1", payload="{}", status="failed", created_at=old,
+                                   next_attempt_at=old),
+                        OutboxTask(kind="notice.push", ref="1", payload="{}", status="pending", created_at=old,
+                                   next_attempt_at=old)])
+    db.session.commit()
+    assert "未完成的医院调用（取消挂号、释放号源）" not in {f.check for f in build_report(90).problems}
+    db.session.add(OutboxTask(kind="his.release_lock", ref="GH1", payload="{}", status="failed", created_at=old,
+                              next_attempt_at=old))
+    db.session.commit()
+    assert "未完成的医院调用（取消挂号、释放号源）" in {f.check for f in build_report(90).problems}

@@ -1,4 +1,5 @@
-"""Sending the outbox: sandbox pushes recorded, retries with backoff, final failures not retried."""
+"""Sending notices: sandbox pushes recorded, retries with backoff, final failures not retried; a notice's
+push is an outbox row (``notice.push``) written with it and carried out by ``deliver`` after the commit."""
 
 from __future__ import annotations
 
@@ -7,13 +8,20 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from app import clock
+from app import clock, outbox
 from app.channels.messages import PushMessage, PushRefused
 from doubles.channels.messages import SandboxSender
-from app.models import ChannelUser, MessagePush, MessageTemplate, Notification, StateTransition
+from app.models import ChannelUser, MessagePush, MessageTemplate, Notification, OutboxTask, StateTransition
 from app.services import states
 from app.messages.delivery import BACKOFF_MINUTES, MAX_ATTEMPTS, deliver, render_fields, sweep
-from app.messages.notifications import notify
+from app.messages.notifications import PUSH, notify
+from app.services.uow import unit_of_work
+
+
+@pytest.fixture(autouse=True)
+def no_worker(monkeypatch):
+    """The outbox writes each notice's push row but hands none to the queue: the tests push by hand."""
+    monkeypatch.setattr(outbox, "_enqueue", None)
 
 
 @pytest.fixture()
@@ -249,3 +257,50 @@ def test_a_long_body_is_fitted_to_its_keyword_and_the_time_is_beijings(ctx):
     assert fields["thing2"] == body[:19] + "…" and fields["time3"] == "2027年1月1日 00:30"
     assert fields["amount4"] == "¥12.50"
     assert all(violation(key, value) is None for key, value in fields.items())
+
+
+def test_a_notice_writes_its_push_to_the_outbox_in_the_same_transaction(ctx, account):
+    with unit_of_work():
+        notice = notify(account.id, "report_ready", "报告已出", "您的报告已出", dedupe_key="o1",
+               payload={"report_id": "RP1"})
+        notify(account.id, "report_ready", "报告已出", "您的报告已出", dedupe_key="o1",
+               payload={"report_id": "RP1"})  # the same notice
+    tasks = ctx.session.execute(select(OutboxTask.kind, OutboxTask.ref, OutboxTask.payload)).all()
+    assert tasks == [(PUSH, str(notice.id), f'{{"notice_id": {notice.id}}}')]
+    assert outbox.run(PUSH, str(notice.id)) == "done"
+    assert ctx.session.get(Notification, notice.id).status == "sent"
+    assert outbox.run(PUSH, str(notice.id)) == "done" and ctx.session.query(MessagePush).count() == 1
+
+
+def test_a_notice_rolled_back_leaves_no_push(ctx, account):
+    with pytest.raises(RuntimeError), unit_of_work():
+        # the use case writes first (pysqlite's default mode opens no transaction before a SAVEPOINT, whose
+        # RELEASE would then commit on its own: an SQLite-only quirk, MariaDB opens the transaction at once)
+        account.subscribed = False
+        ctx.session.flush()
+        notify(account.id, "report_ready", "报告已出", "您的报告已出", dedupe_key="o2",
+               payload={"report_id": "RP1"})
+        raise RuntimeError("the use case failed")
+    assert ctx.session.query(OutboxTask).count() == 0 and ctx.session.query(Notification).count() == 0
+    assert ctx.session.get(ChannelUser, account.id).subscribed
+
+
+def test_with_a_worker_the_notice_is_pushed_after_its_commit(ctx, account, monkeypatch):
+    from app.tasks.outbox import run_outbox_task
+
+    monkeypatch.setattr(outbox, "_enqueue", run_outbox_task)  # what create_app gives it; huey runs inline
+    with unit_of_work():
+        notice = notify(account.id, "report_ready", "报告已出", "您的报告已出", dedupe_key="o3",
+               payload={"report_id": "RP1"})
+        assert ctx.session.query(MessagePush).count() == 0, "nothing is pushed before the commit"
+    assert ctx.session.get(Notification, notice.id).status == "sent"
+    assert ctx.session.scalar(select(OutboxTask.status).where(OutboxTask.kind == PUSH)) == "done"
+    assert sweep(Recording()) == {}  # the sweep finds nothing left to push
+
+
+def test_a_push_the_sweep_made_first_is_not_made_again_by_the_outbox(ctx, account):
+    notice = _notice(ctx, account)
+    sender = Recording()
+    assert sweep(sender) == {"sent": 1}
+    assert outbox.run(PUSH, str(notice.id)) == "done" and len(sender.sent) == 1
+    assert ctx.session.query(MessagePush).count() == 1

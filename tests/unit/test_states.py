@@ -53,7 +53,7 @@ SPEC = {
     },
     "export": {
         "queued": {"running"},
-        "running": {"done", "failed"},
+        "running": {"done", "failed", "queued"},  # queued: a stale run released by the sweep
         "done": {"running"},
         "failed": {"running"},
     },

@@ -111,6 +111,7 @@ def test_a_use_case_that_calls_the_outside_refuses_to_join(ctx):
 def test_create_app_plugs_in_the_payment_kinds_and_outbox_kinds(app):
     for kind in ("registration", "outpatient", "deposit", "prenatal_class"):
         assert payments.kind_handler(kind) is not None
-    assert {commands.CONFIRM_AT_HIS, commands.SEND_REFUND} <= set(outbox._HANDLERS)
+    assert {commands.CONFIRM_AT_HIS, commands.SEND_REFUND, "his.cancel_registration", "his.release_lock",
+            "waitlist.offer", "notice.push", "export.build"} <= set(outbox._HANDLERS)
     assert outbox._enqueue is not None, "the factory hands the outbox its queue"
     assert uow._AFTER_COMMIT == [outbox.dispatch], "one dispatcher, after the outermost commit"
