@@ -266,6 +266,7 @@ REASONS = {
     "channel reports ABNORMAL: needs handling at the merchant platform": _l("渠道报告退款异常：需在商户平台处理"),
     "ABNORMAL": _l("退款异常：需在商户平台处理"), "channel notification: closed": _l("渠道通知：退款已关闭"),
     "stale sending released": _l("发送超时，重新排队"), "run again": _l("重新生成"),
+    "stale run released": _l("生成超时，重新排队"),
 }
 #: reasons with a number or an answer in them: (pattern, label with %(x)s for the part kept)
 REASON_PATTERNS = (
