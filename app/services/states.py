@@ -211,9 +211,20 @@ def move(machine: str, order_id: int, from_status: str, to_status: str, *, actor
     )
     if result.rowcount != 1:
         return False
-    db.session.add(StateTransition(order_type=machine, order_id=order_id, from_status=from_status,
-                                   to_status=to_status, actor=actor, reason=reason))
+    record(machine, order_id, from_status, to_status, actor=actor, reason=reason)
     obj = db.session.identity_map.get(identity_key(model, order_id))
     if obj is not None:
         db.session.expire(obj)
     return True
+
+
+_TRANSITION = StateTransition.__table__.insert()
+
+
+def record(machine: str, order_id: int, from_status: str, to_status: str, *, actor: str,
+           reason: str | None = None) -> None:
+    """Append the StateTransition row of a move (``from_status`` "-" for an order just created) in the
+    caller's transaction: one Core INSERT, now, not an ORM object flushed later (nothing in the request
+    reads it back). ``at`` is the clock's now, as the model's default."""
+    db.session.execute(_TRANSITION, {"order_type": machine, "order_id": order_id, "from_status": str(from_status),
+                                     "to_status": str(to_status), "actor": actor, "reason": reason})
