@@ -50,9 +50,12 @@ def make_app():
     in-process (the simulator on its own database) or, with BENCH_HIS_BASE, over its HTTP contract."""
     from app import create_app
 
-    his = {}
+    his: dict = {}
+    if os.environ.get("BENCH_SELF_URL"):  # its own address: the close sweep asks the sandbox this server serves
+        own = os.environ["BENCH_SELF_URL"]
+        his.update(SANDBOX_BASE_URL=f"{own}/sandbox", PUBLIC_BASE_URL=own)
     if os.environ.get("BENCH_HIS_BASE"):
-        his = {"HIS_MODE": "http", "HIS_BASE_URL": os.environ["BENCH_HIS_BASE"], "HIS_APP_ID": HIS_APP_ID,
+        his |= {"HIS_MODE": "http", "HIS_BASE_URL": os.environ["BENCH_HIS_BASE"], "HIS_APP_ID": HIS_APP_ID,
                "HIS_SECRET": HIS_SECRET}
     return create_app("development", SQLALCHEMY_DATABASE_URI=os.environ["BENCH_DB_URL"],
                       HIS_SIMULATOR_URL=os.environ["BENCH_HIS_URL"], WTF_CSRF_ENABLED=False, **his,
@@ -175,7 +178,8 @@ def start_servers(ports: list[int], workers: int, threads: int, env: dict,
             [gunicorn, "-w", str(workers), "-k", "gthread", "--threads", str(threads), "-b", f"127.0.0.1:{port}",
              "--keep-alive", "30",
              "--chdir", str(ROOT), "--log-level", "warning", "--timeout", "120", factory],
-            env=dict(env, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)), stdout=subprocess.DEVNULL,
+            env=dict(env, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), BENCH_SELF_URL=f"http://127.0.0.1:{port}"),
+            stdout=subprocess.DEVNULL,
             stderr=open(Path(env["INSTANCE_DIR"]) / f"gunicorn-{port}.log", "w")))
     deadline = time.monotonic() + 180
     for port in ports:

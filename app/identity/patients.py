@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, select
 
 from app.extensions import db
 from app.models import ChannelUser, Patient
+from app.services import uow
 from app.services.errors import Forbidden
 
 
@@ -61,7 +62,7 @@ def booking_patient(owner_id: int, patient_id: int | str | None) -> BookingPatie
         pid = int(patient_id)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise Forbidden(_("就诊人不存在")) from None
-    row = db.session.execute(_booking_patient_statement(), {"patient_id": pid, "owner_id": owner_id}).first()
+    row = uow.execute(_booking_patient_statement(), {"patient_id": pid, "owner_id": owner_id}).first()
     if row is None:
         raise Forbidden(_("就诊人不存在"))
     return BookingPatient(row.id, row.card_no, row.gender, row.birth_date, row.channel)

@@ -79,15 +79,15 @@ def _journaled(name: str, method, keys: tuple[str, ...]):
 def _record(name: str, request: dict, outcome: str, answer: str | None, duration_ms: int) -> None:
     if not has_app_context() or not request:
         return
-    from app.extensions import db
     from app.models import HisCall
+    from app.services import uow
 
     ref = str(next(iter(request.values())))[:64]
     try:  # a Core INSERT in the session's transaction (an append-only row nobody reads in the request)
-        db.session.execute(HisCall.__table__.insert(), {
+        uow.execute(HisCall.__table__.insert(), {
             "method": name, "ref": ref, "request": _short(request, 300), "outcome": outcome[:64],
             "answer": answer, "duration_ms": duration_ms})
-    except Exception:  # noqa: BLE001 - the journal never stands in the way of the call itself
+    except Exception:  # the journal never stands in the way of the call itself
         log.warning("HIS call journal not written method=%s ref=%s", name, ref, exc_info=True)
 
 

@@ -70,6 +70,7 @@ from app.services.his_access import his_gateway
 from app.payments.queries import owned_payment, payment_by_no, refund_by_no
 from app.payments.states import PaymentEvent, RefundEvent, decide_payment, decide_refund
 from app.services.states import AWAITING_HIS, LIVE, REFUNDABLE, PaymentStatus, RefundStatus
+from app.services import uow
 from app.services.uow import outermost, transaction, unit_of_work
 
 log = logging.getLogger("payments")
@@ -201,7 +202,7 @@ def open_payment_order(*, kind: str, owner_id: int, patient_id: int, channel: st
     same row and transition, written by two Core INSERTs instead of an ORM object and its flush."""
     values = _new_payment(kind, owner_id, patient_id, channel, amount_fen, description, business_ref, appointment_id,
                           detail, expires_at)
-    result = db.session.execute(_PAYMENT_INSERT, values)
+    result = uow.execute(_PAYMENT_INSERT, values)
     states.record("payment", result.inserted_primary_key[0], "-", PaymentStatus.CREATED, actor=actor,
                   reason=description[:255])
     log.info("payment created order=%s kind=%s channel=%s amount=%s", values["order_no"], kind, channel,

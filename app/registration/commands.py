@@ -68,12 +68,13 @@ from app.registration.states import AppointmentStatus as A
 from app.services import audit, states
 from app.payments import commands as payments
 from app.services.states import PaymentStatus, SessionEvent, SessionStatus, decide_session
-from app.services.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
+from app.services.errors import Conflict, DomainError, NotFound, Unavailable
 from app.services.formatting import mask_name, yuan
 from app.services.his_access import his_gateway, his_refusal
 from app.messages.notifications import notify
 from app.identity.patients import booking_patient
 from app.services.settings import BookingRules, _bool, _int, _raw, booking_rules, setting_text
+from app.services import uow
 from app.services.uow import outermost, unit_of_work
 
 log = logging.getLogger("booking")  # check-in and the queue reminder log here too
@@ -335,7 +336,7 @@ def hold_slot(owner_id: int, patient_id: int | str, slice_id: int | str, *, doct
     order_no = new_order_no("YY")
     try:
         with unit_of_work():
-            order_id = db.session.execute(_ORDER_INSERT, dict(
+            order_id = uow.execute(_ORDER_INSERT, dict(
                 order_no=order_no, owner_id=owner_id, patient_id=patient.id, channel=patient.channel,
                 schedule_id=slc.schedule_id, slice_id=slc.id, department_id=slc.department_id,
                 doctor_id=slc.doctor_id, clinic_date=slc.clinic_date, half_day=slc.half_day,
@@ -430,7 +431,7 @@ def take_place(slice_id: int) -> bool:
 
     A Core UPDATE built once: the hot row is locked from this statement to the COMMIT, so nothing is
     flushed before it and nothing is built after it (the caller flushes what it added first)."""
-    return db.session.execute(_take_place_statement(), {"slice_id": slice_id}).rowcount == 1
+    return uow.execute(_take_place_statement(), {"slice_id": slice_id}).rowcount == 1
 
 
 @functools.cache

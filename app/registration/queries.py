@@ -28,6 +28,7 @@ from app.registration import rules
 from app.registration.rules import hospital_now, open_dates, slot_start
 from app.registration.states import LIVE
 from app.registration.states import AppointmentStatus as A
+from app.services import uow
 from app.services.errors import Forbidden, NotFound
 from app.services.settings import setting_text
 
@@ -141,7 +142,7 @@ def booking_slice(slice_id: int | str) -> BookingSlice:
         sid = int(slice_id)
     except (TypeError, ValueError):
         raise NotFound(_("号源不存在")) from None
-    row = db.session.execute(_booking_slice_statement(), {"slice_id": sid}).first()
+    row = uow.execute(_booking_slice_statement(), {"slice_id": sid}).first()
     if row is None:
         raise NotFound(_("号源不存在"))
     restrictions = [(row.allowed_gender, row.min_age, row.max_age)]
@@ -150,7 +151,7 @@ def booking_slice(slice_id: int | str) -> BookingSlice:
         above = row.grandparent_id
         dep = Department.__table__
         while above is not None:  # a tree deeper than two levels: one more row a level
-            up = db.session.execute(select(dep.c.allowed_gender, dep.c.min_age, dep.c.max_age, dep.c.parent_id)
+            up = uow.execute(select(dep.c.allowed_gender, dep.c.min_age, dep.c.max_age, dep.c.parent_id)
                                     .where(dep.c.id == above)).first()
             if up is None:
                 break

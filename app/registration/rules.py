@@ -24,6 +24,7 @@ from app.models import (
 )
 from app.registration.states import LIVE
 from app.registration.states import AppointmentStatus as A
+from app.services import uow
 from app.services.errors import Conflict, DomainError
 from app.services.settings import BookingRules, booking_rules
 
@@ -235,7 +236,7 @@ def check_patient_limits(patient, schedule, today: dt.date, rules: BookingRules)
     aggregate query over the patient's orders; refused in that order of precedence. ``patient``: anything
     with its ``id``; ``schedule``: anything with ``doctor_id``, ``clinic_date`` and ``half_day``."""
     since = today - dt.timedelta(days=rules.no_show_window_days)
-    no_shows, last_no_show, same, live = db.session.execute(_limits_statement(), {
+    no_shows, last_no_show, same, live = uow.execute(_limits_statement(), {
         "since": since, "doctor_id": schedule.doctor_id, "clinic_date": schedule.clinic_date,
         "half_day": schedule.half_day, "today": today, "patient_id": patient.id}).one()
     if no_shows >= rules.no_show_limit and last_no_show is not None:
