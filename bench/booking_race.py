@@ -463,6 +463,9 @@ def main() -> int:
                           probe="/his/v1/health")
             env["BENCH_HIS_BASE"] = f"http://127.0.0.1:{args.his_port}/his/v1"
         start_servers(ports, args.workers, args.server_threads, env, procs)
+        # this process cancels winners in the 候补 phase: their unpaid orders are closed at the sandbox cashier
+        # that the first server serves (the default config's port 5000 serves nothing here)
+        world["app"].config.update(SANDBOX_BASE_URL=f"{bases[0]}/sandbox", PUBLIC_BASE_URL=bases[0])
         people, cookie_name = world["people"], world["cookie_name"]
         # 1. the race: K patients at once, each at one of the doctor's slots, alternating servers
         racers = people[:args.clients]
@@ -515,6 +518,8 @@ def main() -> int:
             bases[i % len(bases)] + doctor_path + f"&fresh={i}", timeout=60).status_code)
         q_rate, h_rate, m_rate = len(q_jobs) / q_seconds, len(q_jobs) / h_seconds, len(q_jobs) / m_seconds
         query_errors = sum(1 for c in [*q_results, *h_results, *m_results] if c != 200)
+        # while the servers still run: the cancelled winners' unpaid orders are closed at their sandbox cashier
+        wl = waitlist_race(world, outcomes, min(args.waitlist_cancels, accepted))
     finally:
         for proc in [*procs, *his_procs]:
             proc.terminate()
@@ -523,8 +528,6 @@ def main() -> int:
                 proc.wait(40)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-    wl = waitlist_race(world, outcomes, min(args.waitlist_cancels, accepted))
 
     print()
     print(f"race: {args.clients} patients -> {args.slots} slots of one doctor, 2 gunicorn processes x "
