@@ -52,6 +52,9 @@ class Config:
     # Shared one-second cache of a doctor's day of slices (app/services/page_cache.py): Redis, or "" for none.
     SLOT_PAGE_CACHE_URL = os.environ.get("SLOT_PAGE_CACHE_URL", "")
     SLOT_PAGE_CACHE_SECONDS = 1
+    # Each process keeps the parsed booking rules (booking.*) this long (app/services/settings.py); a change
+    # staff save is seen at once by the process that saved it, by the others within these seconds. 0: no copy.
+    SETTINGS_CACHE_SECONDS = 5
 
     # Flask-AppBuilder back-office
     APP_NAME = "妇幼保健院移动挂号缴费平台"

@@ -50,9 +50,12 @@ def make_app():
     in-process (the simulator on its own database) or, with BENCH_HIS_BASE, over its HTTP contract."""
     from app import create_app
 
-    his = {}
+    his: dict = {}
+    if os.environ.get("BENCH_SELF_URL"):  # its own address: the close sweep asks the sandbox this server serves
+        own = os.environ["BENCH_SELF_URL"]
+        his.update(SANDBOX_BASE_URL=f"{own}/sandbox", PUBLIC_BASE_URL=own)
     if os.environ.get("BENCH_HIS_BASE"):
-        his = {"HIS_MODE": "http", "HIS_BASE_URL": os.environ["BENCH_HIS_BASE"], "HIS_APP_ID": HIS_APP_ID,
+        his |= {"HIS_MODE": "http", "HIS_BASE_URL": os.environ["BENCH_HIS_BASE"], "HIS_APP_ID": HIS_APP_ID,
                "HIS_SECRET": HIS_SECRET}
     return create_app("development", SQLALCHEMY_DATABASE_URI=os.environ["BENCH_DB_URL"],
                       HIS_SIMULATOR_URL=os.environ["BENCH_HIS_URL"], WTF_CSRF_ENABLED=False, **his,
@@ -175,7 +178,8 @@ def start_servers(ports: list[int], workers: int, threads: int, env: dict,
             [gunicorn, "-w", str(workers), "-k", "gthread", "--threads", str(threads), "-b", f"127.0.0.1:{port}",
              "--keep-alive", "30",
              "--chdir", str(ROOT), "--log-level", "warning", "--timeout", "120", factory],
-            env=dict(env, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)), stdout=subprocess.DEVNULL,
+            env=dict(env, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), BENCH_SELF_URL=f"http://127.0.0.1:{port}"),
+            stdout=subprocess.DEVNULL,
             stderr=open(Path(env["INSTANCE_DIR"]) / f"gunicorn-{port}.log", "w")))
     deadline = time.monotonic() + 180
     for port in ports:
@@ -459,6 +463,9 @@ def main() -> int:
                           probe="/his/v1/health")
             env["BENCH_HIS_BASE"] = f"http://127.0.0.1:{args.his_port}/his/v1"
         start_servers(ports, args.workers, args.server_threads, env, procs)
+        # this process cancels winners in the 候补 phase: their unpaid orders are closed at the sandbox cashier
+        # that the first server serves (the default config's port 5000 serves nothing here)
+        world["app"].config.update(SANDBOX_BASE_URL=f"{bases[0]}/sandbox", PUBLIC_BASE_URL=bases[0])
         people, cookie_name = world["people"], world["cookie_name"]
         # 1. the race: K patients at once, each at one of the doctor's slots, alternating servers
         racers = people[:args.clients]
@@ -511,6 +518,8 @@ def main() -> int:
             bases[i % len(bases)] + doctor_path + f"&fresh={i}", timeout=60).status_code)
         q_rate, h_rate, m_rate = len(q_jobs) / q_seconds, len(q_jobs) / h_seconds, len(q_jobs) / m_seconds
         query_errors = sum(1 for c in [*q_results, *h_results, *m_results] if c != 200)
+        # while the servers still run: the cancelled winners' unpaid orders are closed at their sandbox cashier
+        wl = waitlist_race(world, outcomes, min(args.waitlist_cancels, accepted))
     finally:
         for proc in [*procs, *his_procs]:
             proc.terminate()
@@ -519,8 +528,6 @@ def main() -> int:
                 proc.wait(40)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-    wl = waitlist_race(world, outcomes, min(args.waitlist_cancels, accepted))
 
     print()
     print(f"race: {args.clients} patients -> {args.slots} slots of one doctor, 2 gunicorn processes x "

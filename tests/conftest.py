@@ -113,6 +113,9 @@ def _empty_domain_tables(app) -> None:
                 conn.execute(table.delete())
             if db.engine.dialect.name == "mysql":
                 conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+    from app.services.settings import forget_kept_settings
+
+    forget_kept_settings()  # the settings rows went with the tables: no process-kept copy of them either
 
 
 @pytest.fixture()

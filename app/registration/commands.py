@@ -16,13 +16,14 @@ Every move goes through ``states.decide`` and the guarded move."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
@@ -34,7 +35,6 @@ from app.his.interface import LOCK_MINUTES, SlotLock
 from app.links import patient_url
 from app.models import (
     AppointmentOrder,
-    ChannelUser,
     CheckIn,
     Notification,
     Patient,
@@ -42,13 +42,12 @@ from app.models import (
     Refund,
     Schedule,
     ScheduleSlice,
-    StateTransition,
 )
 from app.models.base import new_order_no, utcnow
 from app.operations.metrics import SLOT_HOLD_SECONDS
 from app.registration import rules
 from app.registration.notices import guidance, notify_attendance, notify_booked, notify_stopped
-from app.registration.queries import bookable_slice, describe_parts, owned_order, payment_of
+from app.registration.queries import BookingSlice, booking_slice, describe_names, owned_order, payment_of
 from app.registration.rules import (
     HALF_DAY_NAMES,
     WHAT_TO_BRING,
@@ -56,8 +55,8 @@ from app.registration.rules import (
     SlotTaken,
     blocking_order,
     can_cancel,
-    check_department_allows,
     check_patient_limits,
+    check_restrictions,
     hospital_now,
     registration_kind,
     session_over_at,
@@ -69,12 +68,13 @@ from app.registration.states import AppointmentStatus as A
 from app.services import audit, states
 from app.payments import commands as payments
 from app.services.states import PaymentStatus, SessionEvent, SessionStatus, decide_session
-from app.services.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
+from app.services.errors import Conflict, DomainError, NotFound, Unavailable
 from app.services.formatting import mask_name, yuan
 from app.services.his_access import his_gateway, his_refusal
 from app.messages.notifications import notify
-from app.identity.patients import owned_patient
+from app.identity.patients import booking_patient
 from app.services.settings import BookingRules, _bool, _int, _raw, booking_rules, setting_text
+from app.services import uow
 from app.services.uow import outermost, unit_of_work
 from app.identity.states import PatientStatus
 from app.services.states import NO_STATE
@@ -251,15 +251,19 @@ class _Lost(Exception):
 
 @dataclass(frozen=True)
 class BookingResult:
-    order: AppointmentOrder
+    order_id: int
     payment_order_no: str | None  # None when the slot is free (no payment needed)
+
+    @property
+    def order(self) -> AppointmentOrder:
+        """The order as it is now (loaded when first read: the booking itself never reads it back)."""
+        return db.session.get(AppointmentOrder, self.order_id)
 
 
 @dataclass(frozen=True)
 class HeldSlot:
-    """What the hold committed, read into plain values before the commit expired the rows."""
+    """What the hold committed, as plain values (the order row is loaded only by a path that needs it)."""
 
-    order: AppointmentOrder
     order_id: int
     order_no: str
     owner_id: int
@@ -271,10 +275,14 @@ class HeldSlot:
     description: str
     pay_minutes: int
 
+    @property
+    def order(self) -> AppointmentOrder:
+        return db.session.get(AppointmentOrder, self.order_id)
+
 
 def book(owner_id: int, patient_id: int | str, slice_id: int | str, *, doctor_id: int | None = None,
          clinic_date: dt.date | None = None, expected_fee_fen: int | None = None,
-         rebooked_from_id: int | None = None, slice_: ScheduleSlice | None = None) -> BookingResult:
+         rebooked_from_id: int | None = None, slice_: BookingSlice | None = None) -> BookingResult:
     """The booking POST: hold the slot (``hold_slot``), lock it at the HIS with no row locked
     (``lock_at_his``), then open the cashier (``open_cashier``), or confirm a free slice at once
     (``confirm_free``). Each step is its own unit of work; a failed lock gives the place back.
@@ -282,43 +290,43 @@ def book(owner_id: int, patient_id: int | str, slice_id: int | str, *, doctor_id
     Refuses, with a translated message and without changing anything: another account's patient
     (404), a slice of another doctor or date than the page showed, a past or unreleased slice, a
     stopped clinic, a changed fee, department restrictions, the per-patient limits. A lost race
-    raises ``SlotTaken`` (号源已被约满). ``slice_``: the slice as the caller already loaded it.
+    raises ``SlotTaken`` (号源已被约满). ``slice_``: the slice as the caller already read it
+    (``queries.booking_slice``).
     """
     outermost("booking")  # inside another unit of work the hot slice row would stay locked over the HIS call
     held = hold_slot(owner_id, patient_id, slice_id, doctor_id=doctor_id, clinic_date=clinic_date,
                      expected_fee_fen=expected_fee_fen, rebooked_from_id=rebooked_from_id, slice_=slice_)
     lock = lock_at_his(held)
     if held.fee_fen == 0:
-        return BookingResult(confirm_free(held.order, lock.lock_id), None)
+        return BookingResult(confirm_free(held.order, lock.lock_id).id, None)
     return open_cashier(held, lock)
+
+
+_ORDER_INSERT = AppointmentOrder.__table__.insert()
 
 
 def hold_slot(owner_id: int, patient_id: int | str, slice_id: int | str, *, doctor_id: int | None = None,
               clinic_date: dt.date | None = None, expected_fee_fen: int | None = None,
-              rebooked_from_id: int | None = None, slice_: ScheduleSlice | None = None) -> HeldSlot:
+              rebooked_from_id: int | None = None, slice_: BookingSlice | None = None) -> HeldSlot:
     """HoldSlot: check every rule, then create the ``holding`` order and take the place in one unit of
     work whose guarded UPDATE is directly followed by its COMMIT.
 
-    Everything needed after the commit is read into the result before it, so the expired rows are not
-    loaded again one by one (each would be another round trip)."""
-    owner = db.session.get(ChannelUser, owner_id)
-    if owner is None:
-        raise Forbidden(_("就诊人不存在"))
-    patient = owned_patient(owner_id, patient_id)
-    slc = slice_ if slice_ is not None and str(slice_.id) == str(slice_id) else bookable_slice(slice_id)
-    schedule = slc.schedule
-    if (doctor_id is not None and schedule.doctor_id != doctor_id) or \
-            (clinic_date is not None and schedule.clinic_date != clinic_date):
+    Reads the patient and the slice as plain columns (one statement each), and writes the order and its
+    first transition as Core INSERTs: nothing in the request reads them back as ORM rows."""
+    patient = booking_patient(owner_id, patient_id)  # with the account's channel; 404 for another's patient
+    slc = slice_ if slice_ is not None and str(slice_.id) == str(slice_id) else booking_slice(slice_id)
+    if (doctor_id is not None and slc.doctor_id != doctor_id) or \
+            (clinic_date is not None and slc.clinic_date != clinic_date):
         raise DomainError(_("号源与所选医生或日期不符，请重新选择"), code="slot_mismatch")
-    if schedule.status != SessionStatus.OPEN:
+    if slc.status != SessionStatus.OPEN:
         raise DomainError(_("该医生本时段已停诊，请选择其他医生或时段"), code="stopped")
-    if expected_fee_fen is not None and expected_fee_fen != schedule.fee_fen:
+    if expected_fee_fen is not None and expected_fee_fen != slc.fee_fen:
         raise DomainError(_("挂号费已变化，请重新确认"), code="fee_changed")
     rules = booking_rules()
     now = hospital_now()
-    kind = registration_kind(schedule.clinic_date, slc.start_time, slc.end_time, now, rules)
-    check_department_allows(schedule.department, patient, schedule.clinic_date)
-    check_patient_limits(patient, schedule, now.date(), rules)
+    kind = registration_kind(slc.clinic_date, slc.start_time, slc.end_time, now, rules)
+    check_restrictions(slc.restrictions, patient, slc.clinic_date)
+    check_patient_limits(patient, slc, now.date(), rules)
 
     # A slice already full as read a moment ago is refused without a statement. Then the order and its
     # first transition are inserted (no lock on the slice: appointment_order has no foreign key to it),
@@ -328,33 +336,28 @@ def hold_slot(owner_id: int, patient_id: int | str, slice_id: int | str, *, doct
     if slc.booked >= slc.capacity:
         raise SlotTaken(_("号源已被约满，请选择其他时段"))
     order_no = new_order_no("YY")
-    order = AppointmentOrder(
-        order_no=order_no, owner_id=owner_id, patient_id=patient.id, channel=owner.channel,
-        schedule_id=schedule.id, slice_id=slc.id, department_id=schedule.department_id,
-        doctor_id=schedule.doctor_id, clinic_date=schedule.clinic_date, half_day=schedule.half_day,
-        start_time=slc.start_time, end_time=slc.end_time, fee_fen=schedule.fee_fen, status=A.HOLDING,
-        registration_kind=kind, rebooked_from_id=rebooked_from_id, active_key=f"{patient.id}:{schedule.id}")
     try:
         with unit_of_work():
-            db.session.add(order)
-            db.session.flush()
-            db.session.add(StateTransition(order_type="appointment", order_id=order.id, from_status=NO_STATE,
-                                           to_status=A.HOLDING, actor=f"patient:{owner_id}", reason=kind))
-            held = HeldSlot(order=order, order_id=order.id, order_no=order_no, owner_id=owner_id,
-                            patient_id=patient.id, card_no=patient.card_no, channel=owner.channel,
-                            his_slice_id=slc.his_slice_id, fee_fen=schedule.fee_fen,
-                            description=describe_parts(schedule.department, schedule.doctor, schedule.clinic_date,
-                                                       slc.start_time),
-                            pay_minutes=rules.pay_minutes)
-            db.session.flush()
+            order_id = uow.execute(_ORDER_INSERT, dict(
+                order_no=order_no, owner_id=owner_id, patient_id=patient.id, channel=patient.channel,
+                schedule_id=slc.schedule_id, slice_id=slc.id, department_id=slc.department_id,
+                doctor_id=slc.doctor_id, clinic_date=slc.clinic_date, half_day=slc.half_day,
+                start_time=slc.start_time, end_time=slc.end_time, fee_fen=slc.fee_fen, status=A.HOLDING,
+                registration_kind=kind, rebooked_from_id=rebooked_from_id,
+                active_key=f"{patient.id}:{slc.schedule_id}")).inserted_primary_key[0]
+            states.record("appointment", order_id, NO_STATE, A.HOLDING, actor=f"patient:{owner_id}", reason=kind)
             if not take_place(slc.id):
                 raise SlotTaken(_("号源已被约满，请选择其他时段"))
             held_from = time.perf_counter()  # the UPDATE has returned: the row is held until the COMMIT
     except IntegrityError:  # the same patient booked this session in another tab a moment ago
         raise BookingBlocked(_("同一就诊人同一医生同一时段只能预约一个号"), code="duplicate",
-                             blocking=blocking_order(patient.id, schedule, now.date())) from None
+                             blocking=blocking_order(patient.id, slc, now.date())) from None
     SLOT_HOLD_SECONDS.observe(time.perf_counter() - held_from)  # the hot row's lock: UPDATE to COMMIT
-    return held
+    return HeldSlot(order_id=order_id, order_no=order_no, owner_id=owner_id, patient_id=patient.id,
+                    card_no=patient.card_no, channel=patient.channel, his_slice_id=slc.his_slice_id,
+                    fee_fen=slc.fee_fen, description=describe_names(slc.department_name, slc.doctor_name,
+                                                                    slc.clinic_date, slc.start_time),
+                    pay_minutes=rules.pay_minutes)
 
 
 def lock_at_his(held: HeldSlot) -> SlotLock:
@@ -383,17 +386,16 @@ def open_cashier(held: HeldSlot, lock: SlotLock) -> BookingResult:
     now = utcnow()
     deadline = min(now + dt.timedelta(minutes=held.pay_minutes), lock_expiry_utc - dt.timedelta(minutes=1),
                    now + dt.timedelta(minutes=LOCK_MINUTES))
-    with unit_of_work():  # the order is expired by the commit: it reloads (once) if the caller reads it
-        payment = payments.create_payment_order(
+    with unit_of_work():
+        payment_order_no = payments.open_payment_order(
             kind="registration", owner_id=held.owner_id, patient_id=held.patient_id, channel=held.channel,
             amount_fen=held.fee_fen, description=held.description, actor=f"patient:{held.owner_id}",
             business_ref=held.order_no, appointment_id=held.order_id, expires_at=deadline)
-        payment_order_no = payment.order_no
         _move(held.order_id, A.HOLDING, E.HIS_LOCKED, actor=f"patient:{held.owner_id}",
               reason=f"HIS lock {lock.lock_id}", his_lock_id=lock.lock_id, expires_at=deadline)
     log.info("booking held order=%s slice=%s patient=%s pay=%s", held.order_no, held.his_slice_id, held.patient_id,
              payment_order_no)
-    return BookingResult(held.order, payment_order_no)
+    return BookingResult(held.order_id, payment_order_no)
 
 
 def confirm_free(order: AppointmentOrder, lock_id: str) -> AppointmentOrder:
@@ -427,11 +429,17 @@ def _move(order_id: int, source: str, event: str, *, actor: str, reason: str | N
 
 
 def take_place(slice_id: int) -> bool:
-    """Take one place in a slice if one is left; False when it is full (the guard is in the database)."""
-    result = db.session.execute(
-        update(ScheduleSlice).where(ScheduleSlice.id == slice_id, ScheduleSlice.booked < ScheduleSlice.capacity)
-        .values(booked=ScheduleSlice.booked + 1).execution_options(synchronize_session=False))
-    return result.rowcount == 1
+    """Take one place in a slice if one is left; False when it is full (the guard is in the database).
+
+    A Core UPDATE built once: the hot row is locked from this statement to the COMMIT, so nothing is
+    flushed before it and nothing is built after it (the caller flushes what it added first)."""
+    return uow.execute(_take_place_statement(), {"slice_id": slice_id}).rowcount == 1
+
+
+@functools.cache
+def _take_place_statement():
+    s = ScheduleSlice.__table__
+    return s.update().where(s.c.id == bindparam("slice_id"), s.c.booked < s.c.capacity).values(booked=s.c.booked + 1)
 
 
 def release_place(slice_id: int) -> None:

@@ -5,10 +5,12 @@ ones: the check-in window, the distance to the hospital, the department order, t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+from collections.abc import Iterable, Iterator
 
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 
 from app import clock
 from app.extensions import db
@@ -22,6 +24,7 @@ from app.models import (
 )
 from app.registration.states import LIVE
 from app.registration.states import AppointmentStatus as A
+from app.services import uow
 from app.services.errors import Conflict, DomainError
 from app.services.settings import BookingRules, booking_rules
 from app.his.interface import QueueStatus
@@ -172,22 +175,34 @@ def age_on(birth_date: dt.date, day: dt.date) -> int:
 
 def check_department_allows(department: Department, patient: Patient, clinic_date: dt.date) -> None:
     """Sex and age restrictions of a department (and of its parent): 产科/妇科 女性, 儿科 under 18."""
-    node: Department | None = department
+    check_restrictions(_restrictions_of(department), patient, clinic_date)
+
+
+def _restrictions_of(department: Department | None) -> Iterator[tuple[str | None, int | None, int | None]]:
+    node = department
     while node is not None:
-        if node.allowed_gender:
-            wanted = "female" if node.allowed_gender == "F" else "male"
+        yield node.allowed_gender, node.min_age, node.max_age
+        node = node.parent
+
+
+def check_restrictions(restrictions: Iterable[tuple[str | None, int | None, int | None]], patient,
+                       clinic_date: dt.date) -> None:
+    """Each (allowed_gender, min_age, max_age) of the department and its parents, in that order, against
+    the patient's ``gender`` and ``birth_date``; a DomainError saying which rule refuses."""
+    for allowed_gender, min_age, max_age in restrictions:
+        if allowed_gender:
+            wanted = "female" if allowed_gender == "F" else "male"
             if patient.gender != wanted:
                 raise DomainError(_("该科室仅限女性就诊人预约") if wanted == "female"
                                   else _("该科室仅限男性就诊人预约"), code="gender_restricted")
-        if node.min_age is not None or node.max_age is not None:
+        if min_age is not None or max_age is not None:
             if patient.birth_date is None:
                 raise DomainError(_("请先完善就诊人的出生日期"), code="age_unknown")
             age = age_on(patient.birth_date, clinic_date)
-            if node.max_age is not None and age > node.max_age:
-                raise DomainError(_("该科室仅接诊 %(age)s 岁及以下的就诊人", age=node.max_age), code="age_restricted")
-            if node.min_age is not None and age < node.min_age:
-                raise DomainError(_("该科室仅接诊 %(age)s 岁及以上的就诊人", age=node.min_age), code="age_restricted")
-        node = node.parent
+            if max_age is not None and age > max_age:
+                raise DomainError(_("该科室仅接诊 %(age)s 岁及以下的就诊人", age=max_age), code="age_restricted")
+            if min_age is not None and age < min_age:
+                raise DomainError(_("该科室仅接诊 %(age)s 岁及以上的就诊人", age=min_age), code="age_restricted")
 
 
 def no_show_barred_until(patient_id: int, today: dt.date, rules: BookingRules) -> dt.date | None:
@@ -203,18 +218,28 @@ def no_show_barred_until(patient_id: int, today: dt.date, rules: BookingRules) -
     return until if until >= today else None
 
 
-def check_patient_limits(patient: Patient, schedule: Schedule, today: dt.date, rules: BookingRules) -> None:
+@functools.cache
+def _limits_statement():
+    """The per-patient limits as one aggregate over the patient's orders (built once, Core columns)."""
+    o = AppointmentOrder.__table__
+    active = o.c.status.in_(sorted(LIVE))
+    no_show = (o.c.status == A.NO_SHOW) & (o.c.clinic_date >= bindparam("since"))
+    same_session = active & (o.c.doctor_id == bindparam("doctor_id")) & \
+        (o.c.clinic_date == bindparam("clinic_date")) & (o.c.half_day == bindparam("half_day"))
+    return select(func.count(case((no_show, 1))), func.max(case((no_show, o.c.clinic_date))),
+                  func.count(case((same_session, 1))),
+                  func.count(case((active & (o.c.clinic_date >= bindparam("today")), 1)))
+                  ).where(o.c.patient_id == bindparam("patient_id"))
+
+
+def check_patient_limits(patient, schedule, today: dt.date, rules: BookingRules) -> None:
     """The per-patient rules (no-show bar, one number per doctor and session, active limit) in one
-    aggregate query over the patient's orders; refused in that order of precedence."""
+    aggregate query over the patient's orders; refused in that order of precedence. ``patient``: anything
+    with its ``id``; ``schedule``: anything with ``doctor_id``, ``clinic_date`` and ``half_day``."""
     since = today - dt.timedelta(days=rules.no_show_window_days)
-    active = AppointmentOrder.status.in_(LIVE)
-    no_show = (AppointmentOrder.status == A.NO_SHOW) & (AppointmentOrder.clinic_date >= since)
-    same_session = active & (AppointmentOrder.doctor_id == schedule.doctor_id) & \
-        (AppointmentOrder.clinic_date == schedule.clinic_date) & (AppointmentOrder.half_day == schedule.half_day)
-    no_shows, last_no_show, same, live = db.session.execute(select(
-        func.count(case((no_show, 1))), func.max(case((no_show, AppointmentOrder.clinic_date))),
-        func.count(case((same_session, 1))), func.count(case((active & (AppointmentOrder.clinic_date >= today), 1))),
-    ).where(AppointmentOrder.patient_id == patient.id)).one()
+    no_shows, last_no_show, same, live = uow.execute(_limits_statement(), {
+        "since": since, "doctor_id": schedule.doctor_id, "clinic_date": schedule.clinic_date,
+        "half_day": schedule.half_day, "today": today, "patient_id": patient.id}).one()
     if no_shows >= rules.no_show_limit and last_no_show is not None:
         barred = last_no_show + dt.timedelta(days=rules.no_show_bar_days)
         if barred >= today:

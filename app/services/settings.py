@@ -13,10 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
 from dataclasses import dataclass
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.maternity.rules import DEFAULT_CHILD_PLAN, DEFAULT_PRENATAL_PLAN
@@ -192,7 +195,28 @@ class BookingRules:
 
 
 def booking_rules() -> BookingRules:
-    """The booking rules as configured now (one query); defaults and ranges from the registry."""
+    """The booking rules as configured now; defaults and ranges from the registry.
+
+    Every booking asks, so each process keeps the parsed rules for ``SETTINGS_CACHE_SECONDS`` (5 by
+    default, 0 reads every time) instead of a query and a parse per booking. A change made in this
+    process (the back-office's settings page, ``set_value``, any ORM write of a setting) is seen at once:
+    the transaction that wrote it reads its own rows, and its commit or rollback forgets the kept copy.
+    Another process or node sees a change within those seconds (a booking decided by the old rule
+    during them is one staff could have got a moment before the change)."""
+    seconds = current_app.config.get("SETTINGS_CACHE_SECONDS", 5)
+    if not seconds or db.session.info.get(_WRITTEN):
+        return _read_booking_rules()
+    kept = current_app.extensions.setdefault("booking_rules", {})
+    now, version = _monotonic(), _VERSION[0]
+    entry = kept.get("rules")
+    if entry is not None and entry[1] == version and entry[0] > now:
+        return entry[2]
+    rules = _read_booking_rules()
+    kept["rules"] = (now + seconds, version, rules)  # a change meanwhile bumped the version: not served
+    return rules
+
+
+def _read_booking_rules() -> BookingRules:
     values = _raw("booking.")
     return BookingRules(
         days_ahead=_int(values, "booking.days_ahead"),
@@ -210,8 +234,46 @@ def booking_rules() -> BookingRules:
     )
 
 
+_monotonic = time.monotonic  # the kept copy's age is real time, not the hospital clock tests move
+#: bumped whenever a setting may have changed in this process: a kept copy of an older version is not served
+_VERSION = [0]
+#: ``session.info`` flag: this transaction wrote a setting (it reads its own rows until it ends)
+_WRITTEN = "settings_written"
+
+
+def forget_kept_settings() -> None:
+    """Drop every process-kept copy of the settings (a setting changed; tests that empty the tables)."""
+    _VERSION[0] += 1
+
+
+def _written(session: Session) -> None:
+    session.info[_WRITTEN] = True
+    forget_kept_settings()
+
+
+@event.listens_for(Session, "after_flush")
+def _note_settings_flushed(session: Session, _flush_context) -> None:
+    if any(isinstance(obj, SystemSetting) for group in (session.new, session.dirty, session.deleted)
+           for obj in group):
+        _written(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_settings_bulk_write(state) -> None:
+    if not state.is_select and getattr(getattr(state.statement, "table", None), "name", None) == "system_setting":
+        _written(state.session)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _transaction_ended(session: Session) -> None:
+    if session.info.pop(_WRITTEN, False):
+        forget_kept_settings()
+
+
 def set_value(key: str, value: str, by: str = "system") -> None:
     """Write one setting in the caller's unit of work (tests and the demo seed use it)."""
+    _written(db.session)
     row = db.session.scalar(select(SystemSetting).where(SystemSetting.key == key))
     if row is None:
         db.session.add(SystemSetting(key=key, value=value, updated_by=by))

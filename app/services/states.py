@@ -7,12 +7,15 @@ twice. Every successful move leaves a StateTransition row saying who, when and w
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.elements import ClauseElement
 
 from app.extensions import db
+from app.services import uow
 from app.models import AppointmentOrder, ExportJob, Notification, PaymentOrder, Refund, Schedule, StateTransition
 # the payment and refund machines live with payments; named here too for the callers of ``move``
 from app.payments.states import (  # noqa: F401
@@ -210,17 +213,38 @@ def move(machine: str, order_id: int, from_status: str, to_status: str, *, actor
     from_status, to_status = str(from_status), str(to_status)  # plain text to the driver, enum or not
     if not allowed(machine, from_status, to_status):
         raise IllegalTransition(f"{machine}: {from_status} -> {to_status} is not allowed")
-    result = db.session.execute(
-        update(model)
-        .where(model.id == order_id, model.status == from_status, *where)
-        .values(status=to_status, **values)
-        .execution_options(synchronize_session=False)
-    )
+    if where or any(isinstance(v, ClauseElement) or hasattr(v, "__clause_element__") for v in values.values()):
+        result = db.session.execute(
+            update(model)
+            .where(model.id == order_id, model.status == from_status, *where)
+            .values(status=to_status, **values)
+            .execution_options(synchronize_session=False)
+        )
+    else:  # plain values: one Core UPDATE per table, built once, its SET named by the parameters
+        result = uow.execute(_guarded_update(model.__table__),
+                             {"_id": order_id, "_from": from_status, "status": to_status, **values})
     if result.rowcount != 1:
         return False
-    db.session.add(StateTransition(order_type=machine, order_id=order_id, from_status=from_status,
-                                   to_status=to_status, actor=actor, reason=reason))
+    record(machine, order_id, from_status, to_status, actor=actor, reason=reason)
     obj = db.session.identity_map.get(identity_key(model, order_id))
     if obj is not None:
         db.session.expire(obj)
     return True
+
+
+@functools.cache
+def _guarded_update(table):
+    """``UPDATE <table> SET <the parameters' columns> WHERE id = :_id AND status = :_from``."""
+    return table.update().where(table.c.id == bindparam("_id"), table.c.status == bindparam("_from"))
+
+
+_TRANSITION = StateTransition.__table__.insert()
+
+
+def record(machine: str, order_id: int, from_status: str, to_status: str, *, actor: str,
+           reason: str | None = None) -> None:
+    """Append the StateTransition row of a move (``from_status`` "-" for an order just created) in the
+    caller's transaction: one Core INSERT, now, not an ORM object flushed later (nothing in the request
+    reads it back). ``at`` is the clock's now, as the model's default."""
+    uow.execute(_TRANSITION, {"order_type": machine, "order_id": order_id, "from_status": str(from_status),
+                              "to_status": str(to_status), "actor": actor, "reason": reason})

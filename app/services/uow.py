@@ -79,3 +79,15 @@ def transaction(fn: Callable[..., T]) -> Callable[..., T]:
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+def execute(statement, params: dict | None = None):
+    """Run a Core statement (of a table's columns, not an ORM entity) in the session's transaction, the
+    one the unit of work commits, on its connection: what is pending is flushed first, as
+    ``Session.execute`` does, but the session's per-statement layers (bind lookup, ORM execution state,
+    events; about 0.3 ms of CPU a statement) are skipped. For the hot paths (the booking); the ORM's
+    ``db.session.execute`` stays right everywhere else."""
+    session = db.session()
+    if session.autoflush:
+        session.flush()  # returns at once when nothing is pending
+    return session.connection().execute(statement, params)

@@ -132,40 +132,51 @@ def booking_doctor(doctor_id: int):
 @login_required
 def booking_confirm(slice_id: int):
     user = current_user()
+    if request.method == "POST":
+        return _book(user, slice_id)
     slc = queries.bookable_slice(slice_id)
     rebook = request.values.get("rebook", type=int)
     if rebook is not None:
         queries.owned_order(user.id, rebook)  # 改约 only from one's own stopped order
-    doctor_day = {"doctor_id": slc.schedule.doctor_id, "date": slc.schedule.clinic_date.isoformat()}
-    if request.method == "GET" and rules.slice_over(slc):  # refused at once, not after filling the form
+    if rules.slice_over(slc):  # refused at once, not after filling the form
         flash(_("该时段已过，请选择其他时段"), "error")
-        return redirect(url_for("h5.booking_doctor", **doctor_day), code=303)
-    if request.method == "POST":
-        try:
-            fee = request.form.get("fee_fen", type=int)
-            result = commands.book(user.id, request.form.get("patient_id"), slice_id,
-                                  doctor_id=request.form.get("doctor_id", type=int),
-                                  clinic_date=_form_date(request.form.get("clinic_date")),
-                                  expected_fee_fen=fee, rebooked_from_id=rebook, slice_=slc)
-        except rules.SlotTaken as taken:
-            flash(taken.message, "error")
-            return redirect(url_for("h5.booking_doctor", **doctor_day), code=303)
-        except DomainError as refused:
-            if refused.status == 404:
-                raise
-            return render_template("h5/booking/confirm.html", slice=slc, patients=patients_of(user.id),
-                                   error=refused.message, blocking=getattr(refused, "blocking", None),
-                                   labels=STATUS_LABELS,
-                                   rebook=rebook, selected=request.form.get("patient_id", type=int)), refused.status
-        if result.payment_order_no:
-            return redirect(url_for("h5.pay", order_no=result.payment_order_no), code=303)
-        flash(_("预约成功"), "success")
-        return redirect(url_for("h5.booking_order", order_id=result.order.id), code=303)
+        return redirect(url_for("h5.booking_doctor", doctor_id=slc.schedule.doctor_id,
+                                date=slc.schedule.clinic_date.isoformat()), code=303)
     patients = patients_of(user.id)
     wanted = request.args.get("patient_id", type=int)  # a reminder's one-tap booking names the patient
     selected = wanted if any(p.id == wanted for p in patients) else (patients[0].id if patients else None)
     return render_template("h5/booking/confirm.html", slice=slc, patients=patients, error=None, rebook=rebook,
                            selected=selected)
+
+
+def _book(user, slice_id: int):
+    """The confirm form posted: the booking reads the slice as plain columns (``booking_slice``); only a
+    refusal that shows the form again loads the slice's rows for the page."""
+    slc = queries.booking_slice(slice_id)
+    rebook = request.values.get("rebook", type=int)
+    if rebook is not None:
+        queries.owned_order(user.id, rebook)  # 改约 only from one's own stopped order
+    try:
+        fee = request.form.get("fee_fen", type=int)
+        result = commands.book(user.id, request.form.get("patient_id"), slice_id,
+                               doctor_id=request.form.get("doctor_id", type=int),
+                               clinic_date=_form_date(request.form.get("clinic_date")),
+                               expected_fee_fen=fee, rebooked_from_id=rebook, slice_=slc)
+    except rules.SlotTaken as taken:
+        flash(taken.message, "error")
+        return redirect(url_for("h5.booking_doctor", doctor_id=slc.doctor_id, date=slc.clinic_date.isoformat()),
+                        code=303)
+    except DomainError as refused:
+        if refused.status == 404:
+            raise
+        return render_template("h5/booking/confirm.html", slice=queries.bookable_slice(slice_id),
+                               patients=patients_of(user.id), error=refused.message,
+                               blocking=getattr(refused, "blocking", None), labels=STATUS_LABELS,
+                               rebook=rebook, selected=request.form.get("patient_id", type=int)), refused.status
+    if result.payment_order_no:
+        return redirect(url_for("h5.pay", order_no=result.payment_order_no), code=303)
+    flash(_("预约成功"), "success")
+    return redirect(url_for("h5.booking_order", order_id=result.order_id), code=303)
 
 
 def _form_date(value: str | None) -> dt.date | None:

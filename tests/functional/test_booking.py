@@ -232,6 +232,45 @@ def test_a_booking_refuses_to_join_another_unit_of_work(app, world):
         assert db.session.get(ScheduleSlice, slc.id).booked == before
         assert db.session.scalar(select(AppointmentOrder.status)) is None
 
+def test_a_booking_holds_the_hot_row_for_its_commit_alone_and_reads_only_what_it_uses(app, world):
+    """The hold's guarded UPDATE is the last statement before its COMMIT (the HIS is asked after it); the
+    booking reads the patient, the slice and the limits once each, a second booking no setting (the rules
+    are kept per process), and writes its rows as single INSERTs: 11 statements and 2 COMMITs in all."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        settings.booking_rules()  # read once by an earlier booking of this process
+        slice_id = find_slice().id
+        db.session.remove()
+        seen: list[str] = []
+
+        def statement(_conn, _cursor, text, *_args):
+            seen.append(" ".join(text.split())[:40])
+
+        def commit(_conn):
+            seen.append("COMMIT")
+
+        event.listen(db.engine, "before_cursor_execute", statement)
+        event.listen(db.engine, "commit", commit)
+        try:
+            result = registration.book(world["owner"], world["mother"], slice_id)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", statement)
+            event.remove(db.engine, "commit", commit)
+        assert result.payment_order_no
+        first_commit = seen.index("COMMIT")
+        assert seen[first_commit - 1].startswith("UPDATE schedule_slice"), seen
+        assert not [s for s in seen if "system_setting" in s], seen
+        assert len([s for s in seen if s != "COMMIT"]) == 11 and seen.count("COMMIT") == 2, seen
+        order = result.order
+        assert (order.status, order.slice_id) == ("pending_payment", slice_id)
+        steps = registration_queries.history(order)
+        assert [(t.order_type, t.from_status, t.to_status, t.actor) for t in steps] == [
+            ("appointment", "-", "holding", f"patient:{world['owner']}"),
+            ("payment", "-", "created", f"patient:{world['owner']}"),
+            ("appointment", "holding", "pending_payment", f"patient:{world['owner']}")]
+
+
 # -- rules ---------------------------------------------------------------------------------------------
 
 def test_window_same_day_advance_and_release_time():

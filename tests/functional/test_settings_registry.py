@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import SystemSetting
@@ -90,3 +90,62 @@ def test_staff_save_quiet_hours_and_are_refused_unknown_keys(app, client):
     page = client.get("/systemsettingview/list/?psize_SystemSettingView=100").get_data(as_text=True)
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
     assert "booking.same_day 是 开放当天挂号" in text and "reminder.quiet_hours 21:30-07:00 免打扰时段" in text, text
+
+
+# -- the booking rules kept per process (issue 19 item 5: a booking read and parsed them every time) ---
+
+def _setting_reads(run) -> int:
+    """How many statements ``run()`` sends that read system_setting."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        if "system_setting" in statement:
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        run()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    return len(seen)
+
+
+def test_booking_rules_are_kept_for_a_few_seconds_and_a_change_here_is_seen_at_once(app, client, monkeypatch):
+    seed_staff_and_orders(app, days=1, per_day=1)
+    with app.app_context():
+        assert settings.booking_rules().max_active == 3
+        assert _setting_reads(settings.booking_rules) == 0, "read again within the seconds it is kept"
+        row = db.session.scalar(select(SystemSetting.id).where(SystemSetting.key == "booking.max_active_per_patient"))
+    login(client, "ops")  # staff change the rule in the back-office of this process: seen by the next booking
+    client.post(f"/systemsettingview/edit/{row}", data={"value": "1", "description": "每位就诊人最多有效预约数"})
+    with app.app_context():
+        assert settings.booking_rules().max_active == 1
+        # another node (or process) changes it: this process sees it once its copy is older than the TTL
+        with db.engine.begin() as conn:
+            conn.execute(SystemSetting.__table__.update().where(SystemSetting.key == "booking.max_active_per_patient")
+                         .values(value="2"))
+        assert settings.booking_rules().max_active == 1
+        db.session.rollback()  # a later request's transaction (MariaDB's repeatable read would show the old row)
+        later = settings._monotonic() + app.config["SETTINGS_CACHE_SECONDS"] + 0.01
+        monkeypatch.setattr(settings, "_monotonic", lambda: later)
+        assert settings.booking_rules().max_active == 2
+
+
+def test_a_rule_written_in_a_transaction_is_read_by_it_and_forgotten_when_it_rolls_back(ctx):
+    from app.services.uow import unit_of_work
+
+    assert settings.booking_rules().days_ahead == 7
+    with pytest.raises(RuntimeError), unit_of_work():
+        settings.set_value("booking.days_ahead", "3")
+        assert settings.booking_rules().days_ahead == 3  # its own uncommitted change, not the kept copy
+        raise RuntimeError("refused")
+    assert settings.booking_rules().days_ahead == 7
+    settings.set_value("booking.days_ahead", "4")
+    db.session.commit()
+    assert settings.booking_rules().days_ahead == 4
+    db.session.execute(update(SystemSetting).where(SystemSetting.key == "booking.days_ahead").values(value="5"))
+    assert settings.booking_rules().days_ahead == 5  # a bulk UPDATE through the session forgets too
+    db.session.commit()
+    assert settings.booking_rules().days_ahead == 5
