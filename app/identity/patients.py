@@ -53,7 +53,7 @@ def _booking_patient_statement():
     return (select(p.c.id, p.c.card_no, p.c.gender, p.c.birth_date, u.c.channel)
             .select_from(p.join(u, u.c.id == p.c.owner_id))
             .where(p.c.id == bindparam("patient_id"), p.c.owner_id == bindparam("owner_id"),
-                   p.c.status == "bound"))
+                   p.c.status == PatientStatus.BOUND))
 
 
 def booking_patient(owner_id: int, patient_id: int | str | None) -> BookingPatient:
