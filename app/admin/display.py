@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from flask_babel import lazy_gettext as _l
 
 from app import clock
+from app.messages.notifications import NOTICE_KINDS
 from app.backoffice.orders import (APPOINTMENT_STATUS, CHANNELS, HALF_DAYS, KINDS, PAYMENT_FLAGS, PAYMENT_STATUS,
                                  REFUND_STATUS, label, reason_label)
 
@@ -102,6 +103,7 @@ BY_MODEL: dict[tuple[str, str], Mapping] = {
     ("Notification", "status"): NOTICE_STATES, ("Survey", "trigger"): SURVEY_TRIGGERS,
     ("SurveyQuestion", "kind"): QUESTION_KINDS, ("PrenatalClass", "status"): CLASS_STATES,
     ("ServiceInstruction", "slug"): INSTRUCTION_SLUGS, ("ExportJob", "status"): EXPORT_STATES,
+    ("Notification", "kind"): NOTICE_KINDS, ("MessageTemplate", "kind"): NOTICE_KINDS,
 }
 ACTOR_COLUMNS = ("requested_by", "actor", "updated_by")
 #: why an order moved or a refund failed: the commands' reasons in Chinese (what staff typed as typed)

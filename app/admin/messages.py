@@ -6,11 +6,14 @@ from __future__ import annotations
 from flask_appbuilder import ModelView
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import StringField
+from wtforms import SelectField, StringField
 
 from app import clock
 from app.admin.filters import CriteriaInterface, day_range
 from app.admin.list_tools import DatePresets
+from app.admin.display import NOTICE_STATES
+from app.backoffice.orders import CHANNELS
+from app.messages.notifications import NOTICE_KINDS
 from app.models import FollowEvent, MessagePush, Notification, SurveyResponse
 
 READ_ONLY = ["can_list", "can_show"]
@@ -25,12 +28,16 @@ class NotificationView(DatePresets, ModelView):
 
     datamodel = CriteriaInterface(Notification, {"created_at": day_range(_l("创建时间"))})
     date_filters = (("created_at", _l("创建时间")),)
-    search_form_extra_fields = {"created_at": _day_field(_l("创建时间"))}
+    search_form_extra_fields = {"created_at": _day_field(_l("创建时间")),
+                                "kind": SelectField(_l("类型"), choices=[("", "")] + list(NOTICE_KINDS.items())),
+                                "channel": SelectField(_l("渠道"), choices=[("", "")] + list(CHANNELS.items())),
+                                "status": SelectField(_l("发送状态"), choices=[("", "")] + list(NOTICE_STATES.items()))}
     base_permissions = READ_ONLY
     base_order = ("id", "desc")
     list_columns = ["id", "created_at", "channel", "kind", "title", "status", "attempts", "last_error", "sent_at",
                     "read_at"]
-    show_columns = list_columns + ["owner_id", "body", "link", "next_attempt_at", "dedupe_key"]
+    # not the dedupe key: it is the program's (no_show:GH…), the title and the time say which notice it is
+    show_columns = list_columns + ["owner_id", "body", "link", "next_attempt_at"]
     search_columns = ["channel", "kind", "status", "last_error", "created_at", "owner_id"]
     label_columns = {"id": _l("编号"), "created_at": _l("创建时间"), "channel": _l("渠道"), "kind": _l("类型"),
                      "title": _l("标题"), "status": _l("发送状态"), "attempts": _l("尝试次数"),

@@ -69,6 +69,10 @@ def visible_text(html: str) -> list[str]:
 
 WORD = re.compile(r"(?<![\w./@-])[A-Za-z][a-z]+(?:\s+[A-Za-z][a-z]+)*(?![\w./@-])")
 URL = re.compile(r"https?://\S+")
+#: WeChat's own template field names, which the 消息模板 form's help explains by name
+WECHAT_FIELD_TYPES = {"phone_number1", "character_string1", "car_number1"}
+#: a code as the program spells it (bill_paid, confirm_unknown): staff read its Chinese name
+CODE = re.compile(r"(?<![\w./@-])[a-z]+(?:_[a-z0-9]+)+(?![\w./@-])")
 MICROSECONDS = re.compile(r"\d{2}:\d{2}:\d{2}\.\d{3,6}")
 ISO_T = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>|&lt;[\w.]+ object at 0x[0-9a-f]+&gt;")
@@ -90,6 +94,9 @@ def problems_of(url: str, response) -> list[str]:
             continue  # a JSON value staff configure (a template's field map), not prose
         if text == "None" or re.search(r"(^|[\s:：])None($|\s)", text):
             found.append(f"{url}: None shown ({text[:60]!r})")
+        for code in CODE.findall(text):
+            if code not in allowed and code not in WECHAT_FIELD_TYPES:
+                found.append(f"{url}: a code {code!r} in {text[:60]!r}")
         for word in WORD.findall(text):
             if word not in allowed and not set(word.split()) <= allowed:
                 found.append(f"{url}: English {word!r} in {text[:60]!r}")
