@@ -160,6 +160,7 @@ def test_finance_clicks_a_day_in_the_counts_chart_and_sees_its_orders(wide_page,
     }""")
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.wait_for_url("**/paymentorderview/list/**")
-    assert "_flt_0_created_at=2026-11-17" in page.url and "_flt_0_kind=outpatient" in page.url
+    # the day it was paid: what the chart counts a payment by
+    assert "_flt_0_paid_at=2026-11-17" in page.url and "_flt_0_kind=outpatient" in page.url
     assert page.locator("a[href*='/paymentorderview/show/']").count() >= 1
     shot(page, "analytics_day_orders")
