@@ -79,6 +79,14 @@ class RepairRequestView(DatePresets, ModelView):
     show_template = "backoffice/repair_show.html"
     list_widget_buttons = True
 
+    def render_template(self, template, **kwargs):
+        # the list (often empty) starts a request too, not only the menu
+        if template == self.list_template and self.appbuilder.sm.has_access("can_propose", self.class_permission_name):
+            kwargs.setdefault("new_url", url_for(f"{self.endpoint}.new"))
+            kwargs.setdefault("new_label", _("新建维护申请"))
+            kwargs.setdefault("new_test", "new-repair")
+        return super().render_template(template, **kwargs)
+
     @expose("/show/<pk>")
     @has_access
     def show(self, pk):

@@ -214,3 +214,13 @@ def test_the_repair_list_has_the_date_presets_of_the_other_lists(app, world, boo
     earlier = maker.get(f"/repairrequestview/list/?_flt_0_proposed_at={before.replace(day=1)}"
                         f"&_flt_1_proposed_at={before}").get_data(as_text=True)
     assert earlier.count(booked["order_no"]) == 0
+
+
+def test_the_repair_list_offers_a_new_request_even_when_empty(app, world):
+    """数据维护 with no request yet said only 没有找到记录: the way to start one was in the menu alone."""
+    admins(app)
+    maker = app.test_client()
+    staff_login(maker, "admin")
+    page = maker.get("/repairrequestview/list/").get_data(as_text=True)
+    assert 'data-test="new-repair"' in page and 'href="/repairrequestview/new/"' in page
+    assert "新建维护申请" in page
