@@ -24,6 +24,7 @@ from tests import factories
 from tests.factories import wait_for
 from tests.helpers.booking import (CHILDREN, MOTHERS, add_patient, book, find_slice, his_slice, order_row, pay,
                                    post_event)
+from tests.helpers.statements import statements_sent
 
 
 def notices(app, owner_id, kind):
@@ -236,27 +237,12 @@ def test_a_booking_holds_the_hot_row_for_its_commit_alone_and_reads_only_what_it
     """The hold's guarded UPDATE is the last statement before its COMMIT (the HIS is asked after it); the
     booking reads the patient, the slice and the limits once each, a second booking no setting (the rules
     are kept per process), and writes its rows as single INSERTs: 11 statements and 2 COMMITs in all."""
-    from sqlalchemy import event
-
     with app.app_context():
         settings.booking_rules()  # read once by an earlier booking of this process
         slice_id = find_slice().id
         db.session.remove()
-        seen: list[str] = []
-
-        def statement(_conn, _cursor, text, *_args):
-            seen.append(" ".join(text.split())[:40])
-
-        def commit(_conn):
-            seen.append("COMMIT")
-
-        event.listen(db.engine, "before_cursor_execute", statement)
-        event.listen(db.engine, "commit", commit)
-        try:
+        with statements_sent(commits=True) as seen:
             result = registration.book(world["owner"], world["mother"], slice_id)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", statement)
-            event.remove(db.engine, "commit", commit)
         assert result.payment_order_no
         first_commit = seen.index("COMMIT")
         assert seen[first_commit - 1].startswith("UPDATE schedule_slice"), seen

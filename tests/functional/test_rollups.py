@@ -15,6 +15,7 @@ from app.models import (AppointmentOrder, FollowEvent, Patient, PaymentDayRollup
                         Refund, RollupDay)
 from app.reports import analytics, rollups, statistics
 from tests import factories
+from tests.helpers.statements import statements_sent
 
 TODAY = dt.date(2026, 3, 20)
 FIRST = dt.date(2026, 3, 8)
@@ -230,18 +231,8 @@ def test_the_refresh_builds_yesterday_when_the_night_has_not(orders):
 
 def _statements(action) -> int:
     """How many statements ``action`` sends to the database."""
-    from sqlalchemy import event
-
-    sent: list[str] = []
-
-    def note(_conn, _cursor, statement, *_args) -> None:
-        sent.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with statements_sent() as sent:
         action()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
     return len(sent)
 
 

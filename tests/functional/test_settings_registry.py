@@ -14,6 +14,7 @@ from app.models import SystemSetting
 from app.services import configuration, settings
 from app.services.configuration import InvalidConfiguration
 from tests.backoffice_helpers import login, seed_staff_and_orders
+from tests.helpers.statements import statements_sent
 
 APP = Path(__file__).resolve().parents[2] / "app"
 REGISTRY_MODULES = {"services/configuration.py", "services/demo.py"}
@@ -96,20 +97,9 @@ def test_staff_save_quiet_hours_and_are_refused_unknown_keys(app, client):
 
 def _setting_reads(run) -> int:
     """How many statements ``run()`` sends that read system_setting."""
-    from sqlalchemy import event
-
-    seen: list[str] = []
-
-    def note(_conn, _cursor, statement, *_args):
-        if "system_setting" in statement:
-            seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with statements_sent() as sent:
         run()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
-    return len(seen)
+    return sum("system_setting" in statement for statement in sent)
 
 
 def test_booking_rules_are_kept_for_a_few_seconds_and_a_change_here_is_seen_at_once(app, client, monkeypatch):
