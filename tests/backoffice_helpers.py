@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
+
 from app.extensions import db
 
 PASSWORDS = {"admin": "admin123", "finance": "finance123", "ops": "ops123", "service": "service123"}
@@ -64,3 +67,22 @@ def restore_hospital_roles(app) -> None:
         db.session.commit()
         sm.sync_hospital_roles()
         db.session.remove()
+
+
+@contextmanager
+def month_of_orders(app, now):
+    """The clock frozen at ``now`` (Beijing) over ten days of demo orders, eight a day: the lists, their
+    date presets and 数据分析's day links read these."""
+    from app import clock
+
+    clock.freeze(now)
+    try:
+        seed_staff_and_orders(app, days=10, per_day=8)
+        yield
+    finally:
+        clock.reset()
+
+
+def record_count(page: str) -> int:
+    """The 记录数目 a back-office list shows."""
+    return int(re.search(r"(?:Record Count|记录数目):</strong>\s*([\d,]+)", page).group(1).replace(",", ""))

@@ -13,7 +13,7 @@ from app import clock
 from app.extensions import db
 from app.models import AppointmentOrder
 from app.reports import analytics
-from tests.backoffice_helpers import login, seed_staff_and_orders
+from tests.backoffice_helpers import login, month_of_orders, record_count
 
 NOW = dt.datetime(2026, 11, 18, 10, 30)  # Beijing
 DAY = dt.date(2026, 11, 15)
@@ -21,16 +21,8 @@ DAY = dt.date(2026, 11, 15)
 
 @pytest.fixture()
 def seeded(app, clean_db):
-    clock.freeze(NOW)
-    try:
-        seed_staff_and_orders(app, days=10, per_day=8)
+    with month_of_orders(app, NOW):
         yield
-    finally:
-        clock.reset()
-
-
-def _record_count(page: str) -> int:
-    return int(re.search(r"(?:Record Count|记录数目):</strong>\s*([\d,]+)", page).group(1).replace(",", ""))
 
 
 def test_a_registrations_day_opens_the_bookings_confirmed_that_day(app, client, seeded):
@@ -58,7 +50,7 @@ def test_a_registrations_day_opens_the_bookings_confirmed_that_day(app, client, 
     d = DAY.isoformat()
     listed = client.get(f"/appointmentorderview/list/?_flt_0_confirmed_at={d}&_flt_1_confirmed_at={d}"
                         "&_flt_0_channel=wechat").get_data(as_text=True)
-    assert _record_count(listed) == counted
+    assert record_count(listed) == counted
     assert "确认日期从" in listed  # the active conditions say which time the list is filtered by
 
 
@@ -88,7 +80,7 @@ def test_a_payments_day_opens_the_payments_paid_that_day(app, client, seeded):
     d = DAY.isoformat()
     listed = client.get(f"/paymentorderview/list/?_flt_0_paid_at={d}&_flt_1_paid_at={d}&_flt_0_channel=wechat"
                         "&_flt_0_kind=registration").get_data(as_text=True)
-    assert _record_count(listed) == counted
+    assert record_count(listed) == counted
     assert "支付日期从" in listed
 
 
@@ -121,5 +113,5 @@ def test_a_refunds_day_opens_the_refunds_that_succeeded_that_day(app, client, se
     d = DAY.isoformat()
     listed = client.get(f"/refundview/list/?_flt_0_succeeded_at={d}&_flt_1_succeeded_at={d}"
                         "&_flt_0_channel=wechat").get_data(as_text=True)
-    assert _record_count(listed) == succeeded[0]
+    assert record_count(listed) == succeeded[0]
     assert "退款成功日期从" in listed

@@ -13,7 +13,7 @@ from app import clock
 from app.admin import fast_lists
 from app.extensions import db
 from app.models import AppointmentOrder, PaymentOrder, Refund
-from tests.backoffice_helpers import login, seed_staff_and_orders
+from tests.backoffice_helpers import login, month_of_orders, record_count
 
 NOW = dt.datetime(2026, 11, 18, 10, 30)  # Beijing
 
@@ -23,16 +23,8 @@ LISTS = {"/paymentorderview/list/": PaymentOrder, "/appointmentorderview/list/":
 
 @pytest.fixture()
 def orders_seeded(app, clean_db):
-    clock.freeze(NOW)
-    try:
-        seed_staff_and_orders(app, days=10, per_day=8)
+    with month_of_orders(app, NOW):
         yield
-    finally:
-        clock.reset()
-
-
-def _record_count(page: str) -> int:
-    return int(re.search(r"(?:Record Count|记录数目):</strong>\s*([\d,]+)", page).group(1).replace(",", ""))
 
 
 def _span(app, model) -> int:
@@ -52,7 +44,7 @@ def test_an_unfiltered_list_is_estimated_only_on_mariadb_and_a_large_table(app, 
     model = LISTS[url]
     login(client, "admin")
     page = client.get(url).get_data(as_text=True)  # the threshold: these few rows are counted exactly
-    assert _record_count(page) == _exact(app, model) and 'data-test="count-estimated"' not in page
+    assert record_count(page) == _exact(app, model) and 'data-test="count-estimated"' not in page
     assert 'data-test="total-row"' in page
 
     monkeypatch.setattr(fast_lists, "ESTIMATE_FROM", 0)  # as if the table were large
@@ -60,12 +52,12 @@ def test_an_unfiltered_list_is_estimated_only_on_mariadb_and_a_large_table(app, 
     with app.app_context():
         mariadb = db.engine.dialect.name == "mysql"
     if not mariadb:  # SQLite counts exactly, whatever the size
-        assert _record_count(page) == _exact(app, model) and 'data-test="count-estimated"' not in page
+        assert record_count(page) == _exact(app, model) and 'data-test="count-estimated"' not in page
         assert 'data-test="total-row"' in page
         return
     span = _span(app, model)
     assert span >= _exact(app, model)  # never below the true count: the pager reaches every row
-    assert _record_count(page) == span
+    assert record_count(page) == span
     assert f"共约 {span:,} 笔" in page
     assert 'data-test="total-row"' not in page and 'data-test="totals"' not in page  # no 合计 of every row
 
@@ -86,12 +78,12 @@ def test_a_filtered_list_keeps_the_exact_count_and_total(app, client, orders_see
     with app.app_context():
         amount = db.session.execute(select(func.sum(PaymentOrder.amount_fen)).where(*where)).scalar_one()
     assert 0 < count < _exact(app, PaymentOrder)
-    assert _record_count(page) == count and 'data-test="count-estimated"' not in page
+    assert record_count(page) == count and 'data-test="count-estimated"' not in page
     assert f"合计（全部 {count:,} 笔）" in page
     assert re.search(r'data-test="total-amount_fen">([\d,.]+)<', page).group(1) == f"{amount / 100:,.2f}"
 
     page = client.get("/paymentorderview/list/?_flt_0_channel=wechat").get_data(as_text=True)
-    assert _record_count(page) == _exact(app, PaymentOrder, PaymentOrder.channel == "wechat")
+    assert record_count(page) == _exact(app, PaymentOrder, PaymentOrder.channel == "wechat")
 
 
 def test_the_estimate_is_shown_as_one_and_the_total_left_out(app, client, orders_seeded, monkeypatch):
@@ -99,7 +91,7 @@ def test_the_estimate_is_shown_as_one_and_the_total_left_out(app, client, orders
     monkeypatch.setattr(fast_lists.EstimatedCountInterface, "id_span", lambda self: 1_234_567)
     login(client, "finance")
     page = client.get("/paymentorderview/list/").get_data(as_text=True)
-    assert _record_count(page) == 1_234_567
+    assert record_count(page) == 1_234_567
     assert "共约 1,234,567 笔（估计值）" in page
     assert 'data-test="total-row"' not in page and 'data-test="totals"' not in page
     with app.app_context():  # the same rows as before: the newest first
@@ -130,7 +122,7 @@ def test_a_list_narrowed_without_a_date_counts_only_up_to_the_limit(app, client,
     assert matching > 3
     monkeypatch.setattr(fast_lists, "COUNT_UP_TO", matching)  # exactly at the limit: exact, with 合计
     page = client.get(url).get_data(as_text=True)
-    assert _record_count(page) == matching and 'data-test="count-capped"' not in page
+    assert record_count(page) == matching and 'data-test="count-capped"' not in page
     assert f"合计（全部 {matching:,} 笔）" in page and 'data-test="totals"' in page
 
     monkeypatch.setattr(fast_lists, "COUNT_UP_TO", 3)  # more rows match than it counts
@@ -147,7 +139,7 @@ def test_a_list_narrowed_without_a_date_counts_only_up_to_the_limit(app, client,
     page = client.get(dated).get_data(as_text=True)
     start, end = clock.beijing_day_start_utc(dt.date(2026, 11, 9)), clock.beijing_day_start_utc(dt.date(2026, 11, 19))
     count = _exact(app, model, where, model.created_at >= start, model.created_at < end)
-    assert count > 3 and _record_count(page) == count and 'data-test="count-capped"' not in page
+    assert count > 3 and record_count(page) == count and 'data-test="count-capped"' not in page
     assert f"合计（全部 {count:,} 笔）" in page
 
 

@@ -11,10 +11,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from app import clock
 from app.extensions import db
 from app.models import AppointmentOrder, AuditLog, PaymentOrder
-from tests.backoffice_helpers import login, seed_staff_and_orders
+from tests.backoffice_helpers import login, month_of_orders
 
 NOW = dt.datetime(2026, 11, 18, 0, 30)  # Beijing, just after midnight: the UTC date is still the 17th
 
@@ -36,12 +35,8 @@ DATED_LISTS = {
 
 @pytest.fixture()
 def month(app, clean_db):
-    clock.freeze(NOW)
-    try:
-        seed_staff_and_orders(app, days=10, per_day=8)
+    with month_of_orders(app, NOW):
         yield
-    finally:
-        clock.reset()
 
 
 def _presets(page: str, column: str) -> dict[str, str]:
