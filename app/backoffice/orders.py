@@ -255,33 +255,37 @@ def label(table: Mapping[str, object], code: str | None) -> str:
 #: why an order moved (the ``reason`` the commands record with a state move) as staff read it; the
 #: commands keep short English reasons in the table (logs and tests read them), staff read these
 REASONS = {
-    "book": _l("报名"), "cancel": _l("取消"), "unpaid": _l("未支付"), "join": _l("加入候补"), "left": _l("患者退出候补"),
-    "stopped": _l("停诊"), "cut-off": _l("候补截止"), "free slot": _l("免费号源"), "free slot confirmed": _l("免费号源，医院已确认"),
-    "interrupted hold": _l("锁号中断"), "unpaid past deadline": _l("超时未支付"), "cashier opened": _l("打开收银台"),
+    "book": _l("报名"), "cancel": _l("取消"), "unpaid": _l("未支付"), "join": _l("加入候补"),
+    "left": _l("患者退出候补"), "stopped": _l("停诊"), "cut-off": _l("候补截止"), "free slot": _l("免费号源"),
+    "free slot confirmed": _l("免费号源，医院已确认"), "interrupted hold": _l("锁号中断"),
+    "unpaid past deadline": _l("超时未支付"), "cashier opened": _l("打开收银台"),
     "channel reports paid": _l("渠道通知已支付"), "paid after close": _l("关单后渠道仍支付成功"),
     "HIS confirmed": _l("医院已确认"), "HIS holds the trade: confirmed": _l("医院已有此笔交易：确认成功"),
-    "sent to channel": _l("已提交渠道"), "refund succeeded": _l("退款成功"), "late refund success": _l("渠道迟到的退款成功"),
-    "refund retried": _l("重试退款"), "refunds settled": _l("退款已结清"),
+    "sent to channel": _l("已提交渠道"), "refund succeeded": _l("退款成功"),
+    "late refund success": _l("渠道迟到的退款成功"), "refund retried": _l("重试退款"),
+    "refunds settled": _l("退款已结清"),
     "the channel never received it: sent again": _l("渠道未收到退款申请：已重新提交"),
-    "channel reports ABNORMAL: needs handling at the merchant platform": _l("渠道报告退款异常：需在商户平台处理"),
+    "channel reports ABNORMAL: needs handling at the merchant platform":
+        _l("渠道报告退款异常：需在商户平台处理"),
     "ABNORMAL": _l("退款异常：需在商户平台处理"), "channel notification: closed": _l("渠道通知：退款已关闭"),
     "stale sending released": _l("发送超时，重新排队"), "run again": _l("重新生成"),
     "stale run released": _l("生成超时，重新排队"),
 }
-#: reasons with a number or an answer in them: (pattern, label with %(x)s for the part kept)
+CHANNEL_PAYMENT_STATES = {"paid": _l("已支付"), "unpaid": _l("未支付"), "closed": _l("已关闭"),
+                          "refunded": _l("已退款"), "not_found": _l("无此订单")}
+#: reasons with a number or an answer in them: (pattern, label, the table that names the part kept or
+#: None to keep it as written)
 REASON_PATTERNS = (
-    (re.compile(r"paid (?P<x>\S+)"), _l("缴费订单 %(x)s 已支付")),
-    (re.compile(r"refund (?P<x>\S+)"), _l("退款 %(x)s")),
-    (re.compile(r"HIS lock refused: (?P<x>.*)", re.S), _l("医院拒绝锁号：%(x)s")),
-    (re.compile(r"HIS confirm refused: (?P<x>.*)", re.S), _l("医院拒绝确认：%(x)s")),
-    (re.compile(r"HIS lock (?P<x>\S+)"), _l("医院锁号 %(x)s")),
-    (re.compile(r"waitlist entry (?P<x>\S+)"), _l("候补登记 %(x)s")),
-    (re.compile(r"place freed in slice (?P<x>\S+)"), _l("号源时段 %(x)s 空出名额")),
-    (re.compile(r"order (?P<status>\w+)"), _l("预约订单：%(x)s")),
-    (re.compile(r"unpaid past deadline \(channel: (?P<state>\w+)\)"), _l("超时未支付（渠道：%(x)s）")),
+    (re.compile(r"paid (\S+)"), _l("缴费订单 %(x)s 已支付"), None),
+    (re.compile(r"refund (\S+)"), _l("退款 %(x)s"), None),
+    (re.compile(r"HIS lock refused: (.*)", re.S), _l("医院拒绝锁号：%(x)s"), None),
+    (re.compile(r"HIS confirm refused: (.*)", re.S), _l("医院拒绝确认：%(x)s"), None),
+    (re.compile(r"HIS lock (\S+)"), _l("医院锁号 %(x)s"), None),
+    (re.compile(r"waitlist entry (\S+)"), _l("候补登记 %(x)s"), None),
+    (re.compile(r"place freed in slice (\S+)"), _l("号源时段 %(x)s 空出名额"), None),
+    (re.compile(r"order (\w+)"), _l("预约订单：%(x)s"), APPOINTMENT_STATUS),
+    (re.compile(r"unpaid past deadline \(channel: (\w+)\)"), _l("超时未支付（渠道：%(x)s）"), CHANNEL_PAYMENT_STATES),
 )
-CHANNEL_PAYMENT_STATES = {"paid": _l("已支付"), "unpaid": _l("未支付"), "closed": _l("已关闭"), "refunded": _l("已退款"),
-                          "not_found": _l("无此订单")}
 
 
 def reason_label(reason: str | None) -> str:
@@ -290,16 +294,11 @@ def reason_label(reason: str | None) -> str:
         return ""
     if reason in REASONS:
         return str(REASONS[reason])
-    for pattern, text in REASON_PATTERNS:
+    for pattern, text, table in REASON_PATTERNS:
         found = pattern.fullmatch(reason)
-        if found is None:
-            continue
-        parts = found.groupdict()
-        if "status" in parts:
-            return str(text) % {"x": label(APPOINTMENT_STATUS, parts["status"])}
-        if "state" in parts:
-            return str(text) % {"x": label(CHANNEL_PAYMENT_STATES, parts["state"])}
-        return str(text) % {"x": parts["x"]}
+        if found is not None:
+            part = found.group(1)
+            return str(text) % {"x": label(table, part) if table else part}
     return reason
 
 

@@ -349,8 +349,8 @@ class RoleModelView(FabRoleModelView):
         key = _built_in_role((request.view_args or {}).get("pk"))
         if key is not None and "name" in form:
             form.name.render_kw = {**(form.name.render_kw or {}), "readonly": True}
-            form.name.description = _("内置角色「%(label)s」：名称是系统配置使用的键，不能修改；权限可在下方或权限矩阵中调整",
-                                      label=role_label(key))
+            form.name.description = _("内置角色「%(label)s」：名称是系统配置使用的键，不能修改；"
+                                      "权限可在下方或权限矩阵中调整", label=role_label(key))
         return super()._get_edit_widget(form, exclude_cols=exclude_cols, widgets=widgets)
 
     def process_form(self, form, is_created: bool) -> None:

@@ -122,6 +122,6 @@ def test_the_walk_sees_what_users_see():
     assert "English" in _problems("/en", page("Show Survey 满意度调查"), utc)[0]
     assert "UTC time 23:13" in _problems("/utc", page("下单时间 2026-12-01 23:13"), utc)[0]
     assert _problems("/en-page", page("Show Survey"), utc, english_page=True) == []
-    titled = Response('<html><head><title>妇幼保健院</title></head><body><h1 class="h5-title">我的预约</h1></body></html>',
-                      content_type="text/html; charset=utf-8")
+    titled = Response('<html><head><title>妇幼保健院</title></head>'
+                      '<body><h1 class="h5-title">我的预约</h1></body></html>', content_type="text/html; charset=utf-8")
     assert "is not the page's heading" in _problems("/title", titled, utc)[0]
