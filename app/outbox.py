@@ -24,7 +24,7 @@ from app import clock
 from app.extensions import db
 from app.his.errors import HisBusinessError, HisError
 from app.models import OutboxTask
-from app.services.uow import active, outermost, unit_of_work
+from app.services.uow import active, outermost, savepoint, unit_of_work
 
 log = logging.getLogger("outbox")
 
@@ -68,7 +68,7 @@ def handler(kind: str) -> Callable[[Callable[[dict], None]], Callable[[dict], No
 def add(kind: str, ref: str, payload: dict) -> None:
     """Record a call to make after the caller's transaction commits (idempotent on ``(kind, ref)``)."""
     try:
-        with db.session.begin_nested():
+        with savepoint():
             db.session.add(OutboxTask(kind=kind, ref=ref[:96], payload=json.dumps(payload, ensure_ascii=False),
                                       status=OutboxStatus.PENDING, next_attempt_at=clock.utcnow()))
     except IntegrityError:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app import outbox
 from app.extensions import db
 from app.models import ChannelUser, Notification
+from app.services.uow import savepoint
 
 #: the outbox kind that pushes one notice after the transaction that wrote it commits
 PUSH = "notice.push"
@@ -64,7 +65,7 @@ def notify(owner_id: int, kind: str, title: str, body: str, *, dedupe_key: str, 
     notice = Notification(owner_id=owner_id, channel=owner.channel if owner else "wechat", kind=kind,
                           title=title, body=body, link=link, dedupe_key=dedupe_key,
                           payload_json=json.dumps(payload or {}, ensure_ascii=False))
-    with db.session.begin_nested():
+    with savepoint():
         db.session.add(notice)
         db.session.flush()  # the push names the notice by its id
     outbox.add(PUSH, str(notice.id), {"notice_id": notice.id})

@@ -71,7 +71,7 @@ from app.payments.queries import owned_payment, payment_by_no, refund_by_no
 from app.payments.states import PaymentEvent, RefundEvent, decide_payment, decide_refund
 from app.services.states import AWAITING_HIS, LIVE, REFUNDABLE, PaymentStatus, RefundStatus
 from app.services import uow
-from app.services.uow import outermost, transaction, unit_of_work
+from app.services.uow import outermost, savepoint, transaction, unit_of_work
 from app.services.states import NO_STATE
 
 log = logging.getLogger("payments")
@@ -339,7 +339,7 @@ def _record_notification(channel: str, kind: str, notify_id: str, order_no: str 
                          body: bytes) -> bool:
     """Keep every notification received; False when this notification id was seen before."""
     try:
-        with db.session.begin_nested():
+        with savepoint():
             db.session.add(ChannelNotification(channel=channel, kind=kind, notify_id=notify_id[:96],
                                                order_no=order_no, outcome=outcome[:32],
                                                raw=body[:20000].decode("utf-8", "replace")))

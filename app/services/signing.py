@@ -16,7 +16,7 @@ from app.his import signing as his_signing
 from app.his.signing import MAX_SKEW_SECONDS, PLATFORM_HEADERS, SignatureRejected
 from app.models import ApiNonce
 from app.models.base import utcnow
-from app.services.uow import unit_of_work
+from app.services.uow import savepoint, unit_of_work
 
 WINDOW_SECONDS = MAX_SKEW_SECONDS
 
@@ -39,7 +39,7 @@ def verify(headers, method: str, path: str, body: bytes, app_id: str, secret: st
     """
     nonce = his_signing.check_signed(headers, method, path, body, app_id, secret, names=PLATFORM_HEADERS, now=now)
     try:
-        with db.session.begin_nested():
+        with savepoint():
             db.session.add(ApiNonce(caller=app_id, nonce=nonce))
     except IntegrityError:
         raise SignatureRejected("replayed nonce") from None

@@ -70,6 +70,20 @@ def unit_of_work() -> Iterator[None]:
             hook()
 
 
+@contextmanager
+def savepoint() -> Iterator[None]:
+    """``db.session.begin_nested()`` that stays inside the unit's transaction on SQLite too: pysqlite
+    opens its transaction only at the first INSERT/UPDATE/DELETE, so a SAVEPOINT sent before one started
+    its own transaction there and its RELEASE committed it, whatever the unit of work decided after (the
+    notice of a booking that then failed stayed). The transaction is opened first, as the first write
+    would have opened it; MariaDB needs nothing."""
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN")
+    with db.session.begin_nested():
+        yield
+
+
 def transaction(fn: Callable[..., T]) -> Callable[..., T]:
     """Decorator form of ``unit_of_work`` for commands and service functions."""
 

@@ -48,7 +48,7 @@ from app.services.formatting import mask_name
 from app.messages.notifications import notify
 from app.identity.patients import owned_patient
 from app.services.settings import _int, _raw, booking_rules
-from app.services.uow import unit_of_work
+from app.services.uow import savepoint, unit_of_work
 from app.waitlist import states
 from app.waitlist.states import WaitlistStatus as S
 from app.services.states import SessionStatus
@@ -217,7 +217,7 @@ def give_freed_place(slice_id: int, schedule_id: int) -> int | None:
             log.info("waitlist entry=%s skipped: %s", entry.id, refused.code)
             continue
         try:
-            with db.session.begin_nested():
+            with savepoint():
                 if not registration.take_place(slice_id):
                     return None  # someone was quicker: never more places given than freed
                 order = AppointmentOrder(

@@ -24,8 +24,7 @@ def enqueued(monkeypatch):
 
 
 def _note(why: str) -> None:
-    """A plain row first: SQLite's driver only opens the transaction at the first write, and a savepoint
-    (outbox.add takes one) opened before that would commit on its own there (not on MariaDB)."""
+    """A plain row written in the unit beside its outbox rows."""
     db.session.add(StateTransition(order_type="test", order_id=0, from_status="-", to_status="-", actor="test",
                                    reason=why))
     db.session.flush()
@@ -115,3 +114,15 @@ def test_create_app_plugs_in_the_payment_kinds_and_outbox_kinds(app):
             "waitlist.offer", "notice.push", "export.build"} <= set(outbox._HANDLERS)
     assert outbox._enqueue is not None, "the factory hands the outbox its queue"
     assert uow._AFTER_COMMIT == [outbox.dispatch], "one dispatcher, after the outermost commit"
+
+
+def test_a_savepoint_as_the_first_write_is_rolled_back_with_its_unit(ctx, enqueued):
+    """A unit of work whose first write is a savepoint (outbox.add, notify take one) keeps it inside
+    the unit's transaction: pysqlite's own transaction handling used to commit such a savepoint on its
+    own (the notice of a booking that failed stayed), so the engine now opens SQLite's transaction."""
+    with pytest.raises(RuntimeError):
+        with unit_of_work():
+            outbox.add("test.first", "A", {})
+            raise RuntimeError("the use case failed after its first write")
+    assert _other_session_sees() == 0, "the savepoint must go with the failed unit of work"
+    assert enqueued == []
