@@ -1,4 +1,4 @@
-"""Flask CLI commands: roles, removing the demo accounts, payments, booking, rollups, preflight, inspection."""
+"""Flask CLI commands: roles, removing the demo accounts, payments, booking, rollups, outbox, preflight, inspection."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ demo_cli = AppGroup("demo", help="Demo data and demo accounts (embedded mode onl
 payments_cli = AppGroup("payments", help="Payments: reconciliation, sweeps.")
 booking_cli = AppGroup("booking", help="Registration: the attendance sweep (已就诊 / 爽约).")
 rollups_cli = AppGroup("rollups", help="Daily rollups behind 交易统计 and 数据分析.")
+outbox_cli = AppGroup("outbox", help="The outbox (outbox_task): calls made after a commit.")
 
 
 @rollups_cli.command("rebuild")
@@ -45,6 +46,28 @@ def rollups_nightly() -> None:
 
     run = rollups.nightly()
     click.echo(f"{run.days} days built ({run.first_day} .. {run.last_day}); consistent up to {run.consistent_at} UTC")
+
+
+@outbox_cli.command("purge")
+@click.option("--before", default=None, help="Beijing day, YYYY-MM-DD: delete done tasks finished before it "
+              "(default: those older than the setting outbox.retention_days, as the nightly task does)")
+def outbox_purge(before: str | None) -> None:
+    """Delete done outbox tasks (never pending or failed ones) in batches; prints how many."""
+    import datetime as dt
+
+    from app import clock, outbox
+
+    cutoff = None
+    if before is not None:
+        try:
+            day = dt.date.fromisoformat(before)
+        except ValueError as exc:
+            raise click.BadParameter(f"dates are YYYY-MM-DD: {exc}", param_hint="--before") from exc
+        if day > clock.today():
+            raise click.BadParameter(f"{day} is after today ({clock.today()})", param_hint="--before")
+        cutoff = clock.beijing_day_start_utc(day)
+    removed = outbox.purge_done(cutoff)
+    click.echo(f"{removed} done outbox tasks deleted")
 
 
 @booking_cli.command("attendance")
@@ -158,5 +181,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(payments_cli)
     app.cli.add_command(booking_cli)
     app.cli.add_command(rollups_cli)
+    app.cli.add_command(outbox_cli)
     app.cli.add_command(preflight)
     app.cli.add_command(inspect_command)

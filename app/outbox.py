@@ -6,7 +6,8 @@ answer was lost) writes an ``outbox_task`` row with ``add`` in its own unit of w
 commit the unit of work runs ``dispatch()`` (the factory makes it the unit of work's after-commit
 hook and hands the outbox its queue with ``use_queue``), which hands the rows it wrote to Huey; a
 periodic sweep (``run_due``) carries out whatever a crash or an unreachable HIS left, with backoff.
-Handlers are registered per kind and must be idempotent: a row may run twice.
+Handlers are registered per kind and must be idempotent: a row may run twice. ``done`` rows are kept for
+``outbox.retention_days`` and then deleted nightly by ``purge_done``; pending and failed rows are never.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 from collections.abc import Callable
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
@@ -30,6 +31,9 @@ log = logging.getLogger("outbox")
 
 #: minutes between attempts; after the last the task is ``failed`` and shows in the back-office
 BACKOFF_MINUTES = (1, 5, 30, 120, 360)
+#: rows ``purge_done`` deletes per transaction: MariaDB's undo log and lock set stay small, and the
+#: workers writing new rows meanwhile never wait long
+PURGE_BATCH = 5000
 
 
 class OutboxStatus(StrEnum):
@@ -140,3 +144,43 @@ def run_due(limit: int = 200) -> int:
     for kind, ref in due:
         run(kind, ref)
     return len(due)
+
+
+def retention_days() -> int:
+    """How many days a done task is kept (setting ``outbox.retention_days``)."""
+    from app.services.settings import setting_int
+
+    return setting_int("outbox.retention_days")
+
+
+def purge_done(before: dt.datetime | None = None, batch: int = PURGE_BATCH) -> int:
+    """Delete ``done`` tasks finished before ``before`` (naive UTC; default: now less the retention), at most
+    ``batch`` rows a transaction until none is left; returns how many. Pending and failed rows are never
+    deleted: one is still to run, the other is evidence staff look at.
+
+    Each batch is its own unit of work (it refuses to run inside another, which would make the batches one
+    transaction again). Deleting a row does not let its
+    effect run twice: every writer of ``add`` writes it with a guarded state move that cannot happen again,
+    and handlers are idempotent anyway."""
+    if active():
+        raise RuntimeError("the outbox purge commits batch by batch: it cannot join another unit of work")
+    if before is None:
+        before = clock.utcnow() - dt.timedelta(days=retention_days())
+    removed, after_id = 0, 0
+    while True:
+        # Keyset on the primary key: each batch starts where the last stopped (no rescan of what was
+        # skipped or just deleted); the DELETE names its rows by key and locks only those.
+        with unit_of_work():
+            ids = db.session.scalars(select(OutboxTask.id).where(
+                OutboxTask.id > after_id, OutboxTask.status == OutboxStatus.DONE, OutboxTask.done_at < before)
+                .order_by(OutboxTask.id).limit(batch)).all()
+            if ids:
+                removed += db.session.execute(delete(OutboxTask).where(
+                    OutboxTask.id.in_(ids), OutboxTask.status == OutboxStatus.DONE)
+                    .execution_options(synchronize_session=False)).rowcount or 0
+        if len(ids) < batch:
+            break
+        after_id = ids[-1]
+    log.info("outbox purge: %s done tasks finished before %s UTC deleted", removed,
+             before.isoformat(timespec="seconds"))
+    return removed

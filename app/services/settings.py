@@ -89,6 +89,9 @@ REGISTRY: dict[str, Setting] = {s.key: s for s in (
     Setting("security.totp_required_roles", "roles", "Admin,Finance", _l("须启用双因素认证的角色（逗号分隔）"),
             seeded=False),
     Setting("audit.retention_days", "int", "180", _l("审计日志保留天数（至少 180 天）"), 180, 3650, seeded=False),
+    # housekeeping: the outbox's finished rows (app/outbox.py purge_done, nightly)
+    Setting("outbox.retention_days", "int", "30",
+            _l("已完成的后台任务记录保留天数（每晚删除更早的；未完成和失败的不删）"), 1, 3650),
 )}
 #: what the demo seed stores instead of the default: demo staff sign in with the README's passwords alone
 #: (production refuses to start with demo accounts, and without the row keeps TOTP_REQUIRED_ROLES)
@@ -289,6 +292,12 @@ def setting_text(key: str, default: str | None = None) -> str:
     default = _entry(key).default if default is None else default
     value = db.session.scalar(select(SystemSetting.value).where(SystemSetting.key == key))
     return default if value is None or not value.strip() else value.strip()
+
+
+def setting_int(key: str) -> int:
+    """A whole-number setting: the stored value (raised to its registered minimum), else its default."""
+    value = db.session.scalar(select(SystemSetting.value).where(SystemSetting.key == key))
+    return _int({} if value is None else {key: value}, key)
 
 
 def setting_fen_default(key: str) -> int:

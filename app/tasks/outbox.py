@@ -23,3 +23,14 @@ def sweep_outbox() -> int:
     from app import outbox
 
     return outbox.run_due()
+
+
+# The queue's clock is UTC: 16:45 UTC is 00:45 Beijing, after the nightly rollups (00:25), a quiet hour.
+@huey.periodic_task(crontab(hour="16", minute="45"))
+@huey.lock_task("outbox-purge")  # one purge at a time
+@app_context_task
+def purge_done_outbox() -> int:
+    """Nightly: delete done outbox tasks older than ``outbox.retention_days`` (pending and failed are kept)."""
+    from app import outbox
+
+    return outbox.purge_done()
