@@ -901,9 +901,17 @@ def _refund_failed(refund: Refund, reason: str) -> str:
             failure_reason=reason[:255]):
         db.session.rollback()
         return _refund_status(refund)
-    db.session.execute(update(PaymentOrder).where(PaymentOrder.id == refund.payment_id)
-                       .values(refunded_fen=PaymentOrder.refunded_fen - refund.amount_fen, flag="refund_failed")
-                       .execution_options(synchronize_session=False))
+    # the reservation goes back once, and never below nothing (a reservation lost to seeded or repaired data
+    # is logged, not turned into a negative 已退款)
+    released = db.session.execute(
+        update(PaymentOrder).where(PaymentOrder.id == refund.payment_id,
+                                   PaymentOrder.refunded_fen >= refund.amount_fen)
+        .values(refunded_fen=PaymentOrder.refunded_fen - refund.amount_fen, flag="refund_failed")
+        .execution_options(synchronize_session=False)).rowcount == 1
+    if not released:
+        db.session.execute(update(PaymentOrder).where(PaymentOrder.id == refund.payment_id)
+                           .values(flag="refund_failed").execution_options(synchronize_session=False))
+        log.error("refund FAILED refund=%s held no reservation on its payment: nothing released", refund.refund_no)
     order = db.session.get(PaymentOrder, refund.payment_id)
     db.session.refresh(order)
     release = getattr(kind_handler(order.kind), "on_refund_failed", None)
