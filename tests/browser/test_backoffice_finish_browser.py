@@ -67,6 +67,13 @@ def test_finance_reads_the_total_row_under_the_filtered_payments(wide_page, live
     assert row.is_visible()
     assert row.locator("[data-test=total-label]").inner_text() == f"合计（全部 {count:,} 笔）"
     assert row.locator("[data-test=total-amount_fen]").inner_text() == f"{fen / 100:,.2f}"
+    # the page takes the 1440 px screen (Bootstrap stopped at 1170 px): 门诊缴费 and the menu on one line each
+    assert page.evaluate("() => document.querySelector('body > .container').offsetWidth") >= 1300
+    kind = page.locator("table tbody td", has_text="门诊缴费").first
+    line = page.evaluate("(el) => parseFloat(getComputedStyle(el).lineHeight) || 20", kind.element_handle())
+    assert kind.evaluate("(el) => el.getBoundingClientRect().height") < 2 * line + 16, "门诊缴费 wraps"
+    assert page.locator("header .navbar").evaluate("(el) => el.getBoundingClientRect().height") < 80
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 1440
     shot(page, "payments_total_row")
 
 
