@@ -148,13 +148,14 @@ def _booking_facts_statement():
                    parent.c.parent_id.label("grandparent_id"),
                    p.c.id.label("patient_id"), p.c.card_no, p.c.gender, p.c.birth_date, u.c.channel,
                    *rules.limit_count_columns(sch.c.doctor_id, sch.c.clinic_date, sch.c.half_day))
-            .select_from(s.join(sch, sch.c.id == s.c.schedule_id).join(doc, doc.c.id == sch.c.doctor_id)
+            # the patient joined to the slice first: a join of two tables is what the cartesian-product
+            # check of SQLAlchemy's MySQL compiler recognises when the condition names no column of the slice
+            .select_from(s.outerjoin(p, and_(p.c.id == bindparam("patient_id"), p.c.owner_id == bindparam("owner_id"),
+                                             p.c.status == PatientStatus.BOUND))
+                         .outerjoin(u, u.c.id == p.c.owner_id)
+                         .join(sch, sch.c.id == s.c.schedule_id).join(doc, doc.c.id == sch.c.doctor_id)
                          .join(dep, dep.c.id == sch.c.department_id)
-                         .outerjoin(parent, parent.c.id == dep.c.parent_id)
-                         # the slice's id in the condition ties the patient to the row (it is the WHERE's)
-                         .outerjoin(p, and_(s.c.id == bindparam("slice_id"), p.c.id == bindparam("patient_id"),
-                                            p.c.owner_id == bindparam("owner_id"), p.c.status == PatientStatus.BOUND))
-                         .outerjoin(u, u.c.id == p.c.owner_id))
+                         .outerjoin(parent, parent.c.id == dep.c.parent_id))
             .where(s.c.id == bindparam("slice_id")))
 
 
