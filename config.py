@@ -87,6 +87,10 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = 24 * 3600
+    # A patient's (permanent) cookie is sent again only when the session changed, not on every request: the
+    # sign-in rewrites its "last seen" every 30 s of activity (h5/auth.SEEN_REWRITE), which renews the
+    # cookie's 24 h as well; the server-side idle and lifetime checks do not depend on the cookie's expiry.
+    SESSION_REFRESH_EACH_REQUEST = False
     H5_SESSION_IDLE_MINUTES = 30  # a patient idle this long signs in again (silently inside WeChat)
     H5_SESSION_MAX_HOURS = 24  # and every patient session ends this long after sign-in
     # Staff idle timeout, session lifetime, lockout and password expiry are settings (security.*).

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import ChannelUser, Patient
-from app.services import uow
+from app.models import Patient
 from app.services.errors import Forbidden
 from app.identity.states import PatientStatus
 
@@ -45,25 +43,4 @@ class BookingPatient:
     gender: str | None
     birth_date: dt.date | None
     channel: str  # the account's: where the payment is made
-
-
-@functools.cache
-def _booking_patient_statement():
-    p, u = Patient.__table__, ChannelUser.__table__
-    return (select(p.c.id, p.c.card_no, p.c.gender, p.c.birth_date, u.c.channel)
-            .select_from(p.join(u, u.c.id == p.c.owner_id))
-            .where(p.c.id == bindparam("patient_id"), p.c.owner_id == bindparam("owner_id"),
-                   p.c.status == PatientStatus.BOUND))
-
-
-def booking_patient(owner_id: int, patient_id: int | str | None) -> BookingPatient:
-    """``owned_patient`` for the booking: the few columns it reads and the account's channel in one
-    statement; Forbidden (answered as 404) alike for another account's patient and for no such account."""
-    try:
-        pid = int(patient_id)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise Forbidden(_("就诊人不存在")) from None
-    row = uow.execute(_booking_patient_statement(), {"patient_id": pid, "owner_id": owner_id}).first()
-    if row is None:
-        raise Forbidden(_("就诊人不存在"))
-    return BookingPatient(row.id, row.card_no, row.gender, row.birth_date, row.channel)
+    # read by the booking with its slice and limits in one statement (registration.queries.booking_facts)

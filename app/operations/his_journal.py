@@ -76,15 +76,22 @@ def _journaled(name: str, method, keys: tuple[str, ...]):
     return call
 
 
+@functools.cache
+def _insert_statement():
+    """Built once (its cache key kept with it): a journal row is written by every call about an order."""
+    from app.models import HisCall
+
+    return HisCall.__table__.insert()
+
+
 def _record(name: str, request: dict, outcome: str, answer: str | None, duration_ms: int) -> None:
     if not has_app_context() or not request:
         return
-    from app.models import HisCall
     from app.services import uow
 
     ref = str(next(iter(request.values())))[:64]
     try:  # a Core INSERT in the session's transaction (an append-only row nobody reads in the request)
-        uow.execute(HisCall.__table__.insert(), {
+        uow.execute(_insert_statement(), {
             "method": name, "ref": ref, "request": _short(request, 300), "outcome": outcome[:64],
             "answer": answer, "duration_ms": duration_ms})
     except Exception:  # the journal never stands in the way of the call itself

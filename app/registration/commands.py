@@ -47,7 +47,7 @@ from app.models.base import new_order_no, utcnow
 from app.operations.metrics import SLOT_HOLD_SECONDS
 from app.registration import rules
 from app.registration.notices import guidance, notify_attendance, notify_booked, notify_stopped
-from app.registration.queries import BookingSlice, booking_slice, describe_names, owned_order, payment_of
+from app.registration.queries import booking_facts, describe_names, owned_order, payment_of
 from app.registration.rules import (
     HALF_DAY_NAMES,
     WHAT_TO_BRING,
@@ -58,6 +58,7 @@ from app.registration.rules import (
     check_patient_limits,
     check_restrictions,
     hospital_now,
+    no_show_since,
     registration_kind,
     session_over_at,
     slot_start,
@@ -72,7 +73,6 @@ from app.services.errors import Conflict, DomainError, NotFound, Unavailable
 from app.services.formatting import mask_name, yuan
 from app.services.his_access import his_gateway, his_refusal
 from app.messages.notifications import notify
-from app.identity.patients import booking_patient
 from app.services.settings import BookingRules, _bool, _int, _raw, booking_rules, setting_text
 from app.services import uow
 from app.services.uow import outermost, unit_of_work
@@ -274,6 +274,8 @@ class HeldSlot:
     fee_fen: int
     description: str
     pay_minutes: int
+    doctor_id: int          # where a patient who lost the slot is sent back to (SlotTaken)
+    clinic_date: dt.date
 
     @property
     def order(self) -> AppointmentOrder:
@@ -282,7 +284,7 @@ class HeldSlot:
 
 def book(owner_id: int, patient_id: int | str, slice_id: int | str, *, doctor_id: int | None = None,
          clinic_date: dt.date | None = None, expected_fee_fen: int | None = None,
-         rebooked_from_id: int | None = None, slice_: BookingSlice | None = None) -> BookingResult:
+         rebooked_from_id: int | None = None) -> BookingResult:
     """The booking POST: hold the slot (``hold_slot``), lock it at the HIS with no row locked
     (``lock_at_his``), then open the cashier (``open_cashier``), or confirm a free slice at once
     (``confirm_free``). Each step is its own unit of work; a failed lock gives the place back.
@@ -290,12 +292,11 @@ def book(owner_id: int, patient_id: int | str, slice_id: int | str, *, doctor_id
     Refuses, with a translated message and without changing anything: another account's patient
     (404), a slice of another doctor or date than the page showed, a past or unreleased slice, a
     stopped clinic, a changed fee, department restrictions, the per-patient limits. A lost race
-    raises ``SlotTaken`` (号源已被约满). ``slice_``: the slice as the caller already read it
-    (``queries.booking_slice``).
+    raises ``SlotTaken`` (号源已被约满).
     """
     outermost("booking")  # inside another unit of work the hot slice row would stay locked over the HIS call
     held = hold_slot(owner_id, patient_id, slice_id, doctor_id=doctor_id, clinic_date=clinic_date,
-                     expected_fee_fen=expected_fee_fen, rebooked_from_id=rebooked_from_id, slice_=slice_)
+                     expected_fee_fen=expected_fee_fen, rebooked_from_id=rebooked_from_id)
     lock = lock_at_his(held)
     if held.fee_fen == 0:
         return BookingResult(confirm_free(held.order, lock.lock_id).id, None)
@@ -307,14 +308,17 @@ _ORDER_INSERT = AppointmentOrder.__table__.insert()
 
 def hold_slot(owner_id: int, patient_id: int | str, slice_id: int | str, *, doctor_id: int | None = None,
               clinic_date: dt.date | None = None, expected_fee_fen: int | None = None,
-              rebooked_from_id: int | None = None, slice_: BookingSlice | None = None) -> HeldSlot:
+              rebooked_from_id: int | None = None) -> HeldSlot:
     """HoldSlot: check every rule, then create the ``holding`` order and take the place in one unit of
     work whose guarded UPDATE is directly followed by its COMMIT.
 
-    Reads the patient and the slice as plain columns (one statement each), and writes the order and its
-    first transition as Core INSERTs: nothing in the request reads them back as ORM rows."""
-    patient = booking_patient(owner_id, patient_id)  # with the account's channel; 404 for another's patient
-    slc = slice_ if slice_ is not None and str(slice_.id) == str(slice_id) else booking_slice(slice_id)
+    Reads the slice, the patient (with the account's channel) and the patient's orders counted for the
+    limits in one statement (``booking_facts``), and writes the order and its first transition as Core
+    INSERTs: nothing in the request reads them back as ORM rows."""
+    rules = booking_rules()
+    now = hospital_now()
+    facts = booking_facts(owner_id, patient_id, slice_id, now.date(), no_show_since(now.date(), rules))
+    slc, patient = facts.slice, facts.patient
     if (doctor_id is not None and slc.doctor_id != doctor_id) or \
             (clinic_date is not None and slc.clinic_date != clinic_date):
         raise DomainError(_("号源与所选医生或日期不符，请重新选择"), code="slot_mismatch")
@@ -322,11 +326,9 @@ def hold_slot(owner_id: int, patient_id: int | str, slice_id: int | str, *, doct
         raise DomainError(_("该医生本时段已停诊，请选择其他医生或时段"), code="stopped")
     if expected_fee_fen is not None and expected_fee_fen != slc.fee_fen:
         raise DomainError(_("挂号费已变化，请重新确认"), code="fee_changed")
-    rules = booking_rules()
-    now = hospital_now()
     kind = registration_kind(slc.clinic_date, slc.start_time, slc.end_time, now, rules)
     check_restrictions(slc.restrictions, patient, slc.clinic_date)
-    check_patient_limits(patient, slc, now.date(), rules)
+    check_patient_limits(patient, slc, now.date(), rules, facts.counts)
 
     # A slice already full as read a moment ago is refused without a statement. Then the order and its
     # first transition are inserted (no lock on the slice: appointment_order has no foreign key to it),
@@ -334,7 +336,7 @@ def hold_slot(owner_id: int, patient_id: int | str, slice_id: int | str, *, doct
     # held for one round trip, however slow this process is. A loser of the race is told by the UPDATE
     # and its inserts are rolled back with the unit of work.
     if slc.booked >= slc.capacity:
-        raise SlotTaken(_("号源已被约满，请选择其他时段"))
+        raise SlotTaken(_("号源已被约满，请选择其他时段"), doctor_id=slc.doctor_id, clinic_date=slc.clinic_date)
     order_no = new_order_no("YY")
     try:
         with unit_of_work():
@@ -347,7 +349,8 @@ def hold_slot(owner_id: int, patient_id: int | str, slice_id: int | str, *, doct
                 active_key=f"{patient.id}:{slc.schedule_id}")).inserted_primary_key[0]
             states.record("appointment", order_id, NO_STATE, A.HOLDING, actor=f"patient:{owner_id}", reason=kind)
             if not take_place(slc.id):
-                raise SlotTaken(_("号源已被约满，请选择其他时段"))
+                raise SlotTaken(_("号源已被约满，请选择其他时段"), doctor_id=slc.doctor_id,
+                                clinic_date=slc.clinic_date)
             held_from = time.perf_counter()  # the UPDATE has returned: the row is held until the COMMIT
     except IntegrityError:  # the same patient booked this session in another tab a moment ago
         raise BookingBlocked(_("同一就诊人同一医生同一时段只能预约一个号"), code="duplicate",
@@ -357,7 +360,7 @@ def hold_slot(owner_id: int, patient_id: int | str, slice_id: int | str, *, doct
                     card_no=patient.card_no, channel=patient.channel, his_slice_id=slc.his_slice_id,
                     fee_fen=slc.fee_fen, description=describe_names(slc.department_name, slc.doctor_name,
                                                                     slc.clinic_date, slc.start_time),
-                    pay_minutes=rules.pay_minutes)
+                    pay_minutes=rules.pay_minutes, doctor_id=slc.doctor_id, clinic_date=slc.clinic_date)
 
 
 def lock_at_his(held: HeldSlot) -> SlotLock:
@@ -368,7 +371,7 @@ def lock_at_his(held: HeldSlot) -> SlotLock:
     except Exception as exc:
         release_failed_hold(held.order, exc, actor="system:his")
         if isinstance(exc, SlotFull):
-            raise SlotTaken(his_refusal(exc)) from exc
+            raise SlotTaken(his_refusal(exc), doctor_id=held.doctor_id, clinic_date=held.clinic_date) from exc
         if isinstance(exc, ScheduleStopped):
             raise DomainError(his_refusal(exc), code="stopped") from exc
         if isinstance(exc, HisUnavailable):

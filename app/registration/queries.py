@@ -10,14 +10,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
+from app.identity.patients import BookingPatient
+from app.identity.states import PatientStatus
 from app.models import (
     AppointmentOrder,
+    ChannelUser,
     Department,
     Doctor,
+    Patient,
     PaymentOrder,
     Refund,
     Schedule,
@@ -118,10 +122,22 @@ class BookingSlice:
     restrictions: tuple[tuple[str | None, int | None, int | None], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class BookingFacts:
+    """Everything the booking's rules read before the hold, from one statement."""
+
+    slice: BookingSlice
+    patient: BookingPatient
+    counts: rules.PatientCounts
+
+
 @functools.cache
-def _booking_slice_statement():
-    """One Core SELECT of the columns the booking reads (built once: its cache key is kept with it)."""
+def _booking_facts_statement():
+    """One Core SELECT, built once (its cache key kept with it): the slice with its session, doctor and
+    department (and the parent department's sex/age rule); the account's bound patient with the account's
+    channel (NULL for another account's patient); the patient's orders as the limits count them."""
     s, sch, doc, dep = (ScheduleSlice.__table__, Schedule.__table__, Doctor.__table__, Department.__table__)
+    p, u = Patient.__table__, ChannelUser.__table__
     parent = dep.alias("parent_department")
     return (select(s.c.id, s.c.his_slice_id, s.c.start_time, s.c.end_time, s.c.capacity, s.c.booked,
                    sch.c.id.label("schedule_id"), sch.c.status, sch.c.fee_fen, sch.c.clinic_date, sch.c.half_day,
@@ -129,23 +145,39 @@ def _booking_slice_statement():
                    dep.c.name.label("department_name"), dep.c.allowed_gender, dep.c.min_age, dep.c.max_age,
                    dep.c.parent_id, parent.c.allowed_gender.label("parent_gender"),
                    parent.c.min_age.label("parent_min_age"), parent.c.max_age.label("parent_max_age"),
-                   parent.c.parent_id.label("grandparent_id"))
-            .select_from(s.join(sch, sch.c.id == s.c.schedule_id).join(doc, doc.c.id == sch.c.doctor_id)
+                   parent.c.parent_id.label("grandparent_id"),
+                   p.c.id.label("patient_id"), p.c.card_no, p.c.gender, p.c.birth_date, u.c.channel,
+                   *rules.limit_count_columns(sch.c.doctor_id, sch.c.clinic_date, sch.c.half_day))
+            # the patient joined to the slice first: a join of two tables is what the cartesian-product
+            # check of SQLAlchemy's MySQL compiler recognises when the condition names no column of the slice
+            .select_from(s.outerjoin(p, and_(p.c.id == bindparam("patient_id"), p.c.owner_id == bindparam("owner_id"),
+                                             p.c.status == PatientStatus.BOUND))
+                         .outerjoin(u, u.c.id == p.c.owner_id)
+                         .join(sch, sch.c.id == s.c.schedule_id).join(doc, doc.c.id == sch.c.doctor_id)
                          .join(dep, dep.c.id == sch.c.department_id)
                          .outerjoin(parent, parent.c.id == dep.c.parent_id))
             .where(s.c.id == bindparam("slice_id")))
 
 
-def booking_slice(slice_id: int | str) -> BookingSlice:
-    """The slice as the booking reads it (one statement, a dozen columns), or 404. Pages that render the
-    slice take ``bookable_slice``'s ORM rows instead."""
+def booking_facts(owner_id: int, patient_id: int | str | None, slice_id: int | str, today: dt.date,
+                  since: dt.date) -> BookingFacts:
+    """What the booking checks, in one statement: the slice (404 when none), the account's patient
+    (Forbidden, answered as 404, alike for another account's patient and for no such patient) and its
+    orders counted for the limits from ``today`` and the no-show window's ``since``."""
     try:
         sid = int(slice_id)
     except (TypeError, ValueError):
         raise NotFound(_("号源不存在")) from None
-    row = uow.execute(_booking_slice_statement(), {"slice_id": sid}).first()
+    try:
+        pid = int(patient_id)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise Forbidden(_("就诊人不存在")) from None
+    row = uow.execute(_booking_facts_statement(), {"slice_id": sid, "patient_id": pid, "owner_id": owner_id,
+                                                   "today": today, "since": since}).first()
     if row is None:
         raise NotFound(_("号源不存在"))
+    if row.patient_id is None:
+        raise Forbidden(_("就诊人不存在"))
     restrictions = [(row.allowed_gender, row.min_age, row.max_age)]
     if row.parent_id is not None:
         restrictions.append((row.parent_gender, row.parent_min_age, row.parent_max_age))
@@ -158,9 +190,12 @@ def booking_slice(slice_id: int | str) -> BookingSlice:
                 break
             restrictions.append((up.allowed_gender, up.min_age, up.max_age))
             above = up.parent_id
-    return BookingSlice(row.id, row.his_slice_id, row.start_time, row.end_time, row.capacity, row.booked,
-                        row.schedule_id, row.status, row.fee_fen, row.clinic_date, row.half_day, row.doctor_id,
-                        row.department_id, row.doctor_name, row.department_name, tuple(restrictions))
+    return BookingFacts(
+        BookingSlice(row.id, row.his_slice_id, row.start_time, row.end_time, row.capacity, row.booked,
+                     row.schedule_id, row.status, row.fee_fen, row.clinic_date, row.half_day, row.doctor_id,
+                     row.department_id, row.doctor_name, row.department_name, tuple(restrictions)),
+        BookingPatient(row.patient_id, row.card_no, row.gender, row.birth_date, row.channel),
+        rules.PatientCounts(row.no_shows, row.last_no_show, row.same_session, row.live))
 
 
 def describe(order: AppointmentOrder) -> str:

@@ -8,6 +8,7 @@ import datetime as dt
 import functools
 import math
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, case, func, select
@@ -106,9 +107,15 @@ def blocking_order(patient_id: int, schedule: Schedule | None, today: dt.date) -
 
 
 class SlotTaken(Conflict):
-    """A lost race for the last place: the patient sees "号源已被约满", never an error page."""
+    """A lost race for the last place: the patient sees "号源已被约满", never an error page, back on the
+    doctor's day it came from (``doctor_id``, ``clinic_date``)."""
 
     code = "slot_full"
+
+    def __init__(self, message: str, *, doctor_id: int, clinic_date: dt.date) -> None:
+        super().__init__(message)
+        self.doctor_id = doctor_id
+        self.clinic_date = clinic_date
 
 
 def hospital_now() -> dt.datetime:
@@ -232,14 +239,47 @@ def _limits_statement():
                   ).where(o.c.patient_id == bindparam("patient_id"))
 
 
-def check_patient_limits(patient, schedule, today: dt.date, rules: BookingRules) -> None:
+class PatientCounts(NamedTuple):
+    """A patient's orders as the per-patient limits count them (``check_patient_limits``)."""
+
+    no_shows: int                  # no-shows (爽约) since the window's start (``since``)
+    last_no_show: dt.date | None
+    same_session: int              # live orders of the same doctor, day and half-day
+    live: int                      # live orders from ``today`` on
+
+
+def limit_count_columns(doctor_id, clinic_date, half_day) -> tuple:
+    """The per-patient limits' counts as four scalar subqueries, for a statement that reads the session
+    in the same row (``doctor_id`` … are its columns); ``patient_id``, ``since`` and ``today`` are bound
+    by name. Labelled as ``PatientCounts``'s fields."""
+    o = AppointmentOrder.__table__.alias("counted")
+    mine, active = o.c.patient_id == bindparam("patient_id"), o.c.status.in_(sorted(LIVE))
+    no_show = (mine, o.c.status == A.NO_SHOW, o.c.clinic_date >= bindparam("since"))
+    return (select(func.count()).where(*no_show).scalar_subquery().label("no_shows"),
+            select(func.max(o.c.clinic_date)).where(*no_show).scalar_subquery().label("last_no_show"),
+            select(func.count()).where(mine, active, o.c.doctor_id == doctor_id, o.c.clinic_date == clinic_date,
+                                       o.c.half_day == half_day).scalar_subquery().label("same_session"),
+            select(func.count()).where(mine, active, o.c.clinic_date >= bindparam("today"))
+            .scalar_subquery().label("live"))
+
+
+def no_show_since(today: dt.date, rules: BookingRules) -> dt.date:
+    """The first day of the no-show window the limits count."""
+    return today - dt.timedelta(days=rules.no_show_window_days)
+
+
+def check_patient_limits(patient, schedule, today: dt.date, rules: BookingRules,
+                         counts: PatientCounts | None = None) -> None:
     """The per-patient rules (no-show bar, one number per doctor and session, active limit) in one
-    aggregate query over the patient's orders; refused in that order of precedence. ``patient``: anything
-    with its ``id``; ``schedule``: anything with ``doctor_id``, ``clinic_date`` and ``half_day``."""
-    since = today - dt.timedelta(days=rules.no_show_window_days)
-    no_shows, last_no_show, same, live = uow.execute(_limits_statement(), {
-        "since": since, "doctor_id": schedule.doctor_id, "clinic_date": schedule.clinic_date,
-        "half_day": schedule.half_day, "today": today, "patient_id": patient.id}).one()
+    aggregate query over the patient's orders (none when the caller read ``counts`` already, with this
+    ``today`` and ``rules``); refused in that order of precedence. ``patient``: anything with its ``id``;
+    ``schedule``: anything with ``doctor_id``, ``clinic_date`` and ``half_day``."""
+    if counts is None:
+        counts = PatientCounts(*uow.execute(_limits_statement(), {
+            "since": no_show_since(today, rules), "doctor_id": schedule.doctor_id,
+            "clinic_date": schedule.clinic_date, "half_day": schedule.half_day, "today": today,
+            "patient_id": patient.id}).one())
+    no_shows, last_no_show, same, live = counts
     if no_shows >= rules.no_show_limit and last_no_show is not None:
         barred = last_no_show + dt.timedelta(days=rules.no_show_bar_days)
         if barred >= today:

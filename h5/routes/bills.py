@@ -10,7 +10,7 @@ from app import clock
 from app.billing import bills as billing
 from app.identity.patients import patients_of
 from h5 import h5_blueprint as bp
-from h5.auth import current_user, login_required
+from h5.auth import current_user, current_user_id, login_required
 
 
 @bp.app_template_filter("beijing_time")
@@ -41,7 +41,7 @@ def bills():
 @bp.get("/bills/<bill_no>")
 @login_required
 def bill_detail(bill_no: str):
-    patient, bill = billing.bill_detail(current_user().id, request.args.get("patient_id"), bill_no)
+    patient, bill = billing.bill_detail(current_user_id(), request.args.get("patient_id"), bill_no)
     return render_template("h5/bill_detail.html", patient=patient, bill=bill)
 
 
@@ -62,12 +62,12 @@ def bill_pay():
 @bp.get("/bills/orders")
 @login_required
 def bill_orders():
-    return render_template("h5/bill_orders.html", orders=billing.outpatient_orders(current_user().id))
+    return render_template("h5/bill_orders.html", orders=billing.outpatient_orders(current_user_id()))
 
 
 @bp.get("/bills/orders/<order_no>")
 @login_required
 def bill_order(order_no: str):
-    order = billing.outpatient_order(current_user().id, order_no)
+    order = billing.outpatient_order(current_user_id(), order_no)
     return render_template("h5/bill_order.html", order=order, bills=billing.order_bills(order),
                            refunds=billing.order_refunds(order))

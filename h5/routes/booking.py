@@ -21,7 +21,7 @@ from app.services.states import RefundStatus as R
 from app.services.errors import DomainError
 from app.identity.patients import patients_of
 from h5 import h5_blueprint as bp
-from h5.auth import current_user, login_required
+from h5.auth import current_user_id, login_required
 
 STATUS_LABELS = {
     A.HOLDING: _l("正在锁号"), A.LOCK_FAILED: _l("锁号失败"), A.PENDING_PAYMENT: _l("待支付"),
@@ -131,46 +131,46 @@ def booking_doctor(doctor_id: int):
 @bp.route("/booking/slices/<int:slice_id>/confirm", methods=["GET", "POST"])
 @login_required
 def booking_confirm(slice_id: int):
-    user = current_user()
+    owner_id = current_user_id()
     if request.method == "POST":
-        return _book(user, slice_id)
+        return _book(owner_id, slice_id)
     slc = queries.bookable_slice(slice_id)
     rebook = request.values.get("rebook", type=int)
     if rebook is not None:
-        queries.owned_order(user.id, rebook)  # 改约 only from one's own stopped order
+        queries.owned_order(owner_id, rebook)  # 改约 only from one's own stopped order
     if rules.slice_over(slc):  # refused at once, not after filling the form
         flash(_("该时段已过，请选择其他时段"), "error")
         return redirect(url_for("h5.booking_doctor", doctor_id=slc.schedule.doctor_id,
                                 date=slc.schedule.clinic_date.isoformat()), code=303)
-    patients = patients_of(user.id)
+    patients = patients_of(owner_id)
     wanted = request.args.get("patient_id", type=int)  # a reminder's one-tap booking names the patient
     selected = wanted if any(p.id == wanted for p in patients) else (patients[0].id if patients else None)
     return render_template("h5/booking/confirm.html", slice=slc, patients=patients, error=None, rebook=rebook,
                            selected=selected)
 
 
-def _book(user, slice_id: int):
-    """The confirm form posted: the booking reads the slice as plain columns (``booking_slice``); only a
-    refusal that shows the form again loads the slice's rows for the page."""
-    slc = queries.booking_slice(slice_id)
+def _book(owner_id: int, slice_id: int):
+    """The confirm form posted: the booking reads the slice, the patient and its limits in one statement
+    (``queries.booking_facts``) and the account as the sign-in checked it (no ORM row); only a refusal that
+    shows the form again loads the slice's rows for the page."""
     rebook = request.values.get("rebook", type=int)
     if rebook is not None:
-        queries.owned_order(user.id, rebook)  # 改约 only from one's own stopped order
+        queries.owned_order(owner_id, rebook)  # 改约 only from one's own stopped order
     try:
         fee = request.form.get("fee_fen", type=int)
-        result = commands.book(user.id, request.form.get("patient_id"), slice_id,
+        result = commands.book(owner_id, request.form.get("patient_id"), slice_id,
                                doctor_id=request.form.get("doctor_id", type=int),
                                clinic_date=_form_date(request.form.get("clinic_date")),
-                               expected_fee_fen=fee, rebooked_from_id=rebook, slice_=slc)
+                               expected_fee_fen=fee, rebooked_from_id=rebook)
     except rules.SlotTaken as taken:
         flash(taken.message, "error")
-        return redirect(url_for("h5.booking_doctor", doctor_id=slc.doctor_id, date=slc.clinic_date.isoformat()),
+        return redirect(url_for("h5.booking_doctor", doctor_id=taken.doctor_id, date=taken.clinic_date.isoformat()),
                         code=303)
     except DomainError as refused:
         if refused.status == 404:
             raise
         return render_template("h5/booking/confirm.html", slice=queries.bookable_slice(slice_id),
-                               patients=patients_of(user.id), error=refused.message,
+                               patients=patients_of(owner_id), error=refused.message,
                                blocking=getattr(refused, "blocking", None), labels=STATUS_LABELS,
                                rebook=rebook, selected=request.form.get("patient_id", type=int)), refused.status
     if result.payment_order_no:
@@ -192,7 +192,7 @@ def booking_orders():
     state = request.args.get("state", "all")
     if state not in queries.ORDER_FILTERS:
         state = "all"
-    orders = queries.orders_of(current_user().id, state)
+    orders = queries.orders_of(current_user_id(), state)
     return render_template("h5/booking/orders.html", orders=orders, state=state, filters=FILTER_LABELS,
                            labels=STATUS_LABELS)
 
@@ -200,7 +200,7 @@ def booking_orders():
 @bp.get("/booking/orders/<int:order_id>")
 @login_required
 def booking_order(order_id: int):
-    order = queries.owned_order(current_user().id, order_id)
+    order = queries.owned_order(current_user_id(), order_id)
     payment = queries.payment_of(order)
     can_pay = order.status == A.PENDING_PAYMENT and payment is not None and \
         payment.status in (P.CREATED, P.PAYING)
@@ -217,9 +217,8 @@ def booking_order(order_id: int):
 @bp.post("/booking/orders/<int:order_id>/cancel")
 @login_required
 def booking_cancel(order_id: int):
-    user = current_user()
     try:
-        order = commands.cancel_by_patient(user.id, order_id, request.form.get("reason", ""))
+        order = commands.cancel_by_patient(current_user_id(), order_id, request.form.get("reason", ""))
     except DomainError as refused:
         if refused.status == 404:
             raise
@@ -233,6 +232,6 @@ def booking_cancel(order_id: int):
 @bp.get("/booking/orders/<int:order_id>/rebook")
 @login_required
 def booking_rebook(order_id: int):
-    order = queries.owned_order(current_user().id, order_id)
+    order = queries.owned_order(current_user_id(), order_id)
     slots = queries.next_open_slots(order.doctor_id)
     return render_template("h5/booking/rebook.html", order=order, slots=slots)

@@ -8,7 +8,7 @@ from app.inpatient import deposits
 from app.services.errors import DomainError
 from app.identity.patients import patients_of
 from h5 import h5_blueprint as bp
-from h5.auth import current_user, login_required
+from h5.auth import current_user, current_user_id, login_required
 
 
 @bp.get("/inpatient")
@@ -47,14 +47,14 @@ def deposit_topup():
 @bp.get("/inpatient/deposits")
 @login_required
 def deposit_records():
-    view, lines = deposits.deposit_lines(current_user().id, request.args.get("patient_id"))
+    view, lines = deposits.deposit_lines(current_user_id(), request.args.get("patient_id"))
     return render_template("h5/deposit_records.html", view=view, lines=lines)
 
 
 @bp.get("/inpatient/daily")
 @login_required
 def daily_costs():
-    view, day, days, groups, total = deposits.daily_list(current_user().id, request.args.get("patient_id"),
+    view, day, days, groups, total = deposits.daily_list(current_user_id(), request.args.get("patient_id"),
                                                          request.args.get("day"))
     return render_template("h5/daily_costs.html", view=view, day=day, days=days, groups=groups, total=total)
 
@@ -62,5 +62,5 @@ def daily_costs():
 @bp.get("/inpatient/costs")
 @login_required
 def total_cost():
-    totals = deposits.cost_totals(current_user().id, request.args.get("patient_id"))
+    totals = deposits.cost_totals(current_user_id(), request.args.get("patient_id"))
     return render_template("h5/total_cost.html", totals=totals, view=totals.view)

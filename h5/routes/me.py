@@ -20,7 +20,7 @@ from app.services.errors import Conflict, DomainError
 from app.messages.notifications import inbox, read_all, read_notice, unread_count
 from app.identity.patients import owned_patient, patients_of
 from h5 import h5_blueprint as bp
-from h5.auth import current_user, login_required
+from h5.auth import current_user, current_user_id, login_required
 from h5.routes.auth import safe_next
 
 
@@ -131,7 +131,7 @@ def messages():
 @bp.get("/messages/<int:notice_id>")
 @login_required
 def message_detail(notice_id: int):
-    notice = read_notice(current_user().id, notice_id)
+    notice = read_notice(current_user_id(), notice_id)
     return render_template("h5/message_detail.html", notice=notice, link=site_path(notice.link),
                            action=NOTICE_ACTIONS.get(notice.kind, _l("查看详情")))
 
@@ -139,7 +139,7 @@ def message_detail(notice_id: int):
 @bp.post("/messages/read-all")
 @login_required
 def messages_read_all():
-    read_all(current_user().id)
+    read_all(current_user_id())
     return redirect(url_for("h5.messages"))
 
 
@@ -159,7 +159,7 @@ def instruction_page(slug: str):
 @bp.get("/surveys")
 @login_required
 def surveys():
-    return render_template("h5/surveys.html", invitations=content.survey_invitations(current_user().id))
+    return render_template("h5/surveys.html", invitations=content.survey_invitations(current_user_id()))
 
 
 @bp.route("/surveys/<int:survey_id>", methods=["GET", "POST"])

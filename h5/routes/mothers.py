@@ -13,13 +13,13 @@ from app.maternity import commands, queries
 from app.services.errors import DomainError
 from app.identity.patients import owned_patient, patients_of
 from h5 import h5_blueprint as bp
-from h5.auth import current_user, login_required
+from h5.auth import current_user, current_user_id, login_required
 
 
 def _chosen(candidates: list, wanted: str | None):
     """The patient asked for with ?patient_id= (must be this account's), else the first candidate."""
     if wanted:
-        patient = owned_patient(current_user().id, wanted)
+        patient = owned_patient(current_user_id(), wanted)
         return patient if patient in candidates else None
     return candidates[0] if candidates else None
 
@@ -59,7 +59,7 @@ def pregnancy_record():
 @login_required
 def pregnancy_end():
     patient_id = request.form.get("patient_id")
-    commands.end_pregnancy(current_user().id, patient_id)
+    commands.end_pregnancy(current_user_id(), patient_id)
     flash(_("已结束孕期记录，不再发送产检提醒"), "success")
     return redirect(url_for("h5.pregnancy", patient_id=patient_id), code=303)
 
@@ -95,7 +95,7 @@ def class_book(class_id: int):
     from app.maternity import classes as school
 
     try:
-        _booking, payment_no = school.book(current_user().id, request.form.get("patient_id"), class_id)
+        _booking, payment_no = school.book(current_user_id(), request.form.get("patient_id"), class_id)
     except DomainError as refused:
         if refused.status in (403, 404):
             raise
@@ -113,7 +113,7 @@ def class_cancel(booking_id: int):
     from app.maternity import classes as school
 
     try:
-        school.cancel(current_user().id, booking_id)
+        school.cancel(current_user_id(), booking_id)
     except DomainError as refused:
         if refused.status in (403, 404):
             raise

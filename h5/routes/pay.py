@@ -10,7 +10,7 @@ from app.payments.commands import QueryChannel, StartPayment, kind_handler
 from app.payments.queries import owned_payment
 from app.payments.states import FINAL, LIVE
 from h5 import h5_blueprint as bp
-from h5.auth import current_user, login_required
+from h5.auth import current_user, current_user_id, login_required
 
 #: what the hospital's number of a confirmed payment is, by kind (the e-invoice, 电子票据, is another thing)
 NUMBER_LABELS = {"registration": _l("就诊流水号"), "outpatient": _l("医院收费单号"), "deposit": _l("预交金单号"),
@@ -27,7 +27,7 @@ def _external(endpoint: str, **values) -> str:
 @bp.get("/pay/<order_no>")
 @login_required
 def pay(order_no: str):
-    order = owned_payment(order_no, current_user().id)
+    order = owned_payment(order_no, current_user_id())
     if order.status not in LIVE:
         return redirect(url_for("h5.pay_result", order_no=order_no))
     # the deadline is the order's own (a registration's follows the HIS lock), counted by the one clock
@@ -53,7 +53,7 @@ def pay_start(order_no: str):
 @bp.get("/pay/<order_no>/result")
 @login_required
 def pay_result(order_no: str):
-    order = QueryChannel(order_no, current_user().id).run()
+    order = QueryChannel(order_no, current_user_id()).run()
     next_url = None
     if order.status not in LIVE:  # the order's own page: booked, refunded, why it failed
         next_url = kind_handler(order.kind).result_url(order)
@@ -65,5 +65,5 @@ def pay_result(order_no: str):
 @bp.get("/pay/<order_no>/status")
 @login_required
 def pay_status(order_no: str):
-    order = QueryChannel(order_no, current_user().id).run()
+    order = QueryChannel(order_no, current_user_id()).run()
     return jsonify(status=order.status, final=order.status in FINAL)

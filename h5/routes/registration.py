@@ -11,7 +11,7 @@ from app.invoices import render
 from app.registration import commands, queries
 from app.services.errors import DomainError
 from h5 import h5_blueprint as bp
-from h5.auth import current_user, login_required
+from h5.auth import current_user_id, login_required
 
 PRIVATE = {"Cache-Control": "private, no-store", "Pragma": "no-cache"}
 
@@ -35,7 +35,7 @@ def doctor_page(doctor_id: int):
 @login_required
 def booking_check_in(order_id: int):
     try:
-        row = commands.check_in(current_user().id, order_id, request.form.get("latitude"),
+        row = commands.check_in(current_user_id(), order_id, request.form.get("latitude"),
                                 request.form.get("longitude"))
     except DomainError as refused:
         if refused.status == 404:
@@ -50,7 +50,7 @@ def booking_check_in(order_id: int):
 @login_required
 def invoice(order_no: str):
     try:
-        payment, found = invoices.invoice_for(current_user().id, order_no)
+        payment, found = invoices.invoice_for(current_user_id(), order_no)
     except DomainError as refused:
         if refused.status in (403, 404):
             raise
@@ -66,7 +66,7 @@ def invoice(order_no: str):
 @login_required
 def invoice_pdf(order_no: str):
     try:
-        _payment, found = invoices.invoice_for(current_user().id, order_no)
+        _payment, found = invoices.invoice_for(current_user_id(), order_no)
     except DomainError as refused:
         if refused.status in (403, 404):
             raise

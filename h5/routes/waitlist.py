@@ -13,7 +13,7 @@ from app.services.errors import DomainError
 from app.identity.patients import patients_of
 from app.waitlist import commands, queries
 from h5 import h5_blueprint as bp
-from h5.auth import current_user, login_required
+from h5.auth import current_user, current_user_id, login_required
 
 STATUS_LABELS = {"waiting": _l("候补中"), "offered": _l("已候补到号，待支付"), "booked": _l("候补成功"),
                  "expired": _l("未支付，已失效"), "left": _l("已退出候补"), "closed": _l("候补已结束")}
@@ -22,7 +22,7 @@ STATUS_LABELS = {"waiting": _l("候补中"), "offered": _l("已候补到号，�
 @bp.get("/waitlist")
 @login_required
 def waitlist():
-    return render_template("h5/waitlist/list.html", views=queries.entries_of(current_user().id), labels=STATUS_LABELS)
+    return render_template("h5/waitlist/list.html", views=queries.entries_of(current_user_id()), labels=STATUS_LABELS)
 
 
 def _schedule(schedule_id: int) -> Schedule:
@@ -57,7 +57,7 @@ def waitlist_join(schedule_id: int):
 @login_required
 def waitlist_leave(entry_id: int):
     try:
-        commands.leave(current_user().id, entry_id)
+        commands.leave(current_user_id(), entry_id)
     except DomainError as refused:
         if refused.status == 404:
             raise

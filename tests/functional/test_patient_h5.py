@@ -231,3 +231,57 @@ def test_a_duplicate_caught_by_the_database_links_to_the_order_too(app, client, 
     again = client.post(f"/h5/booking/slices/{slice_id}/confirm", data=form)
     assert again.status_code == 400
     assert f'href="/h5/booking/orders/{first.id}"' in again.get_data(as_text=True)
+
+
+# -- the sign-in of every H5 request (issue 19 item 5) ---------------------------------------------------
+
+def test_the_booking_post_checks_the_session_with_one_column_and_loads_no_channel_user(app, client, world):
+    """The sign-in reads the account's session counter alone (Core); the booking reads no ORM ChannelUser:
+    1 statement for the sign-in and the booking's 9 (a statement more fails here)."""
+    from tests.helpers.statements import statements_sent
+
+    with app.app_context():
+        slc = find_slice()
+        slice_id = slc.id
+    _login(app, client, world["owner"])
+    with app.app_context(), statements_sent() as seen:
+        response = client.post(f"/h5/booking/slices/{slice_id}/confirm", data={"patient_id": world["mother"]})
+    assert response.status_code == 303 and "/h5/pay/" in response.headers["Location"]
+    assert seen[0].startswith("SELECT channel_user.session_epoch FROM channel_user WHERE"), seen
+    assert not [s for s in seen if "channel_user.nickname" in s], seen  # the whole row is never loaded
+    assert len(seen) == 10, seen
+
+
+def test_a_revoked_session_is_refused_by_the_light_sign_in(app, client, world):
+    """Signing out elsewhere (the counter raised) ends this cookie too, and the account row is the judge."""
+    from sqlalchemy import update
+
+    _login(app, client, world["owner"])
+    assert client.get("/h5/booking/orders").status_code == 200
+    with app.app_context():
+        db.session.execute(update(ChannelUser).where(ChannelUser.id == world["owner"])
+                           .values(session_epoch=ChannelUser.session_epoch + 1))
+        db.session.commit()
+    assert client.get("/h5/booking/orders").status_code == 302
+
+
+def test_the_cookie_is_sent_again_only_when_last_seen_is_30_s_old(app, client, world):
+    """A patient clicking through pages is not sent a new cookie on each one; the idle clock restarts at
+    most 30 s late (so ends at most 30 s early), and 30 minutes idle still ends the session."""
+    import datetime as dt
+
+    from app import clock
+
+    clock.freeze(dt.datetime(2026, 11, 21, 10, 0))
+    _login(app, client, world["owner"])
+    client.get("/h5/booking/orders")  # a session's first page: Flask-Login and the locale write their keys once
+    clock.advance(dt.timedelta(seconds=10))
+    assert "Set-Cookie" not in client.get("/h5/booking/orders").headers
+    clock.advance(dt.timedelta(seconds=10))
+    assert "Set-Cookie" not in client.get("/h5/booking/orders").headers
+    clock.advance(dt.timedelta(seconds=20))
+    assert "Set-Cookie" in client.get("/h5/booking/orders").headers
+    clock.advance(dt.timedelta(minutes=29, seconds=50))  # 30 min 10 s after the first request, 29 min 50 s idle
+    assert client.get("/h5/booking/orders").status_code == 200
+    clock.advance(dt.timedelta(minutes=30, seconds=1))
+    assert client.get("/h5/booking/orders").status_code == 302
