@@ -82,6 +82,8 @@ def test_the_administrator_reads_roles_and_permissions_in_chinese(wide_page, liv
     sign_in(page, live_server, "admin")
     for url in ("/roles/list/", "/rolematrix/", "/operatorview/list/"):
         page.goto(f"{live_server}{url}")
+        # all nine of the administrator's menus, the language and the account on one row at 1440 px
+        assert page.locator("header .navbar").evaluate("(el) => el.getBoundingClientRect().height") < 80, url
         text = page.locator("body").inner_text()
         assert "财务" in text and "服务台" in text, url
         for english in ("Finance", "Service desk", "Operations", "can list on", "copyrole"):
