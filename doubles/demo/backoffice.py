@@ -59,6 +59,35 @@ def month_seeded() -> bool:
         is not None
 
 
+def month_accounts(days: int = DAYS) -> list[Patient]:
+    """The month's accounts: in its first hours each follows the 服务号/服务窗, then binds its card. Made
+    once; ``flask demo seed`` makes them before the demo's other accounts (bound the day it runs), so that
+    就诊人, newest id first, reads newest first by 绑定时间 too."""
+    found = list(db.session.scalars(select(Patient).join(ChannelUser, Patient.owner_id == ChannelUser.id)
+                                    .where(ChannelUser.channel_uid.startswith(ACCOUNT_PREFIX)).order_by(Patient.id)))
+    if found:
+        return found
+    first_day = clock.beijing_day_start_utc(clock.today() - dt.timedelta(days=days))
+    patients = []
+    for i, name in enumerate(NAMES):
+        channel = "wechat" if i % 3 else "alipay"
+        # the first hours of the month: each account follows, then binds its card, before any order
+        followed = first_day + dt.timedelta(hours=1, minutes=7 * i)
+        user = ChannelUser(channel=channel, channel_uid=f"{ACCOUNT_PREFIX}{i}", nickname=name[0] + "**",
+                           created_at=followed)
+        db.session.add(user)
+        db.session.flush()
+        db.session.add(FollowEvent(channel=channel, channel_uid=user.channel_uid, event="subscribe", at=followed))
+        patient = Patient(owner_id=user.id, name=name, phone=f"1380000{i:04d}", card_no=f"{PREFIX}{100000 + i}",
+                          id_number=f"44178119900101{i:04d}", gender="female" if i % 4 else "male",
+                          relation="self", channel=channel, bound_at=followed + dt.timedelta(minutes=3),
+                          is_default=True)
+        db.session.add(patient)
+        patients.append(patient)
+    db.session.flush()
+    return patients
+
+
 def seed_backoffice_demo(days: int = DAYS, per_day: int = 18, timeline: Timeline | None = None,
                          worklist: bool = False) -> list[str]:
     """Create ``days`` days of booking, outpatient and deposit payments with some refunds, once.
@@ -75,25 +104,7 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18, timeline: Timeline
     doctors = _departments_and_doctors()
     now = clock.utcnow()
     today = clock.today()
-    first_day = clock.beijing_day_start_utc(today - dt.timedelta(days=days))
-    users, patients = [], []
-    for i, name in enumerate(NAMES):
-        channel = "wechat" if i % 3 else "alipay"
-        # the first hours of the month: each account follows, then binds its card, before any order
-        followed = first_day + dt.timedelta(hours=1, minutes=7 * i)
-        user = ChannelUser(channel=channel, channel_uid=f"{ACCOUNT_PREFIX}{i}", nickname=name[0] + "**",
-                           created_at=followed)
-        db.session.add(user)
-        db.session.flush()
-        db.session.add(FollowEvent(channel=channel, channel_uid=user.channel_uid, event="subscribe", at=followed))
-        patient = Patient(owner_id=user.id, name=name, phone=f"1380000{i:04d}", card_no=f"{PREFIX}{100000 + i}",
-                          id_number=f"44178119900101{i:04d}", gender="female" if i % 4 else "male",
-                          relation="self", channel=channel, bound_at=followed + dt.timedelta(minutes=3),
-                          is_default=True)
-        db.session.add(patient)
-        users.append(user)
-        patients.append(patient)
-    db.session.flush()
+    patients = month_accounts(days)
     count = 0
     for day_offset in range(days, 0, -1):
         day = today - dt.timedelta(days=day_offset)

@@ -79,6 +79,19 @@ def seed_demo() -> list[str]:
 SEED_HOOKS: list = []
 
 
+def _seed_month_accounts() -> list[str]:
+    """The back-office month's accounts first: bound at the month's start, before the accounts bound today."""
+    if _month_to_seed():
+        from doubles.demo.backoffice import month_accounts
+
+        month_accounts()
+        db.session.commit()
+    return []
+
+
+SEED_HOOKS.append(_seed_month_accounts)
+
+
 def _seed_bills_demo() -> list[str]:
     from doubles.demo.bills import seed_bills_demo
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app import clock
 from app.extensions import db
-from app.models import (AppointmentOrder, ChannelUser, MessagePush, Notification, PaymentOrder, Refund,
+from app.models import (AppointmentOrder, ChannelUser, MessagePush, Notification, Patient, PaymentOrder, Refund,
                         StateTransition)
 from app.backoffice import orders
 from app.reports import analytics, statistics
@@ -82,7 +82,7 @@ def test_the_month_has_its_followers_and_bindings_and_orders_move_after_them(app
 LISTED_BY_ID = {"payment_order": (PaymentOrder, PaymentOrder.created_at),
                 "appointment_order": (AppointmentOrder, AppointmentOrder.created_at),
                 "refund": (Refund, Refund.created_at), "notification": (Notification, Notification.created_at),
-                "message_push": (MessagePush, MessagePush.at)}
+                "message_push": (MessagePush, MessagePush.at), "patient": (Patient, Patient.bound_at)}
 
 
 @pytest.fixture()
@@ -97,7 +97,7 @@ def demo_seeded_as_make_run(app, clean_db, his):
 
 @pytest.mark.parametrize("when", ["a morning", "the simulator's seed day"])
 def test_the_demo_ids_grow_with_time_as_in_production(app, demo_seeded_as_make_run, when):
-    """预约订单, 缴费订单, 退费记录 … list the newest id first: in the demo, as in production, a larger id is
+    """预约订单, 缴费订单, 退费记录, 就诊人 … list the newest id first: in the demo, as in production, a larger id is
     never an earlier order, so the list reads newest first by 下单时间 too. On the day the simulator was seeded
     the demo cards' past visits (GHDEMO…) are booked as well; a morning puts the worklist's orders of
     yesterday among the month's."""
