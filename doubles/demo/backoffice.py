@@ -24,6 +24,7 @@ from app.extensions import db
 from app.models import (AppointmentOrder, ChannelUser, Department, Doctor, FollowEvent, Patient, PaymentOrder,
                         ReconciliationItem, ReconciliationRun, Refund, Schedule, ScheduleSlice, StateTransition)
 from app.identity.sign_in import ACCOUNT_PREFIX  # the demo month's accounts, never offered at sign-in
+from doubles.demo.timeline import Timeline
 
 PREFIX = "DEMO"
 DAYS = 30
@@ -53,18 +54,21 @@ def _move(order_type: str, order_id: int, path: list[str], at: dt.datetime, acto
                                        actor=actor, at=when if until is None else min(when, until)))
 
 
-def seed_backoffice_demo(days: int = DAYS, per_day: int = 18) -> list[str]:
-    """Create ``days`` days of booking, outpatient and deposit payments with some refunds, once."""
-    if db.session.scalar(select(PaymentOrder.id).where(PaymentOrder.order_no.startswith(PREFIX)).limit(1)):
-        return ["back-office demo orders: already there"]
-    rng = random.Random(8)
-    attendance = random.Random(9)  # its own draws, so the other demo figures stay as they were
-    kinds = random.Random(10)  # how far ahead each booking was made: its own draws too
-    doctors = _departments_and_doctors()
-    now = clock.utcnow()
-    today = clock.today()
-    first_day = clock.beijing_day_start_utc(today - dt.timedelta(days=days))
-    users, patients = [], []
+def month_seeded() -> bool:
+    return db.session.scalar(select(PaymentOrder.id).where(PaymentOrder.order_no.startswith(PREFIX)).limit(1)) \
+        is not None
+
+
+def month_accounts(days: int = DAYS) -> list[Patient]:
+    """The month's accounts: in its first hours each follows the 服务号/服务窗, then binds its card. Made
+    once; ``flask demo seed`` makes them before the demo's other accounts (bound the day it runs), so that
+    就诊人, newest id first, reads newest first by 绑定时间 too."""
+    found = list(db.session.scalars(select(Patient).join(ChannelUser, Patient.owner_id == ChannelUser.id)
+                                    .where(ChannelUser.channel_uid.startswith(ACCOUNT_PREFIX)).order_by(Patient.id)))
+    if found:
+        return found
+    first_day = clock.beijing_day_start_utc(clock.today() - dt.timedelta(days=days))
+    patients = []
     for i, name in enumerate(NAMES):
         channel = "wechat" if i % 3 else "alipay"
         # the first hours of the month: each account follows, then binds its card, before any order
@@ -79,9 +83,28 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18) -> list[str]:
                           relation="self", channel=channel, bound_at=followed + dt.timedelta(minutes=3),
                           is_default=True)
         db.session.add(patient)
-        users.append(user)
         patients.append(patient)
     db.session.flush()
+    return patients
+
+
+def seed_backoffice_demo(days: int = DAYS, per_day: int = 18, timeline: Timeline | None = None,
+                         worklist: bool = False) -> list[str]:
+    """Create ``days`` days of booking, outpatient and deposit payments with some refunds, once.
+
+    The rows go in oldest first (``Timeline``), among any ``timeline`` already holds (the demo cards' past
+    visits); with ``worklist`` the worklist's orders (``seed_worklist_demo``) go among them too, so that the
+    lists, newest id first, read newest first by 下单时间 as in production."""
+    if month_seeded():
+        return ["back-office demo orders: already there"] + (seed_worklist_demo() if worklist else [])
+    timeline = Timeline() if timeline is None else timeline
+    rng = random.Random(8)
+    attendance = random.Random(9)  # its own draws, so the other demo figures stay as they were
+    kinds = random.Random(10)  # how far ahead each booking was made: its own draws too
+    doctors = _departments_and_doctors()
+    now = clock.utcnow()
+    today = clock.today()
+    patients = month_accounts(days)
     count = 0
     for day_offset in range(days, 0, -1):
         day = today - dt.timedelta(days=day_offset)
@@ -89,6 +112,7 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18) -> list[str]:
         for n in range(per_day):
             count += 1
             p = patients[rng.randrange(len(patients))]
+            actor = f"patient:{p.owner_id}"
             at = clock.to_utc(dt.datetime.combine(day, dt.time(8 + n % 9, rng.randrange(60))))
             kind = rng.choices(["registration", "outpatient", "deposit"], weights=[6, 5, 1])[0]
             fate = rng.choices(["confirmed", "refunded", "partial", "closed"], weights=[14, 2, 1, 2])[0]
@@ -131,14 +155,17 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18) -> list[str]:
                     cancelled_at=at + dt.timedelta(hours=3) if fate == "refunded" else None,
                     cancel_reason="患者行程变更" if fate == "refunded" else None, location="门诊二楼",
                     attended_at=clock.to_utc(dt.datetime.combine(day, dt.time(8, 40 + n % 20))) if came else None)
-                db.session.add(appointment)
-                db.session.flush()
                 path = {"refunded": ["pending_payment", "paid", "booked", "cancelled", "refunded"],
                         "expired": ["pending_payment", "expired"]}.get(status, ["pending_payment", "paid", "booked"])
-                _move("appointment", appointment.id, path, at, f"patient:{p.owner_id}")
-                if came is not None:  # the attendance sweep's step, that night
-                    _move("appointment", appointment.id, ["booked", status],
-                          clock.to_utc(dt.datetime.combine(day, dt.time(22, 0))), "system:attendance")
+                # the attendance sweep's step that night, if the visit is over
+                swept = clock.to_utc(dt.datetime.combine(day, dt.time(22, 0))) if came is not None else None
+
+                def booking_story(row, path=path, at=at, actor=actor, status=status, swept=swept) -> None:
+                    _move("appointment", row.id, path, at, actor)
+                    if swept is not None:
+                        _move("appointment", row.id, ["booked", status], swept, "system:attendance")
+
+                timeline.insert(at, appointment, then=booking_story)
                 amount = schedule.fee_fen
             elif kind == "outpatient":
                 amount = rng.randrange(2000, 60000)
@@ -150,38 +177,42 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18) -> list[str]:
                       "closed": "closed"}[fate]
             payment = PaymentOrder(
                 order_no=f"{PREFIX}{kind[:2].upper()}{day:%Y%m%d}{n:04d}", kind=kind, owner_id=p.owner_id,
-                patient_id=p.id, appointment_id=appointment.id if appointment else None,
+                patient_id=p.id, channel=p.channel, amount_fen=amount, refunded_fen=refunded,
                 business_ref=None if kind == "registration" else f"{kind[:3].upper()}{day:%m%d}{n:03d}",
-                channel=p.channel, amount_fen=amount, refunded_fen=refunded,
                 description={"registration": "挂号费", "outpatient": "门诊缴费", "deposit": "住院押金"}[kind],
                 status=status, created_at=at, paid_at=at + dt.timedelta(minutes=2) if paid else None,
                 closed_at=at + dt.timedelta(minutes=15) if not paid else None,
                 channel_trade_no=f"{PREFIX}T{day:%Y%m%d}{n:04d}" if paid else None)
-            db.session.add(payment)
-            db.session.flush()
             path = (["created", "paying", "paid", "confirmed"] if paid else ["created", "paying", "closed"])
             if refunded:
                 path += ["refunding", status]
-            _move("payment", payment.id, path, at, f"patient:{p.owner_id}")
+            timeline.insert(at, payment, links={"appointment_id": appointment},
+                            then=lambda row, path=path, at=at, actor=actor: _move("payment", row.id, path, at, actor))
             if refunded:
-                refund = Refund(refund_no=f"{PREFIX}TK{day:%Y%m%d}{n:04d}", payment_id=payment.id,
-                                amount_fen=refunded, reason="患者申请退费" if fate == "partial" else "取消预约",
+                refund = Refund(refund_no=f"{PREFIX}TK{day:%Y%m%d}{n:04d}", amount_fen=refunded,
+                                reason="患者申请退费" if fate == "partial" else "取消预约",
                                 status="success", requested_by="staff:service" if fate == "partial" else
-                                f"patient:{p.owner_id}", succeeded_at=at + dt.timedelta(hours=4), created_at=at)
-                db.session.add(refund)
-                db.session.flush()
-                _move("refund", refund.id, ["requested", "processing", "success"], at + dt.timedelta(hours=3),
-                      "system")
+                                actor, succeeded_at=at + dt.timedelta(hours=4), created_at=at)
+                timeline.insert(at, refund, links={"payment_id": payment}, then=lambda row, at=at: _move(
+                    "refund", row.id, ["requested", "processing", "success"], at + dt.timedelta(hours=3), "system"))
     db.session.flush()
-    live = _seed_every_state(patients, doctors, now)
+    live = _seed_every_state(patients, doctors, now, timeline)
+    listed = _worklist_orders(patients[0], now, timeline) if worklist and not _worklist_seeded() else None
+    timeline.run()
     differences = 0
     for back in range(2, days + 1):  # the latest day (before yesterday's, still to run) with enough orders
         differences = _seed_reconciliation(today - dt.timedelta(days=back))
         if differences:
             break
+    lines = [f"back-office demo orders: {count} payments over {days} days, {live} open today in every state, "
+             f"{differences} reconciliation differences"]
+    if listed is not None:
+        _worklist_long_payment(now)
+        lines.append(listed)
     db.session.commit()
-    return [f"back-office demo orders: {count} payments over {days} days, {live} open today in every state, "
-            f"{differences} reconciliation differences"]
+    if worklist and listed is None:
+        lines += seed_worklist_demo()
+    return lines
 
 
 #: today's orders, one per state a clerk meets: (payment kind, payment state, appointment state, refund state)
@@ -197,8 +228,9 @@ LIVE_STATES = [
 ]
 
 
-def _seed_every_state(patients: list[Patient], doctors: list[Doctor], now: dt.datetime) -> int:
-    """An order in every state, made in the last hours (a payment still open expires as it would)."""
+def _seed_every_state(patients: list[Patient], doctors: list[Doctor], now: dt.datetime, timeline: Timeline) -> int:
+    """An order in every state, made in the last hours (a payment still open expires as it would); the
+    schedule at once, the orders in their turn on ``timeline``."""
     today = clock.today()
     day_start = clock.beijing_day_start_utc(today)
     doctor = doctors[0]
@@ -237,8 +269,6 @@ def _seed_every_state(patients: list[Patient], doctors: list[Doctor], now: dt.da
                 cancel_reason={"cancelled": "患者行程变更", "stopped": "医生停诊"}.get(booking_state),
                 active_key=f"{p.id}:{schedule.id}:{n}" if booking_state in ("holding", "pending_payment", "paid",
                                                                             "booked") else None)
-            db.session.add(appointment)
-            db.session.flush()
             path = {"pending_payment": ["holding", "pending_payment"], "expired": ["holding", "pending_payment",
                                                                                      "expired"],
                     "paid": ["holding", "pending_payment", "paid"], "booked": ["holding", "pending_payment", "paid",
@@ -247,15 +277,15 @@ def _seed_every_state(patients: list[Patient], doctors: list[Doctor], now: dt.da
                     "stopped": ["holding", "pending_payment", "paid", "booked", "stopped"],
                     "lock_failed": ["holding", "lock_failed"],
                     "cancelled": ["holding", "pending_payment", "paid", "booked", "cancelled"]}.get(booking_state, [])
-            _move("appointment", appointment.id, path, at, f"patient:{p.owner_id}", now)
+            timeline.insert(at, appointment, then=lambda row, path=path, at=at, p=p: _move(
+                "appointment", row.id, path, at, f"patient:{p.owner_id}", now))
         if pay_state is None:
             continue
         amount = schedule.fee_fen if kind == "registration" else {"outpatient": 12850, "deposit": 200000}[kind]
         refunded = {"refunded": amount, "partially_refunded": amount // 2}.get(pay_state, 0)
         payment = PaymentOrder(
             order_no=f"{PREFIX}{kind[:2].upper()}{today:%Y%m%d}L{n:03d}", kind=kind, owner_id=p.owner_id,
-            patient_id=p.id, appointment_id=appointment.id if appointment else None,
-            business_ref=None if kind == "registration" else f"{kind[:3].upper()}{today:%m%d}L{n:02d}",
+            patient_id=p.id, business_ref=None if kind == "registration" else f"{kind[:3].upper()}{today:%m%d}L{n:02d}",
             channel=p.channel, amount_fen=amount, refunded_fen=refunded,
             description={"registration": "挂号费", "outpatient": "门诊缴费", "deposit": "住院押金"}[kind],
             status=pay_state, created_at=at, expires_at=at + dt.timedelta(minutes=14),
@@ -265,8 +295,6 @@ def _seed_every_state(patients: list[Patient], doctors: list[Doctor], now: dt.da
             his_receipt_no=f"R{today:%Y%m%d}L{n:03d}" if pay_state == "confirmed" else None,
             his_error={"confirm_failed": "号源已被占用（HIS 拒绝确认）", "confirm_unknown": "医院 HIS 超时未答复"}.get(
                 pay_state))
-        db.session.add(payment)
-        db.session.flush()
         path = {"created": ["created"], "paying": ["created", "paying"], "closed": ["created", "paying", "closed"],
                 "paid": ["created", "paying", "paid"], "confirmed": ["created", "paying", "paid", "confirmed"],
                 "confirm_failed": ["created", "paying", "paid", "confirm_failed"],
@@ -275,9 +303,10 @@ def _seed_every_state(patients: list[Patient], doctors: list[Doctor], now: dt.da
                 "refunded": ["created", "paying", "paid", "confirmed", "refunding", "refunded"],
                 "partially_refunded": ["created", "paying", "paid", "confirmed", "refunding",
                                        "partially_refunded"]}[pay_state]
-        _move("payment", payment.id, path, at, f"patient:{p.owner_id}", now)
+        timeline.insert(at, payment, links={"appointment_id": appointment}, then=lambda row, path=path, at=at, p=p:
+                        _move("payment", row.id, path, at, f"patient:{p.owner_id}", now))
         if refund_state is not None:
-            refund = Refund(refund_no=f"{PREFIX}TK{today:%Y%m%d}L{n:03d}", payment_id=payment.id,
+            refund = Refund(refund_no=f"{PREFIX}TK{today:%Y%m%d}L{n:03d}",
                             amount_fen=refunded or amount, reason={"stopped": "医生停诊，挂号费原路退回"}.get(
                                 booking_state or "", "医院未能确认，原路退回" if pay_state == "confirm_failed" else
                                 "患者申请退费"),
@@ -287,13 +316,13 @@ def _seed_every_state(patients: list[Patient], doctors: list[Doctor], now: dt.da
                             attempts=3 if refund_state in ("failed", "abnormal") else 1,
                             failure_reason={"failed": "渠道退款失败：原支付账户已注销",
                                             "abnormal": "渠道退款异常：银行处理中"}.get(refund_state))
-            db.session.add(refund)
-            db.session.flush()
             refund_path = {"requested": ["requested"], "processing": ["requested", "processing"],
                            "success": ["requested", "processing", "success"],
                            "failed": ["requested", "processing", "failed"],
                            "abnormal": ["requested", "processing", "abnormal"]}[refund_state]
-            _move("refund", refund.id, refund_path, soon(20), "system", now)
+            timeline.insert(soon(20), refund, links={"payment_id": payment},
+                            then=lambda row, path=refund_path, at=soon(20): _move("refund", row.id, path, at, "system",
+                                                                                  now))
     return len(LIVE_STATES)
 
 
@@ -305,6 +334,8 @@ def _seed_reconciliation(bill_date: dt.date) -> int:
     day_orders = list(db.session.scalars(select(PaymentOrder).where(
         PaymentOrder.channel == "wechat", PaymentOrder.paid_at >= start, PaymentOrder.paid_at < end,
         PaymentOrder.order_no.startswith(PREFIX)).order_by(PaymentOrder.id)))
+    # the month's own order (day, then number), not the ids: the differences stay the ones the demo always had
+    day_orders.sort(key=lambda o: o.order_no[len(PREFIX) + 2:])
     confirmed = [o for o in day_orders if o.status == "confirmed"]
     if len(confirmed) < 4:
         return 0
@@ -348,85 +379,118 @@ def _seed_reconciliation(bill_date: dt.date) -> int:
 WORKLIST_PREFIX = f"{PREFIX}WL"
 
 
+def _worklist_seeded() -> bool:
+    return db.session.scalar(select(PaymentOrder.id).where(PaymentOrder.order_no.startswith(WORKLIST_PREFIX))
+                             .limit(1)) is not None
+
+
 def seed_worklist_demo() -> list[str]:
     """A few orders in the states a person must act on, so every demo role's home page has a worklist
     and 订单全链路 has a failed payment to diagnose: a payment the HIS refused (its notice not pushed),
     one the HIS has not answered, a refund the channel closed, a refund without an answer for hours,
-    a payment paid but not confirmed for two hours, an open 长款, and today's first orders. Idempotent."""
-    from app.models import (ChannelNotification, HisCheck, MessagePush, Notification, ReconciliationItem,
-                            ReconciliationRun)
+    a payment paid but not confirmed for two hours, an open 长款, and today's first orders. Idempotent.
 
-    if db.session.scalar(select(PaymentOrder.id).where(PaymentOrder.order_no.startswith(WORKLIST_PREFIX)).limit(1)):
+    ``seed_backoffice_demo(worklist=True)`` puts the same orders among the month's, in time order."""
+    if _worklist_seeded():
         return ["worklist demo: already there"]
     patient = db.session.scalar(select(Patient).join(ChannelUser, Patient.owner_id == ChannelUser.id)
                                 .where(ChannelUser.channel_uid.startswith(ACCOUNT_PREFIX)).order_by(Patient.id))
     if patient is None:
         return ["worklist demo: no back-office demo patients"]
     now = clock.utcnow()
+    timeline = Timeline()
+    line = _worklist_orders(patient, now, timeline)
+    timeline.run()
+    _worklist_long_payment(now)
+    db.session.commit()
+    return [line]
+
+
+def _worklist_orders(patient: Patient, now: dt.datetime, timeline: Timeline) -> str:
+    """The worklist's orders, refunds and notice, each in its turn on ``timeline``."""
+    from app.models import ChannelNotification, HisCheck, MessagePush, Notification
+
     today = clock.today()
 
-    def payment(n: int, status: str, path: list[str], at: dt.datetime, amount: int = 8650, **extra) -> PaymentOrder:
+    def payment(n: int, status: str, path: list[str], at: dt.datetime, amount: int = 8650, then=None,
+                **extra) -> PaymentOrder:
         order = PaymentOrder(order_no=f"{WORKLIST_PREFIX}MZ{today:%Y%m%d}{n:02d}", kind="outpatient",
                              owner_id=patient.owner_id, patient_id=patient.id, business_ref=f"CF{today:%m%d}{n:03d}",
                              channel=patient.channel, amount_fen=amount, description="门诊缴费", status=status,
                              created_at=at, paid_at=at + dt.timedelta(minutes=1) if "paid" in path else None,
                              channel_trade_no=f"{WORKLIST_PREFIX}T{today:%Y%m%d}{n:02d}" if "paid" in path else None,
                              expires_at=at + dt.timedelta(minutes=15), **extra)
-        db.session.add(order)
-        db.session.flush()
-        _move("payment", order.id, path, at, f"patient:{patient.owner_id}")
-        if "paid" in path:
-            db.session.add(ChannelNotification(channel=order.channel, kind="payment", notify_id=f"{order.order_no}-N",
-                                               order_no=order.order_no, outcome="applied",
-                                               received_at=at + dt.timedelta(minutes=1, seconds=5)))
+
+        def story(order: PaymentOrder) -> None:
+            _move("payment", order.id, path, at, f"patient:{patient.owner_id}")
+            if "paid" in path:
+                db.session.add(ChannelNotification(channel=order.channel, kind="payment",
+                                                   notify_id=f"{order.order_no}-N", order_no=order.order_no,
+                                                   outcome="applied",
+                                                   received_at=at + dt.timedelta(minutes=1, seconds=5)))
+            if then is not None:
+                then(order)
+
+        timeline.insert(at, order, then=story)
         return order
+
+    def refused_by_his(order: PaymentOrder) -> None:
+        db.session.flush()
+        refusal = db.session.scalar(select(StateTransition).where(
+            StateTransition.order_type == "payment", StateTransition.order_id == order.id,
+            StateTransition.to_status == "confirm_failed"))
+        refusal.actor, refusal.reason = "system:his", "HIS refused: 处方已失效，不能收费"
 
     yesterday = now - dt.timedelta(days=1)
     refused = payment(1, "confirm_failed", ["created", "paying", "paid", "confirm_failed"], yesterday,
-                      his_error="处方已失效，不能收费", his_attempts=1, updated_at=yesterday + dt.timedelta(minutes=8))
-    db.session.flush()
-    refusal = db.session.scalar(select(StateTransition).where(
-        StateTransition.order_type == "payment", StateTransition.order_id == refused.id,
-        StateTransition.to_status == "confirm_failed"))
-    refusal.actor, refusal.reason = "system:his", "HIS refused: 处方已失效，不能收费"
+                      his_error="处方已失效，不能收费", his_attempts=1, updated_at=yesterday + dt.timedelta(minutes=8),
+                      then=refused_by_his)
     notice = Notification(owner_id=patient.owner_id, channel=patient.channel, kind="bill_failed", title="缴费失败",
                           body="医院未能确认您的门诊缴费，款项将原路退回。",
                           dedupe_key=f"bill_failed:{refused.order_no}",
                           status="failed", attempts=3, last_error="43004 用户未关注服务号",
                           created_at=yesterday + dt.timedelta(minutes=8))
-    db.session.add(notice)
-    db.session.flush()
-    db.session.add(MessagePush(notification_id=notice.id, channel=patient.channel, ok=False, error_code="43004",
-                               error_message="require subscribe", at=yesterday + dt.timedelta(minutes=9)))
-    unknown = payment(2, "confirm_unknown", ["created", "paying", "paid", "confirm_unknown"],
-                      yesterday + dt.timedelta(hours=1), his_error="医院接口超时", his_attempts=5)
-    db.session.add(HisCheck(payment_id=unknown.id, trade_no=unknown.channel_trade_no, why="确认超时后核实是否已入账",
-                            answer="unavailable", detail="HIS timeout after 10s", actor="system:his_recheck",
-                            asked_at=yesterday + dt.timedelta(hours=1, minutes=20)))
+    timeline.insert(notice.created_at, notice)
+    pushed_at = yesterday + dt.timedelta(minutes=9)
+    timeline.insert(pushed_at, MessagePush(channel=patient.channel, ok=False, error_code="43004",
+                                           error_message="require subscribe", at=pushed_at),
+                    links={"notification_id": notice})
+    asked_at = yesterday + dt.timedelta(hours=1, minutes=20)
+    check = HisCheck(why="确认超时后核实是否已入账", answer="unavailable", detail="HIS timeout after 10s",
+                     actor="system:his_recheck", asked_at=asked_at)
+
+    def unanswered(order: PaymentOrder) -> None:
+        check.payment_id, check.trade_no = order.id, order.channel_trade_no
+        db.session.add(check)
+
+    payment(2, "confirm_unknown", ["created", "paying", "paid", "confirm_unknown"],
+            yesterday + dt.timedelta(hours=1), his_error="医院接口超时", his_attempts=5, then=unanswered)
     closed = payment(3, "confirmed", ["created", "paying", "paid", "confirmed"], yesterday + dt.timedelta(hours=2),
                      his_receipt_no=f"SJ{today:%m%d}003", flag="refund_failed")
-    failed = Refund(refund_no=f"{WORKLIST_PREFIX}TK{today:%Y%m%d}03", payment_id=closed.id,
-                    amount_fen=closed.amount_fen,
+    failed = Refund(refund_no=f"{WORKLIST_PREFIX}TK{today:%Y%m%d}03", amount_fen=closed.amount_fen,
                     reason="患者申请退费", status="failed", requested_by="staff:finance", attempts=1,
                     failure_reason="channel notification: closed",
                     created_at=yesterday + dt.timedelta(hours=3))
-    db.session.add(failed)
-    db.session.flush()
-    _move("refund", failed.id, ["requested", "processing", "failed"], yesterday + dt.timedelta(hours=3), "channel")
+    timeline.insert(failed.created_at, failed, links={"payment_id": closed}, then=lambda row: _move(
+        "refund", row.id, ["requested", "processing", "failed"], yesterday + dt.timedelta(hours=3), "channel"))
     slow = payment(4, "refunding", ["created", "paying", "paid", "confirmed", "refunding"],
                    now - dt.timedelta(hours=5), his_receipt_no=f"SJ{today:%m%d}004")
-    pending = Refund(refund_no=f"{WORKLIST_PREFIX}TK{today:%Y%m%d}04", payment_id=slow.id, amount_fen=slow.amount_fen,
+    slow.refunded_fen = slow.amount_fen
+    pending = Refund(refund_no=f"{WORKLIST_PREFIX}TK{today:%Y%m%d}04", amount_fen=slow.amount_fen,
                      reason="医生开错处方", status="processing", requested_by="his", attempts=1,
                      created_at=now - dt.timedelta(hours=3), updated_at=now - dt.timedelta(hours=3))
-    slow.refunded_fen = slow.amount_fen
-    db.session.add(pending)
-    db.session.flush()
-    _move("refund", pending.id, ["requested", "processing"], now - dt.timedelta(hours=3), "his")
+    timeline.insert(pending.created_at, pending, links={"payment_id": slow}, then=lambda row: _move(
+        "refund", row.id, ["requested", "processing"], now - dt.timedelta(hours=3), "his"))
     payment(5, "paid", ["created", "paying", "paid"], now - dt.timedelta(hours=2), next_his_attempt_at=None)
     for n in range(6, 9):  # today's first payments, for 今日概况
         payment(n, "confirmed", ["created", "paying", "paid", "confirmed"], now - dt.timedelta(minutes=20 * n),
                 amount=3000 + 1250 * n, his_receipt_no=f"SJ{today:%m%d}{n:03d}")
-    bill_day = today - dt.timedelta(days=1)
+    return "worklist demo: 9 orders in states to act on, 1 open 长款"
+
+
+def _worklist_long_payment(now: dt.datetime) -> None:
+    """Yesterday's WeChat bill (its run made if the month has none) with a trade no order matches: a 长款."""
+    bill_day = clock.today() - dt.timedelta(days=1)
     run = db.session.scalar(select(ReconciliationRun).where(ReconciliationRun.channel == "wechat",
                                                             ReconciliationRun.bill_date == bill_day))
     if run is None:
@@ -438,5 +502,3 @@ def seed_worklist_demo() -> list[str]:
     db.session.add(ReconciliationItem(run_id=run.id, kind="channel_only", order_no=None,
                                       channel_trade_no=f"{WORKLIST_PREFIX}X{bill_day:%Y%m%d}01", local_amount_fen=None,
                                       channel_amount_fen=12000, note="渠道有此笔，本地无订单"))
-    db.session.commit()
-    return ["worklist demo: 9 orders in states to act on, 1 open 长款"]

@@ -9,6 +9,7 @@ from app.admin.roles import ADMIN, FINANCE, OPERATIONS, SERVICE_DESK
 from app.extensions import db
 from app.models import ServiceInstruction, SystemSetting
 from app.messages.notifications import NOTICE_KINDS
+from doubles.demo.timeline import Timeline
 
 # username, password, role, display name: also written in README.md; `flask demo remove-accounts` removes
 # app/operations/preflight.py DEMO_USERNAMES, which must name the same accounts
@@ -76,6 +77,19 @@ def seed_demo() -> list[str]:
 
 # Later domains (schedules sync, demo patients) append callables returning report lines.
 SEED_HOOKS: list = []
+
+
+def _seed_month_accounts() -> list[str]:
+    """The back-office month's accounts first: bound at the month's start, before the accounts bound today."""
+    if _month_to_seed():
+        from doubles.demo.backoffice import month_accounts
+
+        month_accounts()
+        db.session.commit()
+    return []
+
+
+SEED_HOOKS.append(_seed_month_accounts)
 
 
 def _seed_bills_demo() -> list[str]:
@@ -154,9 +168,10 @@ DEMO_PATIENT_ACCOUNTS = [("wechat", "demo-patient-wechat", "演示患者（微�
                          ("alipay", "demo-patient-alipay", "演示患者（支付宝）")]
 
 
-def seed_booking_demo() -> list[str]:
+def seed_booking_demo(visits: bool = True) -> list[str]:
     """Sync departments, doctors and sessions from the HIS; one demo account per channel with a
-    mother (本人) and a child (家庭成员) whose cards exist in the simulator. Idempotent."""
+    mother (本人) and a child (家庭成员) whose cards exist in the simulator; with ``visits`` their past
+    visits (``_book_demo_visits``). Idempotent."""
     from doubles.his.simulator import generate_patients
     from app.models import ChannelUser, Patient
     from app.models.base import utcnow
@@ -183,7 +198,7 @@ def seed_booking_demo() -> list[str]:
                 added += 1
     db.session.commit()
     report.append(f"demo patients created: {added}")
-    if current_app.config["HIS_MODE"] == "simulator":
+    if visits and current_app.config["HIS_MODE"] == "simulator":
         report.extend(_book_demo_visits())
     return report
 
@@ -192,6 +207,22 @@ def _book_demo_visits() -> list[str]:
     """The simulator's past registrations of the demo cards (order numbers GHDEMO…, one checked in, one
     not) become booked orders of the WeChat demo account, then the attendance sweep moves them to
     已就诊 and 爽约 exactly as it does every night. Idempotent."""
+    timeline = Timeline()
+    created = _demo_visit_orders(timeline)
+    timeline.run()
+    db.session.commit()
+    return [_sweep_demo_visits(created)]
+
+
+def _sweep_demo_visits(created: int) -> str:
+    from app.registration.commands import sweep_attendance
+
+    return f"demo past visits booked: {created}; attendance {sweep_attendance().summary()}"
+
+
+def _demo_visit_orders(timeline: Timeline) -> int:
+    """Hand the demo cards' past visits not yet booked to ``timeline`` (each at the evening before its
+    clinic day, when it was booked); the day's sessions are copied from the HIS at once."""
     import datetime as dt
 
     from sqlalchemy import select
@@ -200,7 +231,6 @@ def _book_demo_visits() -> list[str]:
     from app.models import AppointmentOrder, ChannelUser, Patient, ScheduleSlice, StateTransition
     from app.registration.rules import hospital_now, WHAT_TO_BRING
     from app.services.settings import booking_rules
-    from app.registration.commands import sweep_attendance
     from app.services.his_access import his_gateway
     from app.registration.schedules import sync_from_his
 
@@ -230,28 +260,50 @@ def _book_demo_visits() -> list[str]:
                 fee_fen=sched.fee_fen, status="booked", his_lock_id=visit.lock_id, his_visit_no=visit.visit_no,
                 location=sched.department.location, created_at=booked_at, paid_at=booked_at + dt.timedelta(minutes=1),
                 confirmed_at=booked_at + dt.timedelta(minutes=2), guidance=WHAT_TO_BRING)
-            db.session.add(order)
-            db.session.flush()
-            for k, (a, b) in enumerate((("holding", "pending_payment"), ("pending_payment", "paid"),
-                                        ("paid", "booked"))):
-                db.session.add(StateTransition(order_type="appointment", order_id=order.id, from_status=a,
-                                               to_status=b, actor="seed", at=booked_at + dt.timedelta(minutes=k)))
+
+            def story(order: AppointmentOrder, booked_at: dt.datetime = booked_at) -> None:
+                for k, (a, b) in enumerate((("holding", "pending_payment"), ("pending_payment", "paid"),
+                                            ("paid", "booked"))):
+                    db.session.add(StateTransition(order_type="appointment", order_id=order.id, from_status=a,
+                                                   to_status=b, actor="seed", at=booked_at + dt.timedelta(minutes=k)))
+
+            timeline.insert(booked_at, order, then=story)
             created += 1
         db.session.commit()
-    swept = sweep_attendance()
-    return [f"demo past visits booked: {created}; attendance {swept.summary()}"]
+    return created
 
 
-SEED_HOOKS.append(seed_booking_demo)
+def _month_wanted() -> bool:
+    """The back-office month is ``make run``'s; tests opt in with DEMO_BACKOFFICE_ORDERS (it takes a moment)."""
+    return bool(current_app.config.get("DEMO_BACKOFFICE_ORDERS", not current_app.testing))
+
+
+def _month_to_seed() -> bool:
+    from doubles.demo.backoffice import month_seeded
+
+    return _month_wanted() and not month_seeded()
+
+
+def _seed_booking_demo() -> list[str]:
+    return seed_booking_demo(visits=not _month_to_seed())  # else the month books them among its own orders
+
+
+SEED_HOOKS.append(_seed_booking_demo)
+
+
 def _seed_backoffice_demo() -> list[str]:
-    """A month of demo orders; tests opt in with DEMO_BACKOFFICE_ORDERS (it takes a moment)."""
+    """A month of demo orders and the worklist's, in time order with the demo cards' past visits: the
+    lists, newest id first, read newest first by time."""
     from doubles.demo.backoffice import seed_backoffice_demo
 
-    if not current_app.config.get("DEMO_BACKOFFICE_ORDERS", not current_app.testing):
+    if not _month_wanted():
         return []
-    from doubles.demo.backoffice import seed_worklist_demo
-
-    return seed_backoffice_demo() + seed_worklist_demo()
+    if not _month_to_seed() or current_app.config["HIS_MODE"] != "simulator":
+        return seed_backoffice_demo(worklist=True)
+    timeline = Timeline()
+    created = _demo_visit_orders(timeline)
+    month = seed_backoffice_demo(timeline=timeline, worklist=True)
+    return [_sweep_demo_visits(created)] + month
 
 
 SEED_HOOKS.append(_seed_backoffice_demo)

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from app import clock
 from app.extensions import db
-from app.models import AppointmentOrder, ChannelUser, PaymentOrder, StateTransition
+from app.models import (AppointmentOrder, ChannelUser, MessagePush, Notification, Patient, PaymentOrder, Refund,
+                        StateTransition)
 from app.backoffice import orders
 from app.reports import analytics, statistics
 from doubles.demo.backoffice import ACCOUNT_PREFIX, NAMES
@@ -75,3 +76,43 @@ def test_the_month_has_its_followers_and_bindings_and_orders_move_after_them(app
         StateTransition.actor.like("patient:%")))
     accounts = db.session.scalars(select(ChannelUser).where(ChannelUser.channel_uid.startswith(ACCOUNT_PREFIX)))
     assert all(start <= a.created_at < first_order for a in accounts)
+
+
+#: the back-office lists that show the newest id first, and the moment each row happened
+LISTED_BY_ID = {"payment_order": (PaymentOrder, PaymentOrder.created_at),
+                "appointment_order": (AppointmentOrder, AppointmentOrder.created_at),
+                "refund": (Refund, Refund.created_at), "notification": (Notification, Notification.created_at),
+                "message_push": (MessagePush, MessagePush.at), "patient": (Patient, Patient.bound_at)}
+
+
+@pytest.fixture()
+def demo_seeded_as_make_run(app, clean_db, his):
+    """``flask demo seed`` as ``make run`` runs it: the month of orders, today's and the worklist's."""
+    old = app.config.get("DEMO_BACKOFFICE_ORDERS")
+    app.config["DEMO_BACKOFFICE_ORDERS"] = True
+    yield
+    app.config["DEMO_BACKOFFICE_ORDERS"] = old
+    clock.reset()
+
+
+@pytest.mark.parametrize("when", ["a morning", "the simulator's seed day"])
+def test_the_demo_ids_grow_with_time_as_in_production(app, demo_seeded_as_make_run, when):
+    """预约订单, 缴费订单, 退费记录, 就诊人 … list the newest id first: in the demo, as in production, a larger id is
+    never an earlier order, so the list reads newest first by 下单时间 too. On the day the simulator was seeded
+    the demo cards' past visits (GHDEMO…) are booked as well; a morning puts the worklist's orders of
+    yesterday among the month's."""
+    from doubles.demo.hospital import seed_demo
+
+    day = dt.date(2026, 11, 28) if when == "a morning" else clock.today()
+    clock.freeze(dt.datetime.combine(day, dt.time(9, 40)))
+    with app.app_context():
+        seed_demo()
+        visits = db.session.scalar(select(func.count(AppointmentOrder.id))
+                                   .where(AppointmentOrder.order_no.startswith("GHDEMO")))
+        assert visits == (0 if when == "a morning" else 2)
+        for table, (model, at) in LISTED_BY_ID.items():
+            rows = db.session.execute(select(model.id, at).order_by(model.id)).all()
+            assert rows, table
+            earlier = [(a.id, str(a[1]), b.id, str(b[1])) for a, b in zip(rows, rows[1:], strict=False)
+                       if b[1] < a[1]]
+            assert not earlier, (table, len(earlier), earlier[:5])
