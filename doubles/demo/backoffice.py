@@ -63,8 +63,9 @@ def month_accounts(days: int = DAYS) -> list[Patient]:
     """The month's accounts: in its first hours each follows the 服务号/服务窗, then binds its card. Made
     once; ``flask demo seed`` makes them before the demo's other accounts (bound the day it runs), so that
     就诊人, newest id first, reads newest first by 绑定时间 too."""
+    uids = [f"{ACCOUNT_PREFIX}{i}" for i in range(len(NAMES))]  # not the month's followers (month_followers)
     found = list(db.session.scalars(select(Patient).join(ChannelUser, Patient.owner_id == ChannelUser.id)
-                                    .where(ChannelUser.channel_uid.startswith(ACCOUNT_PREFIX)).order_by(Patient.id)))
+                                    .where(ChannelUser.channel_uid.in_(uids)).order_by(Patient.id)))
     if found:
         return found
     first_day = clock.beijing_day_start_utc(clock.today() - dt.timedelta(days=days))
@@ -85,7 +86,56 @@ def month_accounts(days: int = DAYS) -> list[Patient]:
         db.session.add(patient)
         patients.append(patient)
     db.session.flush()
+    month_followers(days)
     return patients
+
+
+FAN_NAMES = ["周雨桐", "孙静怡", "马晓雯", "朱佳琪", "胡梦瑶", "郭子萱", "何欣然", "高诗涵", "罗一诺", "梁思彤",
+             "宋可馨", "谢雨欣", "韩沐晨", "唐若曦", "冯语嫣", "许安琪"]
+FAN_PREFIX = f"{ACCOUNT_PREFIX}fan"
+
+
+def month_followers(days: int = DAYS) -> int:
+    """The month's other followers, so 数据分析's 关注用户分析 and 绑卡统计分析 move every day as at a hospital:
+    one to five accounts follow each day (more on 服务号), about two in five bind a card within the hour,
+    some unfollow or unbind a few days later. None of them orders (the month's orders stay those of its ten
+    accounts); they are inserted in the order they happened (ids grow with time). Its own random draws."""
+    rng = random.Random(12)
+    now, today = clock.utcnow(), clock.today()
+    fans: list[tuple] = []
+    for offset in range(days - 1, -1, -1):
+        day_start = clock.beijing_day_start_utc(today - dt.timedelta(days=offset))
+        for _ in range(rng.choice([1, 2, 2, 3, 3, 4, 5])):
+            n = len(fans)
+            channel = "wechat" if rng.random() < 0.68 else "alipay"
+            followed = day_start + dt.timedelta(minutes=rng.randrange(8 * 60, 22 * 60))
+            bound = followed + dt.timedelta(minutes=rng.randrange(2, 50)) if rng.random() < 0.4 else None
+            left = followed + dt.timedelta(days=rng.randrange(1, 7), minutes=rng.randrange(600)) \
+                if rng.random() < 0.12 else None
+            unbound = bound + dt.timedelta(days=rng.randrange(1, 9)) if bound and rng.random() < 0.1 else None
+            name = FAN_NAMES[rng.randrange(len(FAN_NAMES))]
+            if followed <= now:
+                fans.append((n, channel, followed, bound if bound and bound <= now else None,
+                             left if left and left <= now else None, unbound if unbound and unbound <= now else None,
+                             name))
+    users = {}
+    for n, channel, followed, _bound, left, _unbound, name in fans:  # already in the order they followed
+        user = users[n] = ChannelUser(channel=channel, channel_uid=f"{FAN_PREFIX}{n}", nickname=name[0] + "**",
+                                      created_at=followed, subscribed=left is None, subscribed_at=followed,
+                                      unsubscribed_at=left)
+        db.session.add(user)
+    db.session.flush()
+    events = [(followed, channel, n, "subscribe") for n, channel, followed, *_ in fans]
+    events += [(left, channel, n, "unsubscribe") for n, channel, _f, _b, left, *_ in fans if left]
+    for at, channel, n, event in sorted(events):
+        db.session.add(FollowEvent(channel=channel, channel_uid=users[n].channel_uid, event=event, at=at))
+    for n, channel, _followed, bound, _left, unbound, name in sorted((f for f in fans if f[3]), key=lambda f: f[3]):
+        db.session.add(Patient(owner_id=users[n].id, name=name, phone=f"1390000{n:04d}",
+                               card_no=f"{PREFIX}{200000 + n}", id_number=f"44178119920202{n:04d}",
+                               gender="female", relation="self", channel=channel, bound_at=bound, is_default=True,
+                               status="unbound" if unbound else "bound", unbound_at=unbound))
+    db.session.flush()
+    return len(fans)
 
 
 def seed_backoffice_demo(days: int = DAYS, per_day: int = 18, timeline: Timeline | None = None,
@@ -283,10 +333,12 @@ def _seed_every_state(patients: list[Patient], doctors: list[Doctor], now: dt.da
             continue
         amount = schedule.fee_fen if kind == "registration" else {"outpatient": 12850, "deposit": 200000}[kind]
         refunded = {"refunded": amount, "partially_refunded": amount // 2}.get(pay_state, 0)
+        # a refund in flight holds its amount on the payment, as request_refund reserves it
+        held = amount if refund_state in ("requested", "processing", "abnormal") and not refunded else refunded
         payment = PaymentOrder(
             order_no=f"{PREFIX}{kind[:2].upper()}{today:%Y%m%d}L{n:03d}", kind=kind, owner_id=p.owner_id,
             patient_id=p.id, business_ref=None if kind == "registration" else f"{kind[:3].upper()}{today:%m%d}L{n:02d}",
-            channel=p.channel, amount_fen=amount, refunded_fen=refunded,
+            channel=p.channel, amount_fen=amount, refunded_fen=held,
             description={"registration": "挂号费", "outpatient": "门诊缴费", "deposit": "住院押金"}[kind],
             status=pay_state, created_at=at, expires_at=at + dt.timedelta(minutes=14),
             paid_at=soon(1) if paid else None, closed_at=soon(15) if pay_state == "closed" else None,

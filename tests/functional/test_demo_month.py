@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 
 from app import clock
 from app.extensions import db
-from app.models import (AppointmentOrder, ChannelUser, MessagePush, Notification, Patient, PaymentOrder, Refund,
-                        StateTransition)
+from app.models import (AppointmentOrder, ChannelUser, FollowEvent, MessagePush, Notification, Patient, PaymentOrder,
+                        Refund, StateTransition)
 from app.backoffice import orders
 from app.reports import analytics, statistics
-from doubles.demo.backoffice import ACCOUNT_PREFIX, NAMES
+from doubles.demo.backoffice import ACCOUNT_PREFIX, FAN_PREFIX, NAMES
 from tests.backoffice_helpers import seed_staff_and_orders
 
 DAYS = 12
@@ -70,12 +70,26 @@ def test_analytics_agree_with_the_order_lists_and_transaction_statistics(app, mo
 def test_the_month_has_its_followers_and_bindings_and_orders_move_after_them(app, month):
     first, last = month
     figures = analytics.compute(first, last).summary()
-    assert figures["follow"]["all"] == figures["bind"]["all"] == len(NAMES)
-    start, _ = clock.beijing_day_bounds_utc(first)
+    start, end = clock.beijing_day_bounds_utc(first, last)
     first_order = db.session.scalar(select(func.min(StateTransition.at)).where(
         StateTransition.actor.like("patient:%")))
-    accounts = db.session.scalars(select(ChannelUser).where(ChannelUser.channel_uid.startswith(ACCOUNT_PREFIX)))
-    assert all(start <= a.created_at < first_order for a in accounts)
+    ordering = list(db.session.scalars(select(ChannelUser).where(
+        ChannelUser.channel_uid.in_([f"{ACCOUNT_PREFIX}{i}" for i in range(len(NAMES))]))))
+    assert len(ordering) == len(NAMES) and all(start <= a.created_at < first_order for a in ordering)
+    # the month's other followers: some every day, some bind a card, some leave again; none orders
+    fans = list(db.session.scalars(select(ChannelUser).where(ChannelUser.channel_uid.startswith(FAN_PREFIX))))
+    every_day = {first + dt.timedelta(days=i) for i in range(1, (last - first).days + 1)}
+    assert every_day <= {clock.to_beijing(f.created_at).date() for f in fans}
+    assert not db.session.scalar(select(func.count(PaymentOrder.id)).where(
+        PaymentOrder.owner_id.in_([f.id for f in fans])))
+    follows = db.session.scalar(select(func.count(FollowEvent.id)).where(
+        FollowEvent.event == "subscribe", FollowEvent.at >= start, FollowEvent.at < end))
+    binds = db.session.scalar(select(func.count(Patient.id)).where(Patient.bound_at >= start, Patient.bound_at < end))
+    assert figures["follow"]["all"] == follows == len(NAMES) + len([f for f in fans if f.created_at < end])
+    assert figures["bind"]["all"] == binds > len(NAMES)
+    unbinds = db.session.scalar(select(func.count(Patient.id)).where(Patient.unbound_at >= start,
+                                                                     Patient.unbound_at < end))
+    assert figures["unfollow"]["all"] > 0 and figures["unbind"]["all"] == unbinds
 
 
 #: the back-office lists that show the newest id first, and the moment each row happened
@@ -116,3 +130,22 @@ def test_the_demo_ids_grow_with_time_as_in_production(app, demo_seeded_as_make_r
             earlier = [(a.id, str(a[1]), b.id, str(b[1])) for a, b in zip(rows, rows[1:], strict=False)
                        if b[1] < a[1]]
             assert not earlier, (table, len(earlier), earlier[:5])
+
+
+def test_every_demo_payment_holds_exactly_what_its_refunds_hold(app, demo_seeded_as_make_run):
+    """已退款 (``refunded_fen``) is what the payment's refunds hold: in flight (requested, processing,
+    abnormal) or paid out. The demo's in-flight refunds once held nothing, and when the channel closed one
+    the release showed 已退款 -50.00 on 缴费订单."""
+    from app.models import Refund
+    from app.payments.states import REFUND_IN_FLIGHT, RefundStatus
+    from doubles.demo.hospital import seed_demo
+
+    clock.freeze(dt.datetime(2026, 11, 28, 9, 40))
+    with app.app_context():
+        seed_demo()
+        holding = (*REFUND_IN_FLIGHT, RefundStatus.SUCCESS)
+        held = dict(db.session.execute(select(Refund.payment_id, func.sum(Refund.amount_fen))
+                                       .where(Refund.status.in_(holding)).group_by(Refund.payment_id)).all())
+        wrong = [(p.order_no, p.status, p.refunded_fen, held.get(p.id, 0))
+                 for p in db.session.scalars(select(PaymentOrder)) if p.refunded_fen != held.get(p.id, 0)]
+        assert not wrong, wrong
