@@ -40,6 +40,8 @@ faketime-deps:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq faketime >/dev/null; \
 	fi
 
+# The consumer polls the SQLite queue at least every second (Huey backs off to 10 s when idle: a paid booking
+# waited that long for its HIS confirmation); on Redis, as in production, it blocks on the queue instead.
 run: export PUBLIC_BASE_URL = http://$(HOST):$(PORT)
 run: export SANDBOX_BASE_URL = http://$(HOST):$(PORT)/sandbox
 run: install
@@ -47,7 +49,7 @@ run: install
 	$(FLASK) demo seed
 	$(FLASK) preflight
 	@echo "platform: http://$(HOST):$(PORT)/h5/ (patients)  http://$(HOST):$(PORT)/login/ (back-office)"
-	$(VENV)/bin/huey_consumer run.huey --workers 2 --worker-type thread --logfile instance/huey.log & \
+	$(VENV)/bin/huey_consumer run.huey --workers 2 --worker-type thread --max-delay 1 --logfile instance/huey.log & \
 	  consumer=$$!; trap "kill $$consumer 2>/dev/null" EXIT INT TERM; \
 	  $(FLASK) run --host $(HOST) --port $(PORT) --with-threads
 

@@ -105,3 +105,15 @@ def test_admin_and_finance_need_the_second_factor_unless_a_setting_says_otherwis
         assert security_rules().totp_required_roles == ("Admin",)
     finally:
         app.config["TOTP_REQUIRED_ROLES"] = old
+
+
+def test_the_embedded_queue_is_polled_at_least_every_second():
+    """`make run` queues on SQLite, which the consumer polls, backing off to 10 s when idle by default: a paid
+    booking waited up to 10 s for its HIS confirmation (支付成功，正在向医院确认) after a quiet minute."""
+    import re
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text(encoding="utf-8")
+    line = next(line for line in makefile.splitlines() if "huey_consumer" in line)
+    found = re.search(r"(?:--max-delay[ =]|-m )([0-9.]+)", line)
+    assert found and float(found.group(1)) <= 1, line
