@@ -89,8 +89,9 @@ REGISTRY: dict[str, Setting] = {s.key: s for s in (
     Setting("security.totp_required_roles", "roles", "Admin,Finance", _l("须启用双因素认证的角色（逗号分隔）"),
             seeded=False),
     Setting("audit.retention_days", "int", "180", _l("审计日志保留天数（至少 180 天）"), 180, 3650, seeded=False),
-    # housekeeping: the outbox's finished rows (app/outbox.py purge_done, nightly)
-    Setting("outbox.retention_days", "int", "30",
+    # housekeeping: the outbox's finished rows (app/outbox.py purge_done, nightly); as long as the audit trail,
+    # since 订单全链路 shows them and a patient's complaint about an old order comes weeks or months later
+    Setting("outbox.retention_days", "int", "180",
             _l("已完成的后台任务记录保留天数（每晚删除更早的；未完成和失败的不删）"), 1, 3650),
 )}
 #: what the demo seed stores instead of the default: demo staff sign in with the README's passwords alone

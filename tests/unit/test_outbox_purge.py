@@ -21,6 +21,8 @@ from tests.helpers.statements import statements_sent
 #: a fixed moment, late in a Beijing evening: "now" is the test's, whatever the real date and hour
 NOW = dt.datetime(2026, 6, 15, 23, 50)  # Beijing
 DAY = dt.timedelta(days=1)
+#: a moment just past the default retention: a done task finished then is due for deletion
+PAST = (int(settings.REGISTRY["outbox.retention_days"].default) + 1) * DAY
 
 
 @pytest.fixture()
@@ -47,7 +49,7 @@ def _refs() -> set[str]:
 def test_only_done_tasks_finished_before_the_retention_are_deleted(frozen):
     now = frozen
     retention = int(settings.REGISTRY["outbox.retention_days"].default)
-    assert retention == 30 == outbox.retention_days()
+    assert retention == 180 == outbox.retention_days()  # as long as the audit trail
     cutoff = now - retention * DAY
     _write(_task("done-old", OutboxStatus.DONE, cutoff - dt.timedelta(seconds=1)),
            _task("done-a-year-old", OutboxStatus.DONE, now - 365 * DAY, kind="export.build"),
@@ -88,7 +90,7 @@ def test_an_explicit_before_overrides_the_retention(frozen):
 
 def test_batches_loop_until_none_is_left_each_in_its_own_transaction(frozen):
     now = frozen
-    old = now - 40 * DAY
+    old = now - PAST - 9 * DAY
     rows = []
     for i in range(12):  # kept rows between the deleted ones: a batch is not just the first N rows
         rows.append(_task(f"done-{i}", OutboxStatus.DONE, old + i * dt.timedelta(minutes=1)))
@@ -106,14 +108,14 @@ def test_batches_loop_until_none_is_left_each_in_its_own_transaction(frozen):
 
 
 def test_it_refuses_to_join_another_unit_of_work(frozen):
-    _write(_task("old", OutboxStatus.DONE, frozen - 100 * DAY))
+    _write(_task("old", OutboxStatus.DONE, frozen - PAST))
     with pytest.raises(RuntimeError), unit_of_work():
         outbox.purge_done()
     assert _refs() == {"old"}
 
 
 def test_it_logs_one_line_with_the_count_and_nothing_about_the_rows(frozen, caplog):
-    _write(_task("GH2026010112000012345678", OutboxStatus.DONE, frozen - 100 * DAY, kind="payment.confirm_at_his"))
+    _write(_task("GH2026010112000012345678", OutboxStatus.DONE, frozen - PAST, kind="payment.confirm_at_his"))
     with caplog.at_level(logging.INFO, logger="outbox"):
         outbox.purge_done()
     lines = [r.getMessage() for r in caplog.records if r.name == "outbox"]
@@ -128,13 +130,13 @@ def test_the_command_purges_before_a_beijing_day_or_by_the_retention(app, frozen
     _write(_task("before-the-day", OutboxStatus.DONE, start - dt.timedelta(minutes=1)),
            _task("on-the-day", OutboxStatus.DONE, start),
            _task("failed", OutboxStatus.FAILED, start - 100 * DAY),
-           _task("old", OutboxStatus.DONE, now - 31 * DAY))
+           _task("old", OutboxStatus.DONE, now - PAST))
     runner = app.test_cli_runner()
     result = runner.invoke(args=["outbox", "purge", "--before", "2026-06-10"])
     assert result.exit_code == 0, result.output
     assert "2 done outbox tasks deleted" in result.output
     assert _refs() == {"on-the-day", "failed"}
-    _write(_task("old-again", OutboxStatus.DONE, now - 31 * DAY))
+    _write(_task("old-again", OutboxStatus.DONE, now - PAST))
     result = runner.invoke(args=["outbox", "purge"])
     assert result.exit_code == 0 and "1 done outbox tasks deleted" in result.output, result.output
     assert _refs() == {"on-the-day", "failed"}
@@ -164,6 +166,6 @@ def test_the_nightly_task_calls_the_command_after_midnight_beijing(app, frozen, 
 def test_the_nightly_task_deletes_for_real(app, frozen):
     from app.tasks.outbox import purge_done_outbox
 
-    _write(_task("old", OutboxStatus.DONE, frozen - 31 * DAY), _task("recent", OutboxStatus.DONE, frozen))
+    _write(_task("old", OutboxStatus.DONE, frozen - PAST), _task("recent", OutboxStatus.DONE, frozen))
     assert purge_done_outbox.call_local() == 1
     assert _refs() == {"recent"}
