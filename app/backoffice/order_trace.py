@@ -22,7 +22,7 @@ from app.models import (AppointmentOrder, AuditLog, ChannelNotification, HisCall
                         Notification, OutboxTask, Patient, PaymentOrder, Refund, StateTransition)
 from app.backoffice import orders
 from app.outbox import OutboxStatus
-from app.payments.states import PaymentStatus, RefundStatus
+from app.payments.states import AWAITING_HIS, PaymentStatus, RefundStatus
 from app.registration.states import AppointmentStatus
 from app.services.states import MACHINES, NoticeStatus
 
@@ -32,6 +32,9 @@ MAX_MATCHES = 50
 #: a move into any of these is shown in red on the trace, whichever machine made it (trouble to look at)
 TROUBLE = frozenset({PaymentStatus.CONFIRM_FAILED, PaymentStatus.CONFIRM_UNKNOWN, RefundStatus.FAILED,
                      RefundStatus.ABNORMAL, AppointmentStatus.LOCK_FAILED, NoticeStatus.FAILED})
+#: a payment's moves the HIS's answer causes (out of awaiting it; not a return there after a failed refund):
+#: 医院已入账 / 医院最近一次答复 are dated by the latest of them
+HIS_ANSWERED = frozenset({PaymentStatus.CONFIRMED, PaymentStatus.CONFIRM_FAILED, PaymentStatus.CONFIRM_UNKNOWN})
 
 
 @dataclass
@@ -185,7 +188,11 @@ def _events(s: Story) -> list[Event]:
                                 _created_detail(kind, row), step=0))
 
     conds = [(StateTransition.order_type == k) & StateTransition.order_id.in_(v) for k, v in ids.items() if v]
+    # when the HIS last answered a payment: the move its answer caused (updated_at moves with any later refund)
+    answered: dict[int, dt.datetime] = {}
     for t in db.session.scalars(select(StateTransition).where(or_(*conds))) if conds else []:
+        if t.order_type == "payment" and t.from_status in AWAITING_HIS and t.to_status in HIS_ANSWERED:
+            answered[t.order_id] = max(answered.get(t.order_id, t.at), t.at)
         title = _("%(what)s %(no)s：%(a)s → %(b)s", what=orders.ORDER_TYPES.get(t.order_type, t.order_type),
                   no=no_of.get((t.order_type, t.order_id), ""), a=orders.status_label(t.order_type, t.from_status),
                   b=orders.status_label(t.order_type, t.to_status))
@@ -208,11 +215,12 @@ def _events(s: Story) -> list[Event]:
                               answer=orders.label(orders.HIS_CHECK_ANSWERS, c.answer), detail=_short(c.detail)),
                             _actor(c.actor), c.answer == "unavailable"))
     for p in s.payments:
+        at = answered.get(p.id, p.updated_at)
         if p.his_receipt_no:
-            events.append(Event(p.updated_at, "his", _("医院已入账，收据号 %(no)s", no=p.his_receipt_no),
+            events.append(Event(at, "his", _("医院已入账，收据号 %(no)s", no=p.his_receipt_no),
                                 _("共向医院确认 %(n)s 次", n=p.his_attempts), _("医院 HIS")))
         elif p.his_error:
-            events.append(Event(p.updated_at, "his", _("医院最近一次答复：%(error)s", error=p.his_error),
+            events.append(Event(at, "his", _("医院最近一次答复：%(error)s", error=p.his_error),
                                 _("已向医院确认 %(n)s 次", n=p.his_attempts), _("医院 HIS"), True))
 
     refs = numbers | {p.channel_trade_no for p in s.payments if p.channel_trade_no}

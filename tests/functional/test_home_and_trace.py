@@ -7,7 +7,7 @@ import datetime as dt
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app import clock
 from app.extensions import db
@@ -213,3 +213,32 @@ def test_the_timeline_puts_a_refunds_request_before_its_processing_within_the_se
     later = Event(second + dt.timedelta(seconds=3), "state", "退款处理中 → 退款成功",
                   step=_machine_step("refund", "success"))
     assert in_order([later, moved])[0] is moved  # across seconds, time decides
+
+
+def test_the_his_answer_is_shown_when_the_his_gave_it_not_when_the_payment_last_changed(app, clean_db):
+    """医院已入账 / 医院最近一次答复 were dated by the payment's updated_at: a refund hours later moved them there,
+    and IT read the HIS's answer at the refund's time. They are dated by the move the answer caused."""
+    from app.backoffice.order_trace import story
+    from tests import factories
+
+    clock.freeze(dt.datetime(2026, 11, 30, 10, 0))  # Beijing
+    confirmed_at = clock.utcnow()
+    try:
+        with app.app_context():
+            owner = factories.patient(factories.channel_user())
+            paid = factories.payment_order(owner, "outpatient", "confirmed", 5000, his_receipt_no="SJ1130001")
+            refused = factories.payment_order(owner, "outpatient", "confirm_failed", 3000, his_error="处方已失效")
+            db.session.commit()
+            clock.freeze(dt.datetime(2026, 11, 30, 13, 0))  # the refunds, hours later
+            factories.refund(paid, "success")
+            factories.refund(refused, "failed")
+            # the refund commands' UPDATEs of refunded_fen and flag stamp the payment then
+            db.session.execute(update(PaymentOrder).where(PaymentOrder.id.in_([paid.id, refused.id]))
+                               .values(updated_at=clock.utcnow()))
+            db.session.commit()
+            for payment, title in ((paid, "医院已入账"), (refused, "医院最近一次答复")):
+                assert db.session.get(PaymentOrder, payment.id).updated_at > confirmed_at
+                events = [e for e in story("payment", payment.id).events if str(e.title).startswith(title)]
+                assert [e.at for e in events] == [confirmed_at], (title, [e.at for e in events])
+    finally:
+        clock.reset()
