@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from app import clock
 from app.messages.notifications import NOTICE_KINDS
 from app.backoffice.orders import (APPOINTMENT_STATUS, CHANNELS, HALF_DAYS, KINDS, PAYMENT_FLAGS, PAYMENT_STATUS,
-                                 REFUND_STATUS, label, reason_label)
+                                 REFUND_STATUS, actor_label, label, reason_label)
 
 YES_NO = {True: _l("是"), False: _l("否")}
 GENDERS = {"male": _l("男"), "female": _l("女")}
@@ -48,27 +48,6 @@ TARGET_TYPES = {
     "payment_order": _l("缴费订单"), "reconciliation_item": _l("对账差异"), "refund": _l("退费记录"),
     "report": _l("报表"), "role": _l("角色"), "schedule": _l("排班"),
 }
-#: who moved an order ("patient:12", "staff:service", "system:attendance") as staff read it
-ACTOR_ROLES = {"patient": _l("患者账号"), "staff": _l("工作人员"), "system": _l("系统"), "channel": _l("支付渠道"),
-               "his": _l("医院 HIS"), "seed": _l("初始数据"), "demo": _l("演示数据")}
-ACTOR_JOBS = {"attendance": _l("就诊情况核对"), "sweep": _l("超时处理"), "reconcile": _l("对账"),
-              "stop_clinic": _l("停诊处理"), "refund": _l("退款"), "notify": _l("渠道通知")}
-
-
-def actor_label(actor: str | None) -> str:
-    """Who moved an order: "patient:12" -> "患者账号 12", "system:attendance" -> "系统（就诊情况核对）"."""
-    if not actor:
-        return ""
-    role, _, who = actor.partition(":")
-    if role not in ACTOR_ROLES:
-        return actor
-    if not who:
-        return str(ACTOR_ROLES[role])
-    if role == "system":
-        return f"{ACTOR_ROLES[role]}（{ACTOR_JOBS.get(who, who)}）"
-    return f"{ACTOR_ROLES[role]} {who}"
-
-
 def staff_value(value):
     """Any value as staff read it (the widgets' fallback when a view has no formatter for the column)."""
     if value is None:

@@ -137,12 +137,7 @@ def _short(raw: str | None, limit: int = 300) -> str:
 
 def _actor(actor: str | None) -> str:
     """``patient:12`` / ``staff:finance`` / ``system:his`` as staff read it (no personal data)."""
-    if not actor:
-        return ""
-    who, _sep, rest = actor.partition(":")
-    names = {"patient": _("患者"), "staff": _("工作人员"), "system": _("系统"), "his": _("医院 HIS"),
-             "channel": _("支付渠道"), "seed": _("演示数据")}
-    return f"{names.get(who, who)} {rest}".strip() if who in names else actor
+    return orders.actor_label(actor)
 
 
 def story(order_type: str, order_id: int) -> Story | None:
@@ -233,9 +228,9 @@ def _events(s: Story) -> list[Event]:
                               answer=call.answer or ""),
                             _("医院 HIS"), call.outcome != "ok"))
     for o in db.session.scalars(select(OutboxTask).where(OutboxTask.ref.in_(numbers))):
-        events.append(Event(o.created_at, "outbox", _("待执行任务：%(kind)s", kind=o.kind),
-                            _("状态 %(status)s，尝试 %(n)s 次 %(error)s", status=o.status, n=o.attempts,
-                              error=o.last_error or ""), _("系统"), o.status == OutboxStatus.FAILED))
+        events.append(Event(o.created_at, "outbox", _("待执行任务：%(kind)s", kind=orders.label(OUTBOX_KINDS, o.kind)),
+                            _("状态 %(status)s，尝试 %(n)s 次 %(error)s", status=orders.label(OUTBOX_STATES, o.status),
+                              n=o.attempts, error=o.last_error or ""), _("系统"), o.status == OutboxStatus.FAILED))
 
     key_conds = [Notification.dedupe_key.endswith(f":{no}", autoescape=True) for no in numbers]
     notices = list(db.session.scalars(select(Notification).where(or_(*key_conds)))) if key_conds else []
@@ -299,6 +294,11 @@ _HIS_METHODS = {
     "release_lock": _l("释放号源"), "check_in": _l("签到"), "settle_bill": _l("缴费入账"),
     "pay_deposit": _l("押金入账"), "refund_bill": _l("退费"), "trade_status": _l("查询交易"),
 }
+#: the outbox's kinds (docs/architecture.md "Outbox kinds") and states as staff read them on the trace
+OUTBOX_KINDS = {"payment.confirm_at_his": _l("向医院确认缴费"), "refund.send": _l("向渠道提交退款"),
+                "his.cancel_registration": _l("向医院取消挂号"), "his.release_lock": _l("向医院释放锁号"),
+                "waitlist.offer": _l("候补补位"), "notice.push": _l("推送消息"), "export.build": _l("生成报表")}
+OUTBOX_STATES = {OutboxStatus.PENDING: _l("待执行"), OutboxStatus.DONE: _l("已完成"), OutboxStatus.FAILED: _l("失败")}
 _HIS_OUTCOMES = {"ok": _l("成功"), "refused": _l("拒绝"), "unavailable": _l("无法连接"), "error": _l("出错")}
 _OUTCOMES = {"applied": _l("已处理"), "duplicate": _l("重复通知，已忽略")}
 _NOTICE_STATUS = {"pending": _l("待发送"), "sending": _l("发送中"), "sent": _l("已发送"), "failed": _l("发送失败")}

@@ -235,6 +235,37 @@ ORDER_TYPES = {"appointment": _l("预约订单"), "payment": _l("缴费订单"),
 STATUS_BY_TYPE = {"appointment": APPOINTMENT_STATUS, "payment": PAYMENT_STATUS, "refund": REFUND_STATUS}
 
 
+#: who moved an order ("patient:12", "staff:service", "system:attendance", "channel:wechat") as staff read it
+ACTOR_ROLES = {"patient": _l("患者账号"), "staff": _l("工作人员"), "system": _l("系统"), "channel": _l("支付渠道"),
+               "his": _l("医院 HIS"), "seed": _l("初始数据"), "demo": _l("演示数据")}
+#: the platform's own jobs that move orders (``system:<job>``; a scan test fails on one without a name)
+ACTOR_JOBS = {
+    "attendance": _l("就诊情况核对"), "sweep": _l("超时处理"), "reconcile": _l("对账"), "stop_clinic": _l("停诊处理"),
+    "refund": _l("退款处理"), "notify": _l("渠道通知"), "payment": _l("缴费处理"), "his": _l("医院答复"),
+    "waitlist": _l("候补"), "deadline": _l("超时未支付处理"), "his_recheck": _l("向医院核实"),
+    "close_sweep": _l("关单巡检"), "sync": _l("医院数据同步"), "paid_after_close": _l("关单后到账处理"),
+    "export": _l("报表生成"), "delivery": _l("消息推送"), "confirm_failed": _l("确认失败处理"),
+    "bill_refused": _l("医院拒绝收费处理"),
+}
+
+
+def actor_label(actor: str | None) -> str:
+    """Who moved an order: "patient:12" -> "患者账号 12", "system:attendance" -> "系统（就诊情况核对）",
+    "channel:wechat" -> "支付渠道 微信"; anything else as written."""
+    if not actor:
+        return ""
+    role, _sep, who = actor.partition(":")
+    if role not in ACTOR_ROLES:
+        return actor
+    if not who:
+        return str(ACTOR_ROLES[role])
+    if role == "system":
+        return f"{ACTOR_ROLES[role]}（{label(ACTOR_JOBS, who)}）"
+    if role == "channel":
+        return f"{ACTOR_ROLES[role]} {label(CHANNELS, who)}"
+    return f"{ACTOR_ROLES[role]} {who}"
+
+
 def status_label(order_type: str, code: str | None) -> str:
     """A state of any of the three order machines as staff read it."""
     return label(STATUS_BY_TYPE.get(order_type, {}), code)
@@ -270,6 +301,8 @@ REASONS = {
     "ABNORMAL": _l("退款异常：需在商户平台处理"), "channel notification: closed": _l("渠道通知：退款已关闭"),
     "stale sending released": _l("发送超时，重新排队"), "run again": _l("重新生成"),
     "stale run released": _l("生成超时，重新排队"),
+    # hold_slot records the registration kind as the reason of a booking's first move
+    "advance": _l("预约挂号"), "same_day": _l("当天挂号"),
 }
 CHANNEL_PAYMENT_STATES = {"paid": _l("已支付"), "unpaid": _l("未支付"), "closed": _l("已关闭"),
                           "refunded": _l("已退款"), "not_found": _l("无此订单")}

@@ -75,3 +75,11 @@ def test_what_staff_typed_is_shown_as_typed(app):
         assert reason_label("患者来电要求取消") == "患者来电要求取消"
         assert reason_label(None) == ""
         assert reason_label("") == ""
+
+
+def test_the_booking_kind_a_hold_records_reads_in_chinese(app):
+    """hold_slot records the registration kind as the reason of the order's first move (a variable, which
+    the scan above cannot read): 订单全链路 showed "advance"."""
+    with app.test_request_context():
+        assert reason_label("advance") == "预约挂号"
+        assert reason_label("same_day") == "当天挂号"
