@@ -45,13 +45,26 @@ def _departments_and_doctors() -> list[Doctor]:
     return list(db.session.scalars(select(Doctor).where(Doctor.code.startswith(f"{PREFIX}-"))))
 
 
+#: the steps of a patient's order that the platform, the channel or the HIS take, not the patient: who 订单全链路
+#: names for them (as the commands record it)
+STEP_ACTORS = {
+    "payment": {"paid": "channel", "confirmed": "system:his", "confirm_failed": "system:his",
+                "confirm_unknown": "system:his", "closed": "system:deadline", "refunded": "system:refund",
+                "partially_refunded": "system:refund"},
+    "appointment": {"paid": "system:payment", "booked": "system:his", "failed": "system:his",
+                    "expired": "system:deadline", "stopped": "system:his", "refunded": "system:refund"},
+}
+
+
 def _move(order_type: str, order_id: int, path: list[str], at: dt.datetime, actor: str,
           until: dt.datetime | None = None) -> None:
-    """The order's story, a step every two minutes (never later than ``until``: nothing happens after now)."""
+    """The order's story, a step every two minutes (never later than ``until``: nothing happens after now);
+    the steps of a patient's order the channel, the HIS or the platform take are theirs (``STEP_ACTORS``)."""
+    steps = STEP_ACTORS.get(order_type, {}) if actor.startswith("patient:") else {}
     for i, (a, b) in enumerate(zip(path, path[1:], strict=False)):
         when = at + dt.timedelta(minutes=2 * i + 1)
         db.session.add(StateTransition(order_type=order_type, order_id=order_id, from_status=a, to_status=b,
-                                       actor=actor, at=when if until is None else min(when, until)))
+                                       actor=steps.get(b, actor), at=when if until is None else min(when, until)))
 
 
 def month_seeded() -> bool:

@@ -149,3 +149,20 @@ def test_every_demo_payment_holds_exactly_what_its_refunds_hold(app, demo_seeded
         wrong = [(p.order_no, p.status, p.refunded_fen, held.get(p.id, 0))
                  for p in db.session.scalars(select(PaymentOrder)) if p.refunded_fen != held.get(p.id, 0)]
         assert not wrong, wrong
+
+
+def test_the_demo_names_who_took_each_step(app, demo_seeded_as_make_run):
+    """订单全链路 of a demo order said the patient made the HIS refuse the payment (患者账号 6 on 已支付 → 确认失败):
+    the channel's, the HIS's and the platform's steps are theirs, the patient's are the patient's."""
+    from doubles.demo.hospital import seed_demo
+
+    clock.freeze(dt.datetime(2026, 11, 28, 9, 40))
+    with app.app_context():
+        seed_demo()
+        moves = db.session.execute(select(StateTransition.order_type, StateTransition.to_status,
+                                          StateTransition.actor)).all()
+        not_the_patients = {("payment", "paid"), ("payment", "confirmed"), ("payment", "confirm_failed"),
+                            ("payment", "confirm_unknown"), ("appointment", "booked"), ("appointment", "failed")}
+        wrong = {(t, s, a) for t, s, a in moves if (t, s) in not_the_patients and a.startswith("patient:")}
+        assert not wrong, sorted(wrong)[:5]
+        assert any(a.startswith("patient:") for t, s, a in moves if (t, s) == ("payment", "paying"))
