@@ -135,9 +135,8 @@ def _short(raw: str | None, limit: int = 300) -> str:
     return raw if len(raw) <= limit else raw[:limit] + "…"
 
 
-def _actor(actor: str | None) -> str:
-    """``patient:12`` / ``staff:finance`` / ``system:his`` as staff read it (no personal data)."""
-    return orders.actor_label(actor)
+#: ``patient:12`` / ``system:his`` / ``channel:wechat`` as every page names who moved an order
+_actor = orders.actor_label
 
 
 def story(order_type: str, order_id: int) -> Story | None:

@@ -36,11 +36,11 @@ def patients_of(owner_id: int) -> list[Patient]:
 
 @dataclass(frozen=True, slots=True)
 class BookingPatient:
-    """What a booking reads of the patient (and of the account's channel), as plain values."""
+    """What a booking reads of the patient (and of the account's channel), as plain values; read with its
+    slice and limits in one statement (``registration.queries.booking_facts``)."""
 
     id: int
     card_no: str
     gender: str | None
     birth_date: dt.date | None
     channel: str  # the account's: where the payment is made
-    # read by the booking with its slice and limits in one statement (registration.queries.booking_facts)

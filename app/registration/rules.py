@@ -225,20 +225,6 @@ def no_show_barred_until(patient_id: int, today: dt.date, rules: BookingRules) -
     return until if until >= today else None
 
 
-@functools.cache
-def _limits_statement():
-    """The per-patient limits as one aggregate over the patient's orders (built once, Core columns)."""
-    o = AppointmentOrder.__table__
-    active = o.c.status.in_(sorted(LIVE))
-    no_show = (o.c.status == A.NO_SHOW) & (o.c.clinic_date >= bindparam("since"))
-    same_session = active & (o.c.doctor_id == bindparam("doctor_id")) & \
-        (o.c.clinic_date == bindparam("clinic_date")) & (o.c.half_day == bindparam("half_day"))
-    return select(func.count(case((no_show, 1))), func.max(case((no_show, o.c.clinic_date))),
-                  func.count(case((same_session, 1))),
-                  func.count(case((active & (o.c.clinic_date >= bindparam("today")), 1)))
-                  ).where(o.c.patient_id == bindparam("patient_id"))
-
-
 class PatientCounts(NamedTuple):
     """A patient's orders as the per-patient limits count them (``check_patient_limits``)."""
 
@@ -261,6 +247,13 @@ def limit_count_columns(doctor_id, clinic_date, half_day) -> tuple:
                                        o.c.half_day == half_day).scalar_subquery().label("same_session"),
             select(func.count()).where(mine, active, o.c.clinic_date >= bindparam("today"))
             .scalar_subquery().label("live"))
+
+
+@functools.cache
+def _limits_statement():
+    """The per-patient limits' counts alone (the waitlist's offer; the booking reads them with its slice):
+    the same four columns, of the session named by parameters (built once)."""
+    return select(*limit_count_columns(bindparam("doctor_id"), bindparam("clinic_date"), bindparam("half_day")))
 
 
 def no_show_since(today: dt.date, rules: BookingRules) -> dt.date:
