@@ -567,3 +567,59 @@ def _worklist_long_payment(now: dt.datetime) -> None:
     db.session.add(ReconciliationItem(run_id=run.id, kind="channel_only", order_no=None,
                                       channel_trade_no=f"{WORKLIST_PREFIX}X{bill_day:%Y%m%d}01", local_amount_fen=None,
                                       channel_amount_fen=12000, note="渠道有此笔，本地无订单"))
+
+
+def register_refunds_with_the_sandbox() -> list[str]:
+    """The sandbox channels learn the demo's payments whose refunds are in flight, as the real channels know
+    every trade they took: the refund sweep of ``make run`` asks them, and a trade the channel does not know
+    is a refund refused (订单不存在, 退款失败 on the worklist within a minute). A refund the channel is
+    processing is there (WeChat: 处理中, completed when asked; Alipay: done), one WeChat holds as 退款异常
+    stays so, one never sent (requested) is not: the sweep sends it. Idempotent; nothing without a sandbox."""
+    from flask import current_app
+
+    from app.payments.states import REFUND_IN_FLIGHT
+    from doubles.channels.core import now_cn
+
+    sandbox = current_app.extensions.get("payment_sandbox")
+    if sandbox is None:
+        return []
+    rows = db.session.execute(
+        select(Refund.refund_no, Refund.amount_fen, Refund.reason, Refund.status, PaymentOrder.order_no,
+               PaymentOrder.channel, PaymentOrder.amount_fen.label("total"), PaymentOrder.description,
+               PaymentOrder.channel_trade_no, ChannelUser.channel_uid)
+        .join(PaymentOrder, Refund.payment_id == PaymentOrder.id)
+        .join(ChannelUser, PaymentOrder.owner_id == ChannelUser.id)
+        .where(Refund.status.in_(REFUND_IN_FLIGHT), PaymentOrder.channel_trade_no.is_not(None),
+               PaymentOrder.order_no.startswith(PREFIX))  # the worklist's (DEMOWL…) too
+        .order_by(Refund.id)).all()
+    settings, stamp = sandbox.settings, now_cn()
+    iso, plain = stamp.isoformat(), stamp.strftime("%Y-%m-%d %H:%M:%S")
+    with sandbox.store.transaction() as conn:
+        for r in rows:
+            sent = r.status != "requested"
+            if r.channel == "wechat":
+                conn.execute(
+                    "INSERT OR IGNORE INTO wx_transactions (out_trade_no, appid, mchid, description, total, openid,"
+                    " notify_url, prepay_id, transaction_id, trade_state, success_time, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?)",
+                    (r.order_no, settings.wechat_appid, settings.wechat_mchid, r.description, r.total, r.channel_uid,
+                     f"wxdemo{r.order_no}", r.channel_trade_no, "REFUND" if sent else "SUCCESS", iso,
+                     stamp.timestamp()))
+                if sent:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO wx_refunds (out_refund_no, refund_id, out_trade_no, refund, total,"
+                        " reason, status, create_time, complete_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (r.refund_no, f"50demo{r.refund_no}", r.order_no, r.amount_fen, r.total, r.reason,
+                         "ABNORMAL" if r.status == "abnormal" else "PROCESSING", iso, stamp.timestamp()))
+            else:
+                conn.execute(
+                    "INSERT OR IGNORE INTO ali_trades (out_trade_no, app_id, subject, total_fen, trade_no,"
+                    " trade_status, cashier_token, gmt_create, gmt_payment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.order_no, settings.alipay_appid, r.description, r.total, r.channel_trade_no, "TRADE_SUCCESS",
+                     f"demo-{r.order_no}", plain, plain))
+                if sent:  # Alipay answers a refund at once: one it took is done
+                    conn.execute(
+                        "INSERT OR IGNORE INTO ali_refunds (out_trade_no, out_request_no, refund_fen, reason,"
+                        " gmt_refund) VALUES (?, ?, ?, ?, ?)", (r.order_no, r.refund_no, r.amount_fen, r.reason,
+                                                               f"{plain}.000"))
+    return [f"sandbox channels: {len(rows)} demo refunds in flight known to them"]

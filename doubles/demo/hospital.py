@@ -316,3 +316,12 @@ def _seed_mothers_demo() -> list[str]:
 
 
 SEED_HOOKS.append(_seed_mothers_demo)  # a mother at 24 weeks, a baby due for the 6-month check (issue 17)
+
+
+def _register_demo_refunds() -> list[str]:
+    from doubles.demo.backoffice import register_refunds_with_the_sandbox
+
+    return register_refunds_with_the_sandbox()
+
+
+SEED_HOOKS.append(_register_demo_refunds)  # last: every demo order is written

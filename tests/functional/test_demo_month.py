@@ -166,3 +166,32 @@ def test_the_demo_names_who_took_each_step(app, demo_seeded_as_make_run):
         wrong = {(t, s, a) for t, s, a in moves if (t, s) in not_the_patients and a.startswith("patient:")}
         assert not wrong, sorted(wrong)[:5]
         assert any(a.startswith("patient:") for t, s, a in moves if (t, s) == ("payment", "paying"))
+
+
+def test_the_demo_refunds_in_flight_are_known_to_the_sandbox_channel(app, demo_seeded_as_make_run, sandbox):
+    """``make run``: the refund sweep asks the channel about the demo's refunds in flight. The sandbox did not know
+    their payments, so each one was sent again, refused (订单不存在) and shown on the worklist as 退款失败 within a
+    minute. Known to it, a refund the channel is processing completes, one it holds as 退款异常 stays for finance,
+    and one never sent is sent and completes: none fails."""
+    from app.payments import commands as payments
+    from app.payments.states import REFUND_IN_FLIGHT
+    from doubles.demo.hospital import seed_demo
+
+    clock.freeze(dt.datetime(2026, 11, 28, 9, 40))
+    with app.app_context():
+        seed_demo()
+        in_flight = dict(db.session.execute(select(Refund.refund_no, Refund.status)
+                                            .where(Refund.status.in_(REFUND_IN_FLIGHT))).all())
+        assert {"requested", "processing", "abnormal"} <= set(in_flight.values()), in_flight
+    for _ in range(3):  # the sweeps of the next hours
+        clock.advance(dt.timedelta(minutes=40))
+        with app.app_context():
+            payments.sweep_refunds(older_than_s=60)
+            db.session.remove()
+    with app.app_context():
+        after = dict(db.session.execute(select(Refund.refund_no, Refund.status)
+                                        .where(Refund.refund_no.in_(in_flight))).all())
+    failed = {no: before for no, before in in_flight.items() if after[no] == "failed"}
+    assert not failed, failed
+    assert {after[no] for no, before in in_flight.items() if before == "abnormal"} == {"abnormal"}
+    assert {after[no] for no, before in in_flight.items() if before != "abnormal"} <= {"processing", "success"}
