@@ -99,6 +99,70 @@ def component_table(stats: pstats.Stats, n: int) -> list[tuple[str, float, int]]
     return out
 
 
+def measure_floor(app, engine, replay: list[tuple[str, object]], lock_args: tuple[tuple, dict], his_base: str,
+                  n: int) -> tuple[float, float, float]:
+    """CPU ms of the booking's statements replayed on a bare PyMySQL connection and through a bare SQLAlchemy
+    Connection (each unit of work ends in a ROLLBACK where the booking committed: a round trip alike, nothing
+    written), and of its HIS lock (idempotent on the order number) on a bare HttpHis: no journal, no metrics."""
+    import pymysql
+
+    from app.his.http import HttpHis
+
+    url = engine.url
+    raw = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
+                          database=url.database, charset="utf8mb4", autocommit=False)
+
+    def fresh(k: int) -> list[tuple[str, object]]:
+        """The captured statements with new order numbers (the captured booking's rows stay, unique keys hold)."""
+        def renumbered(params):
+            if not isinstance(params, dict):
+                return params
+            return {key: (f"{value[:2]}F{k:0{len(value) - 3}d}" if key in ("order_no", "active_key") and value
+                          else value) for key, value in params.items()}
+        return [(statement, renumbered(params)) for statement, params in replay]
+
+    variants = iter([fresh(k) for k in range(2 * n + 40)])  # built before the clock runs
+
+    def bare() -> None:
+        with raw.cursor() as cur:
+            for statement, params in next(variants):
+                if statement == "COMMIT":
+                    raw.rollback()
+                else:
+                    cur.execute(statement, params)
+                    cur.fetchall()
+        raw.rollback()
+
+    conn = engine.connect()
+
+    def core() -> None:
+        for statement, params in next(variants):
+            if statement == "COMMIT":
+                conn.rollback()
+            elif statement.lstrip().upper().startswith("SELECT"):
+                conn.exec_driver_sql(statement, params).all()
+            else:
+                conn.exec_driver_sql(statement, params)
+        conn.rollback()
+
+    his = HttpHis(his_base, app.config["HIS_APP_ID"], app.config["HIS_SECRET"])
+
+    def cpu(fn) -> float:
+        for _ in range(10):
+            fn()
+        t = time.process_time()
+        for _ in range(n):
+            fn()
+        return (time.process_time() - t) / n * 1000
+
+    try:
+        return cpu(bare), cpu(core), cpu(lambda: his._call(*lock_args[0], **lock_args[1]))
+    finally:
+        conn.close()
+        raw.close()
+        his.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db-url", default=DEFAULT_DB)
@@ -156,9 +220,46 @@ def main() -> int:
         def note(_conn, _cursor, statement, _params, _context, _many):
             statements.append(" ".join(statement.split())[:160])
 
+        replay: list[tuple[str, object]] = []  # (statement, parameters) as PyMySQL got them; "COMMIT" between units
+
+        def keep(_conn, _cursor, statement, params, _context, _many):
+            replay.append((statement, params))
+
+        def committed(_conn):
+            replay.append(("COMMIT", None))
+
+        # every command on the wire (statements, COMMITs, the pool's pings and rollbacks), not only the statements
+        import pymysql.connections as wire_module
+
+        wire: list[str] = []
+        send = wire_module.Connection._execute_command
+
+        def counted(self, command, sql):
+            wire.append("PING" if command == 14 else " ".join(str(sql).split())[:40])
+            return send(self, command, sql)
+
+        from app.his.http import HttpHis
+
+        locks: list[tuple] = []  # the HIS call's own arguments (the gateway's wrappers hold bound methods)
+        his_call = HttpHis._call
+
+        def lock_kept(self, *call_args, **call_kw):
+            locks.append((call_args, call_kw))
+            return his_call(self, *call_args, **call_kw)
+
         event.listen(engine, "before_cursor_execute", note)
-        book()
-        event.remove(engine, "before_cursor_execute", note)
+        event.listen(engine, "before_cursor_execute", keep)
+        event.listen(engine, "commit", committed)
+        wire_module.Connection._execute_command = counted
+        HttpHis._call = lock_kept
+        try:
+            book()
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+            event.remove(engine, "before_cursor_execute", keep)
+            event.remove(engine, "commit", committed)
+            wire_module.Connection._execute_command = send
+            HttpHis._call = his_call
         # 1. CPU per request, interleaved
         book_cpu = health_cpu = 0.0
         for _ in range(args.bookings):
@@ -183,6 +284,10 @@ def main() -> int:
         for _ in range(args.bookings):
             health()
         health_profiler.disable()
+        # 4. the floor: the same statements and COMMITs (rolled back: nothing written twice) on a bare PyMySQL
+        # connection and through a bare SQLAlchemy Connection, and the same HIS lock on a bare signed client
+        floor = measure_floor(app, engine, replay, locks[0], f"http://127.0.0.1:{args.his_port}/his/v1",
+                              args.bookings)
     finally:
         for proc in his_procs:
             proc.terminate()
@@ -199,6 +304,19 @@ def main() -> int:
     print(f"statements of one booking on the platform's database ({len(statements)}, COMMITs not counted):")
     for n, statement in enumerate(statements, 1):
         print(f"  {n:2d}. {statement}")
+    print(f"commands on the wire for one booking ({len(wire)}: statements, COMMITs, the pool's pings and rollbacks):")
+    print("  " + " · ".join(w.split(" ")[0] for w in wire))
+    print()
+    sql_bare, sql_core, his_bare = floor
+    floor_ms = per_health + sql_bare + his_bare
+    print("the floor (what any booking on this stack pays before its own logic, CPU ms, same process):")
+    print(f"  the booking's {len([r for r in replay if r[0] != 'COMMIT'])} statements and "
+          f"{len([r for r in replay if r[0] == 'COMMIT'])} COMMITs on bare PyMySQL {sql_bare:.3f}, through a bare "
+          f"SQLAlchemy Connection {sql_core:.3f}; the HIS lock on a bare signed client {his_bare:.3f}")
+    with_core = per_health + sql_core + his_bare
+    print(f"  health + bare statements + bare HIS call = {floor_ms:.3f} ms = {floor_ms / per_health:.1f}x health; "
+          f"with SQLAlchemy's Connection {with_core:.3f} ms = {with_core / per_health:.1f}x "
+          f"(target <= 4; the booking {per_book / per_health:.1f}x)")
     print()
     print("| component | CPU ms / booking | calls / booking | CPU ms / health request |")
     print("|---|---|---|---|")
