@@ -199,7 +199,7 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18, timeline: Timeline
                     schedule._demo_slice = slice_
                 status = {"confirmed": "booked", "refunded": "refunded", "closed": "expired"}[fate]
                 came = None
-                if status == "booked" and day_offset > 1:  # older visits are over: 已就诊 or 爽约
+                if status == "booked":  # every day of the month is over by its evening sweep: 已就诊 or 爽约
                     came = attendance.random() >= 0.1
                     status = "visited" if came else "no_show"
                 # booked the clinic morning (当天挂号) or up to six days ahead (预约挂号), never before the month

@@ -195,3 +195,21 @@ def test_the_demo_refunds_in_flight_are_known_to_the_sandbox_channel(app, demo_s
     assert not failed, failed
     assert {after[no] for no, before in in_flight.items() if before == "abnormal"} == {"abnormal"}
     assert {after[no] for no, before in in_flight.items() if before != "abnormal"} <= {"processing", "success"}
+
+
+@pytest.mark.parametrize("when", ["a morning", "the simulator's seed day"])
+def test_no_demo_booking_is_left_booked_for_staff_after_its_day(app, demo_seeded_as_make_run, when):
+    """Yesterday's demo bookings stayed 已预约 after their day: the attendance sweep asked the HIS, which does not
+    know the month's orders, and left each one booked for staff (a warning per order at every ``make run``). The
+    month's visits are over by their evening's sweep, yesterday's too; only the HIS's own can be asked."""
+    from app.registration.commands import sweep_attendance
+    from doubles.demo.hospital import seed_demo
+
+    day = dt.date(2026, 11, 28) if when == "a morning" else clock.today()
+    clock.freeze(dt.datetime.combine(day, dt.time(9, 40)))
+    with app.app_context():
+        seed_demo()
+        assert sweep_attendance().unknown == []
+        over = db.session.scalars(select(AppointmentOrder.order_no).where(
+            AppointmentOrder.status == "booked", AppointmentOrder.clinic_date < clock.today())).all()
+        assert over == []
