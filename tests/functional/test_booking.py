@@ -20,6 +20,7 @@ from app.registration import commands as registration
 from app.registration import queries as registration_queries
 from app.registration import rules as registration_rules
 from app.services.errors import DomainError
+from app.services.formatting import mask_name
 from tests import factories
 from tests.factories import wait_for
 from tests.helpers.booking import (CHILDREN, MOTHERS, add_patient, book, find_slice, his_slice, order_row, pay,
@@ -75,6 +76,8 @@ def test_book_pay_confirm_notify_then_cancel_and_refund(app, world, live_server,
     assert "身份证" in order.guidance  # what to bring
     (notice,) = notices(app, owner_id, "booking_success")
     assert order.queue_no in notice.body and f"/h5/booking/orders/{order_id}" in notice.link
+    # pushed to the 服务号/服务窗 like every other notice: the patient's name masked, as theirs are
+    assert MOTHERS[2].name not in notice.body and mask_name(MOTHERS[2].name) in notice.body
 
     with app.app_context():
         registration.cancel_by_patient(owner_id, order_id, "行程有变")
