@@ -116,6 +116,9 @@ def test_pages_walk_from_departments_to_the_cashier(app, client, world, live_ser
     assert "待支付" in orders and MOTHERS[0].name not in orders
     with app.app_context():
         order = db.session.scalar(select(AppointmentOrder).where(AppointmentOrder.owner_id == world["owner"]))
+    # ‹ on 确认支付 goes back to the booking it pays, not to 首页
+    cashier = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f'class="h5-back" href="/h5/booking/orders/{order.id}"' in cashier
     detail = client.get(f"/h5/booking/orders/{order.id}").get_data(as_text=True)
     assert "去支付" in detail and "取消预约" in detail and "号源已锁定，待支付" in detail
     assert client.get("/h5/booking/orders?state=booked").get_data(as_text=True).count("data-order=") == 0
