@@ -64,6 +64,8 @@ def search(text: str, limit: int = 30) -> SearchResult:
     if not text:
         return SearchResult([], [])
     text = text.replace("%", "").replace("_", "")
+    if not text:  # only wildcards typed: nothing to look for
+        return SearchResult([], [])
     like = _search_pattern(text)
     departments = list(db.session.scalars(select(Department).where(
         Department.is_active.is_(True),

@@ -147,6 +147,7 @@ def test_the_search_boxs_own_examples_find_doctors(app, world, client):
     with app.app_context():
         assert queries.search("产科").departments  # a plain substring still finds
         assert queries.search("没有这样的医生xyz").doctors == []
+        assert queries.search("%_%") == queries.SearchResult([], [])
 
 
 def test_english_names_when_english_is_chosen(app, world, client):
