@@ -118,7 +118,10 @@ def validate_patient_form(data: Mapping[str, str], *, editing: bool = False) -> 
     if relation not in RELATIONS:
         errors["relation"] = _("请选择与本人关系")
     if not editing:
-        if not NAME_RE.match(name):
+        # An empty field is asked for; "不正确" is kept for what was typed wrong.
+        if not name:
+            errors["name"] = _("请填写姓名")
+        elif not NAME_RE.match(name):
             errors["name"] = _("请输入真实姓名（2-20 个汉字或字母）")
         # A child without an ID number of their own (e.g. a newborn) is verified by the hospital card
         # and the guardian registered with it.
@@ -128,11 +131,15 @@ def validate_patient_form(data: Mapping[str, str], *, editing: bool = False) -> 
                 errors["card_no"] = _("未办理身份证的儿童请填写就诊卡号")
             if not guardian_id:
                 errors["guardian_id_number"] = _("未办理身份证的儿童请填写监护人身份证号")
+        elif not id_number:
+            errors["id_number"] = _("请填写身份证号码")
         elif not is_valid_id_number(id_number):
             errors["id_number"] = _("身份证号码不正确，请核对后重新输入")
         if card_no and not CARD_RE.match(card_no):
             errors["card_no"] = _("就诊卡号应为 6-20 位数字")
-    if not PHONE_RE.match(phone):
+    if not phone:
+        errors["phone"] = _("请填写手机号")
+    elif not PHONE_RE.match(phone):
         errors["phone"] = _("请输入正确的 11 位手机号码")
     if relation == "child" and (guardian_name or guardian_id):
         if not NAME_RE.match(guardian_name):

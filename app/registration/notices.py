@@ -24,7 +24,7 @@ def guidance(his_line: str) -> str:
 
 def notify_booked(order: AppointmentOrder) -> None:
     doctor, dept = order.doctor, order.department
-    body = (f"{order.patient.name}，您已成功预约 {order.clinic_date:%Y-%m-%d} "
+    body = (f"{mask_name(order.patient.name)}，您已成功预约 {order.clinic_date:%Y-%m-%d} "
             f"{HALF_DAY_NAMES.get(order.half_day, '')} {order.start_time}-{order.end_time} {dept.name} "
             f"{doctor.name}（{doctor.title or ''}），候诊号 {order.queue_no or '-'}，地点：{order.location or '-'}。"
             f"{WHAT_TO_BRING}。")

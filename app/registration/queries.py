@@ -58,11 +58,15 @@ class SearchResult:
 
 
 def search(text: str, limit: int = 30) -> SearchResult:
-    """Departments and doctors whose name (Chinese or English), specialty or introduction contains ``text``."""
+    """Departments and doctors whose name (Chinese or English), specialty or introduction contains ``text``
+    (Chinese: its characters in order); those containing it as written come first."""
     text = (text or "").strip()[:MAX_QUERY]
     if not text:
         return SearchResult([], [])
-    like = f"%{text.replace('%', '').replace('_', '')}%"
+    text = text.replace("%", "").replace("_", "")
+    if not text:  # only wildcards typed: nothing to look for
+        return SearchResult([], [])
+    like = _search_pattern(text)
     departments = list(db.session.scalars(select(Department).where(
         Department.is_active.is_(True),
         or_(Department.name.ilike(like), Department.name_en.ilike(like), Department.intro.ilike(like)))
@@ -72,7 +76,21 @@ def search(text: str, limit: int = 30) -> SearchResult:
         or_(Doctor.name.ilike(like), Doctor.name_en.ilike(like), Doctor.specialty.ilike(like),
             Doctor.intro.ilike(like), Doctor.title.ilike(like)))
         .order_by(Doctor.department_id, Doctor.code).limit(limit)))
+
+    def word_apart(*fields: str | None) -> bool:  # found only with the characters apart: after the others
+        return not any(text in (f or "") for f in fields)
+
+    departments.sort(key=lambda d: word_apart(d.name, d.intro))
+    doctors.sort(key=lambda d: word_apart(d.name, d.specialty, d.intro, d.title))
     return SearchResult(departments, doctors)
+
+
+def _search_pattern(text: str) -> str:
+    """LIKE pattern of a query. Patients shorten Chinese terms (产检 for 产前检查, 儿童发育 for 儿童生长发育),
+    so a query of Chinese characters only matches them in order, not necessarily side by side."""
+    if all("\u4e00" <= ch <= "\u9fff" for ch in text):
+        return "%" + "%".join(text) + "%"
+    return f"%{text}%"
 
 
 def doctor(doctor_id: int) -> Doctor | None:

@@ -33,7 +33,8 @@ def pay(order_no: str):
     # the deadline is the order's own (a registration's follows the HIS lock), counted by the one clock
     remaining = None if order.expires_at is None else int((order.expires_at - clock.utcnow()).total_seconds())
     return render_template("h5/pay.html", order=order, remaining=remaining,
-                           deadline=clock.display(order.expires_at, "%H:%M") if order.expires_at else None)
+                           deadline=clock.display(order.expires_at, "%H:%M") if order.expires_at else None,
+                           back_url=kind_handler(order.kind).result_url(order))  # ‹ returns to what is paid
 
 
 @bp.post("/pay/<order_no>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -158,6 +159,9 @@ def test_paid_bills_are_settled_with_guidance_receipts_and_a_notice(app, client,
     assert "支付成功" in result and lines[0] in result and f"/h5/bills/orders/{order_no}" in result
     detail = client.get(f"/h5/bills/orders/{order_no}").get_data(as_text=True)
     assert all(r in detail for r in receipts) and "医院收费单号" in detail and "电子票据号" not in detail
+    # each bill's last row is its total, named 合计; the receipt number is a note under it, not its label
+    totals = re.findall(r'data-bill-total>\s*<div class="weui-cell__bd">([^<]+)<', detail)
+    assert [t.strip() for t in totals] == ["合计"] * len(bills), totals
     listing = client.get("/h5/bills/orders").get_data(as_text=True)
     assert order_no in listing and "张晓梅" not in listing
 

@@ -20,6 +20,7 @@ from app.registration import commands as registration
 from app.registration import queries as registration_queries
 from app.registration import rules as registration_rules
 from app.services.errors import DomainError
+from app.services.formatting import mask_name
 from tests import factories
 from tests.factories import wait_for
 from tests.helpers.booking import (CHILDREN, MOTHERS, add_patient, book, find_slice, his_slice, order_row, pay,
@@ -75,6 +76,8 @@ def test_book_pay_confirm_notify_then_cancel_and_refund(app, world, live_server,
     assert "身份证" in order.guidance  # what to bring
     (notice,) = notices(app, owner_id, "booking_success")
     assert order.queue_no in notice.body and f"/h5/booking/orders/{order_id}" in notice.link
+    # pushed to the 服务号/服务窗 like every other notice: the patient's name masked, as theirs are
+    assert MOTHERS[2].name not in notice.body and mask_name(MOTHERS[2].name) in notice.body
 
     with app.app_context():
         registration.cancel_by_patient(owner_id, order_id, "行程有变")
@@ -113,6 +116,9 @@ def test_pages_walk_from_departments_to_the_cashier(app, client, world, live_ser
     assert "待支付" in orders and MOTHERS[0].name not in orders
     with app.app_context():
         order = db.session.scalar(select(AppointmentOrder).where(AppointmentOrder.owner_id == world["owner"]))
+    # ‹ on 确认支付 goes back to the booking it pays, not to 首页
+    cashier = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f'class="h5-back" href="/h5/booking/orders/{order.id}"' in cashier
     detail = client.get(f"/h5/booking/orders/{order.id}").get_data(as_text=True)
     assert "去支付" in detail and "取消预约" in detail and "号源已锁定，待支付" in detail
     assert client.get("/h5/booking/orders?state=booked").get_data(as_text=True).count("data-order=") == 0

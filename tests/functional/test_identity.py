@@ -162,6 +162,27 @@ def test_bad_input_gets_a_message_beside_the_field(client, his, field, value, me
     assert f'id="e-{field}"' in page and message in page
 
 
+@pytest.mark.parametrize(("field", "message"), [
+    ("id_number", "请填写身份证号码"),
+    ("phone", "请填写手机号"),
+    ("name", "请填写姓名"),
+])
+def test_a_missing_field_is_named_as_missing_and_the_rest_is_kept(client, his, field, message):
+    """An empty field is asked for, not called wrong; what was typed elsewhere stays in the form."""
+    sandbox_sign_in(client)
+    mother = seeded("mother")
+    data = bind_form(mother)
+    data[field] = ""
+    response = client.post("/h5/patients/new", data=data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert re.search(rf'id="e-{field}" role="alert">{message}<', page), page
+    kept = {"name": mother.name, "id_number": mother.id_number, "phone": mother.phone}
+    kept.pop(field)
+    for value in kept.values():
+        assert f'value="{value}"' in page
+
+
 def test_english_field_messages(client, his):
     sandbox_sign_in(client)
     client.get("/h5/lang/en")

@@ -4,6 +4,7 @@ order, 叫号提醒 (near and called, once each), 再次预约 and English names
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -130,6 +131,23 @@ def test_find_a_doctor_and_the_hospitals_department_order(app, world, client):
     page = client.get(f"/h5/doctors/{doctor_id}")
     assert page.status_code == 200 and "data-doctor-page" in page.text
     assert client.get("/h5/doctors/999999").status_code == 404
+
+
+def test_the_search_boxs_own_examples_find_doctors(app, world, client):
+    """A patient types what the box suggests (产检, 儿童发育): the words of a specialty need not be
+    side by side (产前检查, 儿童生长发育)."""
+    with app.app_context():
+        factories.login(client, db.session.get(ChannelUser, world["owner"]))
+    page = client.get("/h5/doctors").text
+    examples = re.search(r'placeholder="[^"]*如：([^"]+)"', page).group(1).split("、")
+    assert len(examples) >= 2
+    for word in examples:
+        found = client.get(f"/h5/doctors?q={word}").text
+        assert "没有找到相关的科室或医生" not in found, word
+    with app.app_context():
+        assert queries.search("产科").departments  # a plain substring still finds
+        assert queries.search("没有这样的医生xyz").doctors == []
+        assert queries.search("%_%") == queries.SearchResult([], [])
 
 
 def test_english_names_when_english_is_chosen(app, world, client):
