@@ -192,3 +192,16 @@ def test_total_cost_by_category_with_deposits_and_balance(app, client, his):
     other = account(app, HEALTHY_CARD)
     assert client.get(f"/h5/inpatient/costs?patient_id={other['patient']}").status_code == 404
     assert client.get(f"/h5/inpatient/deposits?patient_id={other['patient']}").status_code == 404
+
+
+def test_the_stay_pages_opened_without_a_patient_lead_to_inpatient_services(app, client, his):
+    """押金记录, 每日清单, 费用总览 and 押金补缴 opened without their patient (a bookmark, a shared link, a patient with
+    no card bound yet) answered 就诊人不存在 (404); they now lead to 住院服务, where a card is chosen or bound.
+    Another account's patient is still refused."""
+    healthy = account(app, HEALTHY_CARD)
+    login(app, client, healthy["user"])
+    for path in ("/h5/inpatient/deposits", "/h5/inpatient/daily", "/h5/inpatient/costs", "/h5/inpatient/deposit"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.headers["Location"].endswith("/h5/inpatient"), path
+    other = account(app, DISCHARGED_CARD)
+    assert client.get(f"/h5/inpatient/daily?patient_id={other['patient']}").status_code == 404
