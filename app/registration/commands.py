@@ -215,7 +215,7 @@ def remind_queue(now: dt.datetime | None = None) -> int:
                     if db.session.scalar(select(Notification.id).where(Notification.dedupe_key == key)):
                         continue
                     if stage == "near":
-                        body = _("%(name)s 的 %(area)s %(no)s 号前面还有 %(ahead)s 人，请回到候诊区准备就诊。",
+                        body = _("%(name)s的%(area)s %(no)s 号前面还有 %(ahead)s 人，请回到候诊区准备就诊。",
                                  name=mask_name(patient.name), area=ticket.area_name, no=ticket.queue_no,
                                  ahead=ticket.ahead_count)
                     else:

@@ -189,6 +189,7 @@ def test_queue_reminder_near_and_called_once_each(app, world):
         stages = [json.loads(n.payload_json)["stage"] for n in sent]
         assert stages == ["near", "called"]
         assert "前面还有" in sent[0].body and "请" in sent[1].body
+        assert " 的" not in sent[0].body and "的 " not in sent[0].body  # 何*霞的门诊西药房, as Chinese is written
         assert sent[0].link == f"/h5/queue?patient={world['mother']}"
         assert rules.queue_stage("waiting", ahead_limit, ahead_limit) == "near"
         assert rules.queue_stage("waiting", ahead_limit + 1, ahead_limit) is None
