@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -66,22 +66,20 @@ def search(text: str, limit: int = 30) -> SearchResult:
     text = text.replace("%", "").replace("_", "")
     if not text:  # only wildcards typed: nothing to look for
         return SearchResult([], [])
-    like = _search_pattern(text)
+    like, typed = _search_pattern(text), f"%{text}%"
+    # those containing the query as typed first, before the list is cut at ``limit``
     departments = list(db.session.scalars(select(Department).where(
         Department.is_active.is_(True),
         or_(Department.name.ilike(like), Department.name_en.ilike(like), Department.intro.ilike(like)))
-        .order_by(Department.sort).limit(limit)))
+        .order_by(case((or_(Department.name.ilike(typed), Department.name_en.ilike(typed),
+                            Department.intro.ilike(typed)), 0), else_=1), Department.sort).limit(limit)))
     doctors = list(db.session.scalars(select(Doctor).where(
         Doctor.is_active.is_(True),
         or_(Doctor.name.ilike(like), Doctor.name_en.ilike(like), Doctor.specialty.ilike(like),
             Doctor.intro.ilike(like), Doctor.title.ilike(like)))
-        .order_by(Doctor.department_id, Doctor.code).limit(limit)))
-
-    def word_apart(*fields: str | None) -> bool:  # found only with the characters apart: after the others
-        return not any(text in (f or "") for f in fields)
-
-    departments.sort(key=lambda d: word_apart(d.name, d.intro))
-    doctors.sort(key=lambda d: word_apart(d.name, d.specialty, d.intro, d.title))
+        .order_by(case((or_(Doctor.name.ilike(typed), Doctor.name_en.ilike(typed), Doctor.specialty.ilike(typed),
+                            Doctor.intro.ilike(typed), Doctor.title.ilike(typed)), 0), else_=1),
+                  Doctor.department_id, Doctor.code).limit(limit)))
     return SearchResult(departments, doctors)
 
 

@@ -232,3 +232,18 @@ def test_staff_give_english_names_in_base_data_audited(app, world, client):
                                  .where(AuditLog.action == "staff.doctor_edit")) == 1
     login(client, "finance")
     assert client.get("/doctorview/list/").status_code in (302, 403)
+
+
+def test_a_doctor_named_as_typed_is_found_before_the_list_is_cut(app, world):
+    """找医生 listed the first 30 matches by department and code and only then put those containing the query as
+    typed first: with many loose matches (产…检…) the doctor whose specialty says 产检 could be cut off."""
+    from app.models import Doctor
+
+    with app.app_context():
+        last = db.session.scalar(select(func.max(Doctor.department_id)))
+        loose = len(queries.search("产检", limit=500).doctors)
+        assert loose >= 2  # the simulator's 产前检查 doctors: matches with the characters apart
+        db.session.add(Doctor(code="ZZZ-EXACT", name="测试医生", department_id=last, specialty="产检咨询",
+                              is_active=True))
+        db.session.commit()
+        assert [d.code for d in queries.search("产检", limit=1).doctors] == ["ZZZ-EXACT"]
