@@ -39,6 +39,8 @@ def test_wechat_patient_journey(wechat_page, live_server, app, his):
 
     mother, child = seeded("mother"), seeded("child")
     page.goto(f"{live_server}/h5/patients/new")
+    assert page.locator("#f-relation").input_value() == "self"
+    assert not page.locator("#f-guardian_name").is_visible()  # a guardian is a child's: not asked of 本人
     page.fill("#f-name", mother.name)
     page.fill("#f-id_number", "440000199001011230")  # bad checksum: message beside the field
     page.fill("#f-phone", "123")
@@ -52,7 +54,13 @@ def test_wechat_patient_journey(wechat_page, live_server, app, his):
     page.click("#submit-patient")
     page.wait_for_url(f"{live_server}/h5/patients")
     page.click("#add-patient")
+    page.wait_for_url("**/h5/patients/new")
+    assert page.locator("#f-relation").input_value() == "child"  # 本人 is bound: a family member is asked next
+    assert page.locator("#f-guardian_name").is_visible()
+    page.select_option("#f-relation", "spouse")
+    assert not page.locator("#f-guardian_name").is_visible()
     page.select_option("#f-relation", "child")
+    assert page.locator("#f-guardian_name").is_visible()
     page.fill("#f-name", child.name)
     page.fill("#f-id_number", child.id_number)
     page.fill("#f-phone", mother.phone)
@@ -63,6 +71,13 @@ def test_wechat_patient_journey(wechat_page, live_server, app, his):
     page.wait_for_url(f"{live_server}/h5/patients")
     assert page.locator("[data-patient]").count() == 2
     assert mother.id_number not in page.content()
+    for n, relation in enumerate(("self", "child")):  # 编辑就诊人: the guardian's fields for the child only
+        page.locator("[data-patient] a[href$='/edit']").nth(n).click()
+        page.wait_for_url("**/edit")
+        assert page.locator("#f-relation").input_value() == relation
+        assert page.locator("#f-guardian_name").is_visible() == (relation == "child")
+        page.go_back()
+        page.wait_for_url(f"{live_server}/h5/patients")
     assert_fits_375(page)
     shot(page, "identity_patients")
 
