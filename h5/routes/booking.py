@@ -136,8 +136,9 @@ def booking_confirm(slice_id: int):
         return _book(owner_id, slice_id)
     slc = queries.bookable_slice(slice_id)
     rebook = request.values.get("rebook", type=int)
-    if rebook is not None:
-        queries.owned_order(owner_id, rebook)  # 改约 only from one's own stopped order
+    # 改约 only from one's own stopped order, which the page names: this booking replaces it
+    replaced = queries.owned_order(owner_id, rebook) if rebook is not None else None
+    replaced = replaced if replaced is not None and queries.can_rebook(replaced) else None
     if rules.slice_over(slc):  # refused at once, not after filling the form
         flash(_("该时段已过，请选择其他时段"), "error")
         return redirect(url_for("h5.booking_doctor", doctor_id=slc.schedule.doctor_id,
@@ -146,7 +147,7 @@ def booking_confirm(slice_id: int):
     wanted = request.args.get("patient_id", type=int)  # a reminder's one-tap booking names the patient
     selected = wanted if any(p.id == wanted for p in patients) else (patients[0].id if patients else None)
     return render_template("h5/booking/confirm.html", slice=slc, patients=patients, error=None, rebook=rebook,
-                           selected=selected)
+                           selected=selected, replaced=replaced)
 
 
 def _book(owner_id: int, slice_id: int):

@@ -450,6 +450,11 @@ def test_stop_clinic_event_cancels_refunds_and_offers_rebooking(app, client, wor
     for x in upcoming:
         assert f"/h5/booking/slices/{x.id}/confirm?rebook={paid.id}" in page
     assert upcoming and all(x.id != slice_id for x in upcoming)
+    # the confirm page says it replaces the stopped booking (it read as any new booking)
+    confirm = client.get(f"/h5/booking/slices/{upcoming[0].id}/confirm?rebook={paid.id}").get_data(as_text=True)
+    stopped_day = order_row(app, paid.id).clinic_date.isoformat()
+    assert "data-rebooking" in confirm and "改约" in confirm and stopped_day in confirm
+    assert "data-rebooking" not in client.get(f"/h5/booking/slices/{upcoming[0].id}/confirm").get_data(as_text=True)
 
 
 def test_simulator_stop_clinic_command_reaches_the_platform(app, world, live_server):
