@@ -86,7 +86,7 @@ BY_MODEL: dict[tuple[str, str], Mapping] = {
 }
 ACTOR_COLUMNS = ("requested_by", "actor", "updated_by")
 #: why an order moved or a refund failed: the commands' reasons in Chinese (what staff typed as typed)
-REASON_COLUMNS = ("failure_reason",)
+REASON_COLUMNS = ("failure_reason", "his_error")
 #: timestamps kept in Beijing time (as the hospital's timetable speaks), shown as they are
 NAIVE_BEIJING = {("PrenatalClass", "starts_at"), ("PrenatalClass", "ends_at")}
 #: views reached from another page, not from the menu: the name their titles use

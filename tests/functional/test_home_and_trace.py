@@ -122,7 +122,7 @@ def test_any_number_finds_the_failed_payment_and_its_whole_story(app, client, de
     assert 'data-test="timeline"' in page and target in page
     if number != "refund_no":
         # the diagnosis: paid at the channel, the HIS refused (why), the notice could not be pushed (why)
-        for text in ("已支付 → 确认失败", "HIS refused: 处方已失效，不能收费", "收到", "通知患者：缴费失败",
+        for text in ("已支付 → 确认失败", "医院拒绝：处方已失效，不能收费", "收到", "通知患者：缴费失败",
                      "发送失败", "推送到", "43004"):
             assert text in page, text
         times = re.findall(r"<code>(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)</code>", page)
