@@ -70,7 +70,7 @@ def finance_tools(order_type: str, kind: str, filters, widgets: dict) -> dict:
     """The active conditions in words and the 合计 of the filtered rows, as a bar above the table and as
     its last row (and a message for a date that cannot be read) for an order list."""
     criteria = criteria_of(filters)
-    list_tools.flash_bad_dates(criteria)
+    list_tools.flash_bad_dates(criteria, kind)
     # An unfiltered list counted by estimate (app/admin/fast_lists.py) has no 合计: it would sum every row.
     # Nor has a list of more than COUNT_UP_TO rows narrowed without a date range (渠道 alone): 超过 N 笔.
     estimate, capped = fast_lists.estimated_count(), fast_lists.count_capped()
