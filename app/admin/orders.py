@@ -25,7 +25,7 @@ from app.registration.commands import cancel_by_staff, mark_attendance_by_staff
 from app.services.errors import DomainError
 from app.services.uow import unit_of_work
 from app.services.formatting import mask_id_number, mask_name, mask_phone, yuan, yuan_grouped
-from app.payments.states import PaymentStatus
+from app.payments.states import PaymentStatus, RefundStatus
 
 
 def _choices(table: dict) -> list[tuple[str, str]]:
@@ -341,6 +341,21 @@ class RefundView(list_tools.DatePresets, ModelView):
         widgets = self._list()
         return self.render_template(self.list_template, title=self.list_title, widgets=widgets,
                                     **finance_tools("refund", "refunds", self._filters, widgets))
+
+    show_template = "backoffice/refund_show.html"
+
+    @expose("/show/<pk>")
+    @has_access
+    def show(self, pk):
+        """The refund; a failed one offers 重试 here too (退款失败 on the worklist leads to this page)."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        can_retry = (item.status == RefundStatus.FAILED
+                     and self.appbuilder.sm.has_access("can_retry", self.class_permission_name))
+        return self.render_template(self.show_template, pk=pk, title=self.show_title, widgets=self._show(pk),
+                                    related_views=[], can_retry=can_retry,
+                                    retry_url=url_for(f"{self.endpoint}.retry_one", pk=item.id))
 
     @action("retry", _l("重试"), _l("对选中的退款失败记录重新发起退款？"), icon="fa-repeat", multiple=True,
             single=False)
