@@ -570,14 +570,14 @@ def _worklist_long_payment(now: dt.datetime) -> None:
 
 
 def register_refunds_with_the_sandbox() -> list[str]:
-    """The sandbox channels learn the demo's payments whose refunds are in flight, as the real channels know
+    """The sandbox channels learn the demo's payments whose refunds are in flight or failed, as the real channels know
     every trade they took: the refund sweep of ``make run`` asks them, and a trade the channel does not know
     is a refund refused (订单不存在, 退款失败 on the worklist within a minute). A refund the channel is
     processing is there (WeChat: 处理中, completed when asked; Alipay: done), one WeChat holds as 退款异常
     stays so, one never sent (requested) is not: the sweep sends it. Idempotent; nothing without a sandbox."""
     from flask import current_app
 
-    from app.payments.states import REFUND_IN_FLIGHT
+    from app.payments.states import REFUND_IN_FLIGHT, RefundStatus
     from doubles.channels.core import now_cn
 
     sandbox = current_app.extensions.get("payment_sandbox")
@@ -589,14 +589,15 @@ def register_refunds_with_the_sandbox() -> list[str]:
                PaymentOrder.channel_trade_no, ChannelUser.channel_uid)
         .join(PaymentOrder, Refund.payment_id == PaymentOrder.id)
         .join(ChannelUser, PaymentOrder.owner_id == ChannelUser.id)
-        .where(Refund.status.in_(REFUND_IN_FLIGHT), PaymentOrder.channel_trade_no.is_not(None),
+        # a failed one's payment too: finance's 重试 asks the channel about it first
+        .where(Refund.status.in_(REFUND_IN_FLIGHT | {RefundStatus.FAILED}), PaymentOrder.channel_trade_no.is_not(None),
                PaymentOrder.order_no.startswith(PREFIX))  # the worklist's (DEMOWL…) too
         .order_by(Refund.id)).all()
     settings, stamp = sandbox.settings, now_cn()
     iso, plain = stamp.isoformat(), stamp.strftime("%Y-%m-%d %H:%M:%S")
     with sandbox.store.transaction() as conn:
         for r in rows:
-            sent = r.status != "requested"
+            sent = r.status not in ("requested", "failed")  # a failed one never reached it: 重试 sends it again
             if r.channel == "wechat":
                 conn.execute(
                     "INSERT OR IGNORE INTO wx_transactions (out_trade_no, appid, mchid, description, total, openid,"
@@ -622,4 +623,4 @@ def register_refunds_with_the_sandbox() -> list[str]:
                         "INSERT OR IGNORE INTO ali_refunds (out_trade_no, out_request_no, refund_fen, reason,"
                         " gmt_refund) VALUES (?, ?, ?, ?, ?)", (r.order_no, r.refund_no, r.amount_fen, r.reason,
                                                                f"{plain}.000"))
-    return [f"sandbox channels: {len(rows)} demo refunds in flight known to them"]
+    return [f"sandbox channels: {len(rows)} demo refunds in flight or failed known to them"]

@@ -195,3 +195,19 @@ def test_the_demo_refunds_in_flight_are_known_to_the_sandbox_channel(app, demo_s
     assert not failed, failed
     assert {after[no] for no, before in in_flight.items() if before == "abnormal"} == {"abnormal"}
     assert {after[no] for no, before in in_flight.items() if before != "abnormal"} <= {"processing", "success"}
+
+
+def test_the_demo_failed_refunds_can_be_retried(app, demo_seeded_as_make_run, sandbox):
+    """退款失败 on finance's worklist leads to 重试. The sandbox did not know the demo's failed refunds' payments, so
+    every 重试 in the demo answered 支付渠道暂时不可用. Known to it, the retry goes to the channel and is taken."""
+    from app.payments import commands as payments
+    from doubles.demo.hospital import seed_demo
+
+    clock.freeze(dt.datetime(2026, 11, 28, 9, 40))
+    with app.app_context():
+        seed_demo()
+        failed = list(db.session.scalars(select(Refund.refund_no).where(Refund.status == "failed")))
+        assert failed
+        for refund_no in failed:
+            again = payments.retry_refund(refund_no, "staff:finance")
+            assert again.status in ("requested", "processing", "success"), (refund_no, again.status)
