@@ -282,7 +282,7 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18, timeline: Timeline
 LIVE_STATES = [
     ("registration", "created", "pending_payment", None), ("registration", "paying", "pending_payment", None),
     ("registration", "closed", "expired", None), ("registration", "paid", "paid", None),
-    ("registration", "confirmed", "booked", None), ("registration", "confirm_failed", "failed", "processing"),
+    ("registration", "confirmed", "booked", None), ("registration", "refunding", "failed", "processing"),
     ("registration", "refunded", "stopped", "success"), ("registration", None, "holding", None),
     ("registration", None, "lock_failed", None), ("registration", "refunding", "cancelled", "requested"),
     ("outpatient", "confirm_unknown", None, None), ("outpatient", "confirm_failed", None, "failed"),
@@ -359,7 +359,7 @@ def _seed_every_state(patients: list[Patient], doctors: list[Doctor], now: dt.da
             his_attempts=3 if pay_state in ("confirm_failed", "confirm_unknown") else (1 if paid else 0),
             his_receipt_no=f"R{today:%Y%m%d}L{n:03d}" if pay_state == "confirmed" else None,
             his_error={"confirm_failed": "号源已被占用（HIS 拒绝确认）", "confirm_unknown": "医院 HIS 超时未答复"}.get(
-                pay_state))
+                "confirm_failed" if booking_state == "failed" else pay_state))
         path = {"created": ["created"], "paying": ["created", "paying"], "closed": ["created", "paying", "closed"],
                 "paid": ["created", "paying", "paid"], "confirmed": ["created", "paying", "paid", "confirmed"],
                 "confirm_failed": ["created", "paying", "paid", "confirm_failed"],
@@ -368,14 +368,16 @@ def _seed_every_state(patients: list[Patient], doctors: list[Doctor], now: dt.da
                 "refunded": ["created", "paying", "paid", "confirmed", "refunding", "refunded"],
                 "partially_refunded": ["created", "paying", "paid", "confirmed", "refunding",
                                        "partially_refunded"]}[pay_state]
+        if booking_state == "failed":  # the HIS refused the booking: refunded from 确认失败, as _confirm_failed does
+            path = ["created", "paying", "paid", "confirm_failed", "refunding"]
         timeline.insert(at, payment, links={"appointment_id": appointment}, then=lambda row, path=path, at=at, p=p:
                         _move("payment", row.id, path, at, f"patient:{p.owner_id}", now))
         if refund_state is not None:
+            refused = pay_state == "confirm_failed" or booking_state == "failed"
             refund = Refund(refund_no=f"{PREFIX}TK{today:%Y%m%d}L{n:03d}",
                             amount_fen=refunded or amount, reason={"stopped": "医生停诊，挂号费原路退回"}.get(
-                                booking_state or "", "医院未能确认，原路退回" if pay_state == "confirm_failed" else
-                                "患者申请退费"),
-                            status=refund_state, requested_by="system" if pay_state == "confirm_failed" else
+                                booking_state or "", "医院未能确认，原路退回" if refused else "患者申请退费"),
+                            status=refund_state, requested_by="system:confirm_failed" if refused else
                             f"patient:{p.owner_id}", created_at=soon(20),
                             succeeded_at=soon(22) if refund_state == "success" else None,
                             attempts=3 if refund_state in ("failed", "abnormal") else 1,

@@ -211,3 +211,20 @@ def test_the_demo_failed_refunds_can_be_retried(app, demo_seeded_as_make_run, sa
         for refund_no in failed:
             again = payments.retry_refund(refund_no, "staff:finance")
             assert again.status in ("requested", "processing", "success"), (refund_no, again.status)
+
+
+def test_the_demo_money_states_are_ones_the_payment_machine_reaches(app, demo_seeded_as_make_run):
+    """A refund once asked moves its payment to 退费中 (request_refund does): the demo had a 确认失败 payment with its
+    refund in flight, which stayed 确认失败 with 已退款 50.00 once the refund succeeded, on finance's worklist
+    (缴费确认失败，待退费) for good. Every payment with a refund in flight is 退费中, and the refunds and the amounts
+    held on each payment agree."""
+    from app.payments.states import REFUND_IN_FLIGHT
+    from doubles.demo.hospital import seed_demo
+
+    clock.freeze(dt.datetime(2026, 11, 28, 9, 40))
+    with app.app_context():
+        seed_demo()
+        in_flight = db.session.execute(
+            select(PaymentOrder.order_no, PaymentOrder.status).join(Refund, Refund.payment_id == PaymentOrder.id)
+            .where(Refund.status.in_(REFUND_IN_FLIGHT))).all()
+        assert in_flight and {status for _no, status in in_flight} == {"refunding"}, in_flight
