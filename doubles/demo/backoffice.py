@@ -252,12 +252,13 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18, timeline: Timeline
             timeline.insert(at, payment, links={"appointment_id": appointment},
                             then=lambda row, path=path, at=at, actor=actor: _move("payment", row.id, path, at, actor))
             if refunded:
+                asked = at + dt.timedelta(hours=3)  # when the booking was cancelled, after paying
                 refund = Refund(refund_no=f"{PREFIX}TK{day:%Y%m%d}{n:04d}", amount_fen=refunded,
                                 reason="患者申请退费" if fate == "partial" else "取消预约",
                                 status="success", requested_by="staff:service" if fate == "partial" else
-                                actor, succeeded_at=at + dt.timedelta(hours=4), created_at=at)
-                timeline.insert(at, refund, links={"payment_id": payment}, then=lambda row, at=at: _move(
-                    "refund", row.id, ["requested", "processing", "success"], at + dt.timedelta(hours=3), "system"))
+                                actor, succeeded_at=at + dt.timedelta(hours=4), created_at=asked)
+                timeline.insert(asked, refund, links={"payment_id": payment}, then=lambda row, at=asked: _move(
+                    "refund", row.id, ["requested", "processing", "success"], at, "system"))
     db.session.flush()
     live = _seed_every_state(patients, doctors, now, timeline)
     listed = _worklist_orders(patients[0], now, timeline) if worklist and not _worklist_seeded() else None

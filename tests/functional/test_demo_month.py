@@ -228,3 +228,23 @@ def test_the_demo_money_states_are_ones_the_payment_machine_reaches(app, demo_se
             select(PaymentOrder.order_no, PaymentOrder.status).join(Refund, Refund.payment_id == PaymentOrder.id)
             .where(Refund.status.in_(REFUND_IN_FLIGHT))).all()
         assert in_flight and {status for _no, status in in_flight} == {"refunding"}, in_flight
+
+
+def test_the_demo_refunds_are_asked_for_after_the_payment(app, demo_seeded_as_make_run):
+    """退费记录's 申请时间 of the month's refunds was the order's 下单时间: a refund asked for two minutes before the
+    patient paid, and hours before the booking it refunds was cancelled."""
+    from doubles.demo.hospital import seed_demo
+
+    clock.freeze(dt.datetime(2026, 11, 28, 9, 40))
+    with app.app_context():
+        seed_demo()
+        early = db.session.execute(
+            select(Refund.refund_no, Refund.created_at, PaymentOrder.paid_at)
+            .join(PaymentOrder, Refund.payment_id == PaymentOrder.id)
+            .where(Refund.created_at < PaymentOrder.paid_at)).all()
+        assert not early, early[:3]
+        before_cancel = db.session.execute(
+            select(Refund.refund_no).join(PaymentOrder, Refund.payment_id == PaymentOrder.id)
+            .join(AppointmentOrder, PaymentOrder.appointment_id == AppointmentOrder.id)
+            .where(AppointmentOrder.cancelled_at.is_not(None), Refund.created_at < AppointmentOrder.cancelled_at)).all()
+        assert not before_cancel, before_cancel[:3]
