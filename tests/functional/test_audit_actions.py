@@ -32,3 +32,14 @@ def test_the_audit_log_reads_the_action_in_chinese_and_keeps_its_code(app, clien
     page = client.get("/auditlogview/list/").get_data(as_text=True)
     assert "标记对账差异已处理" in page and "reconciliation.resolve" in page
     assert "登录后台" in page
+
+
+def test_every_target_the_platform_audits_has_its_chinese():
+    """对象类型 said "analytics", "reconciliation_day", "inspection" where the others read 缴费订单, 操作员 …"""
+    from app.admin.display import TARGET_TYPES
+
+    target = re.compile(r"target_type=\"([a-z_]+)\"")
+    written = {code for path in APP.rglob("*.py") for code in target.findall(path.read_text(encoding="utf-8"))}
+    assert {"analytics", "payment"} <= written
+    missing = sorted(written - set(TARGET_TYPES))
+    assert not missing, missing
