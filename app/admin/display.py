@@ -47,6 +47,8 @@ TARGET_TYPES = {
     "export_job": _l("报表下载"), "order": _l("订单"), "patient": _l("就诊人"), "payment": _l("缴费订单"),
     "payment_order": _l("缴费订单"), "reconciliation_item": _l("对账差异"), "refund": _l("退费记录"),
     "report": _l("报表"), "role": _l("角色"), "schedule": _l("排班"),
+    "analytics": _l("数据分析"), "audit_log": _l("审计日志"), "inspection": _l("巡检报告"),
+    "reconciliation_day": _l("对账日"),
 }
 def staff_value(value):
     """Any value as staff read it (the widgets' fallback when a view has no formatter for the column)."""
@@ -86,7 +88,7 @@ BY_MODEL: dict[tuple[str, str], Mapping] = {
 }
 ACTOR_COLUMNS = ("requested_by", "actor", "updated_by")
 #: why an order moved or a refund failed: the commands' reasons in Chinese (what staff typed as typed)
-REASON_COLUMNS = ("failure_reason",)
+REASON_COLUMNS = ("failure_reason", "his_error")
 #: timestamps kept in Beijing time (as the hospital's timetable speaks), shown as they are
 NAIVE_BEIJING = {("PrenatalClass", "starts_at"), ("PrenatalClass", "ends_at")}
 #: views reached from another page, not from the menu: the name their titles use

@@ -22,14 +22,14 @@ DATE_CRITERIA = {
 }
 
 
-def flash_bad_dates(criteria: dict[str, str]) -> None:
-    """A date filter that cannot be read is said, never silently dropped."""
+def flash_bad_dates(criteria: dict[str, str], kind: str = "") -> None:
+    """A date filter that cannot be read is said (named as the list ``kind`` names it), never silently dropped."""
     from app.services.errors import DomainError
 
     for key, value in criteria.items():
         if key in DATE_CRITERIA:
             try:
-                date_ranges.parse_day(value, str(exports.CONDITION_LABELS[key]))
+                date_ranges.parse_day(value, exports.condition_label(kind, key))
             except DomainError as exc:
                 flash(exc.message + _("；此条件未生效"), "danger")
 

@@ -13,6 +13,7 @@ from flask_appbuilder.views import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -25,7 +26,7 @@ from app.registration.commands import cancel_by_staff, mark_attendance_by_staff
 from app.services.errors import DomainError
 from app.services.uow import unit_of_work
 from app.services.formatting import mask_id_number, mask_name, mask_phone, yuan, yuan_grouped
-from app.payments.states import PaymentStatus
+from app.payments.states import PaymentStatus, RefundStatus
 
 
 def _choices(table: dict) -> list[tuple[str, str]]:
@@ -60,6 +61,11 @@ TIME_FORMATTERS = {k: beijing_time for k in ("created_at", "paid_at", "confirmed
                                               "closed_at", "succeeded_at", "updated_at", "attended_at")}
 
 
+def one_line(format_value):
+    """``format_value`` kept on one line: a list of many columns at 1440 px broke 支付宝 and each time in two."""
+    return lambda value: Markup('<span class="text-nowrap">{}</span>').format(format_value(value))
+
+
 #: the money columns of each order list and the key of their sum in ``orders.totals``
 TOTAL_COLUMNS = {"appointment": {"fee_fen": "amount_fen"},
                  "payment": {"amount_fen": "amount_fen", "refunded_fen": "refunded_fen"},
@@ -70,7 +76,7 @@ def finance_tools(order_type: str, kind: str, filters, widgets: dict) -> dict:
     """The active conditions in words and the 合计 of the filtered rows, as a bar above the table and as
     its last row (and a message for a date that cannot be read) for an order list."""
     criteria = criteria_of(filters)
-    list_tools.flash_bad_dates(criteria)
+    list_tools.flash_bad_dates(criteria, kind)
     # An unfiltered list counted by estimate (app/admin/fast_lists.py) has no 合计: it would sum every row.
     # Nor has a list of more than COUNT_UP_TO rows narrowed without a date range (渠道 alone): 超过 N 笔.
     estimate, capped = fast_lists.estimated_count(), fast_lists.count_capped()
@@ -328,8 +334,9 @@ class RefundView(list_tools.DatePresets, ModelView):
     }
     label_columns = {**COMMON_LABELS, "payment.channel": _l("渠道"), "created_at": _l("申请时间")}
     formatters_columns = {**TIME_FORMATTERS, "amount_fen": yuan_grouped,
+                          "created_at": one_line(beijing_time), "succeeded_at": one_line(beijing_time),
                           "payment": lambda p: p.order_no if p is not None else "",
-                          "payment.channel": lambda v: orders.label(orders.CHANNELS, v),
+                          "payment.channel": one_line(lambda v: orders.label(orders.CHANNELS, v)),
                           "status": lambda v: orders.label(orders.REFUND_STATUS, v)}
     list_title = _l("退费记录")
     show_title = _l("退费详情")
@@ -341,6 +348,21 @@ class RefundView(list_tools.DatePresets, ModelView):
         widgets = self._list()
         return self.render_template(self.list_template, title=self.list_title, widgets=widgets,
                                     **finance_tools("refund", "refunds", self._filters, widgets))
+
+    show_template = "backoffice/refund_show.html"
+
+    @expose("/show/<pk>")
+    @has_access
+    def show(self, pk):
+        """The refund; a failed one offers 重试 here too (退款失败 on the worklist leads to this page)."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        can_retry = (item.status == RefundStatus.FAILED
+                     and self.appbuilder.sm.has_access("can_retry", self.class_permission_name))
+        return self.render_template(self.show_template, pk=pk, title=self.show_title, widgets=self._show(pk),
+                                    related_views=[], can_retry=can_retry,
+                                    retry_url=url_for(f"{self.endpoint}.retry_one", pk=item.id))
 
     @action("retry", _l("重试"), _l("对选中的退款失败记录重新发起退款？"), icon="fa-repeat", multiple=True,
             single=False)

@@ -16,6 +16,7 @@ from app import clock
 from app.admin.filters import CriteriaInterface, criterion, day_range
 from app.admin.list_tools import DatePresets
 from app.models import ReconciliationItem, ReconciliationRun
+from app.reconciliation.states import RUN_STATUS_LABELS
 from app.services.errors import DomainError
 from app.services.formatting import yuan
 from app.backoffice.orders import CHANNELS, PAYMENT_STATUS, label
@@ -27,7 +28,7 @@ KIND_LABELS = {
     "his_amount": _l("医院金额不符"), "his_unknown": _l("医院结果未知"),
 }
 SOURCE_LABELS = {"channel": _l("支付渠道"), "his": _l("医院 HIS")}
-RUN_STATUS = {"queued": _l("排队中"), "running": _l("对账中"), "done": _l("已完成"), "failed": _l("失败")}
+RUN_STATUS = RUN_STATUS_LABELS
 #: the fields of a difference's evidence (both sides' records) as finance reads them
 EVIDENCE_FIELDS = {
     "platform": _l("平台记录"), "his": _l("医院 HIS 记录"), "order_no": _l("订单号"), "status": _l("状态"),

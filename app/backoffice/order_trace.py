@@ -205,7 +205,7 @@ def _events(s: Story) -> list[Event]:
 
     for c in db.session.scalars(select(HisCheck).where(HisCheck.payment_id.in_(ids["payment"] or [-1]))):
         events.append(Event(c.asked_at, "his", _("向医院核实交易 %(no)s", no=c.trade_no),
-                            _("原因：%(why)s；答复：%(answer)s %(detail)s", why=c.why,
+                            _("原因：%(why)s；答复：%(answer)s %(detail)s", why=orders.reason_label(c.why),
                               answer=orders.label(orders.HIS_CHECK_ANSWERS, c.answer), detail=_short(c.detail)),
                             _actor(c.actor), c.answer == "unavailable"))
     for p in s.payments:
@@ -214,7 +214,7 @@ def _events(s: Story) -> list[Event]:
             events.append(Event(at, "his", _("医院已入账，收据号 %(no)s", no=p.his_receipt_no),
                                 _("共向医院确认 %(n)s 次", n=p.his_attempts), _("医院 HIS")))
         elif p.his_error:
-            events.append(Event(at, "his", _("医院最近一次答复：%(error)s", error=p.his_error),
+            events.append(Event(at, "his", _("医院最近一次答复：%(error)s", error=orders.reason_label(p.his_error)),
                                 _("已向医院确认 %(n)s 次", n=p.his_attempts), _("医院 HIS"), True))
 
     refs = numbers | {p.channel_trade_no for p in s.payments if p.channel_trade_no}

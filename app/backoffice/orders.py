@@ -303,6 +303,10 @@ REASONS = {
     "stale run released": _l("生成超时，重新排队"),
     # hold_slot records the registration kind as the reason of a booking's first move
     "advance": _l("预约挂号"), "same_day": _l("当天挂号"),
+    # confirm_payment's checks with the HIS (parts of a reason joined by "; ")
+    "asked again: the HIS had not said whether it applied the trade": _l("再次向医院核实（此前医院未答复是否入账）"),
+    "the HIS could not say whether it applied the trade": _l("医院无法答复是否已入账"),
+    "HIS: trade not applied": _l("医院答复：未入账"), "finance check": _l("财务与医院核实"),
 }
 CHANNEL_PAYMENT_STATES = {"paid": _l("已支付"), "unpaid": _l("未支付"), "closed": _l("已关闭"),
                           "refunded": _l("已退款"), "not_found": _l("无此订单")}
@@ -318,6 +322,12 @@ REASON_PATTERNS = (
     (re.compile(r"place freed in slice (\S+)"), _l("号源时段 %(x)s 空出名额"), None),
     (re.compile(r"order (\w+)"), _l("预约订单：%(x)s"), APPOINTMENT_STATUS),
     (re.compile(r"unpaid past deadline \(channel: (\w+)\)"), _l("超时未支付（渠道：%(x)s）"), CHANNEL_PAYMENT_STATES),
+    (re.compile(r"HIS refused: (.*)", re.S), _l("医院拒绝：%(x)s"), None),
+    (re.compile(r"HIS unavailable after (\d+) attempts: (.*)", re.S), _l("医院 %(x)s 次未能答复：%(y)s"), None),
+    (re.compile(r"the HIS holds the trade \((\S+) yuan\) but confirming it again failed: (.*)", re.S),
+     _l("医院已有此笔交易（%(x)s 元），但再次确认失败：%(y)s"), None),
+    (re.compile(r"checked with the hospital by (\S+): not applied \((.*)\)", re.S),
+     _l("%(x)s 已与医院核实未入账（%(y)s）"), None),
 )
 
 
@@ -325,14 +335,24 @@ def reason_label(reason: str | None) -> str:
     """Why an order moved, in Chinese; what a person typed, or a channel's own answer, is shown as is."""
     if not reason:
         return ""
+    # the payment commands join what happened step by step with "; " (refused; then the HIS said ...)
+    parts = reason.split("; ")
+    said = [_known_reason(part) for part in parts]
+    if any(text is not None for text in said):
+        return "；".join(text if text is not None else part for text, part in zip(said, parts, strict=True))
+    return _known_reason(reason) or reason
+
+
+def _known_reason(reason: str) -> str | None:
     if reason in REASONS:
         return str(REASONS[reason])
     for pattern, text, table in REASON_PATTERNS:
         found = pattern.fullmatch(reason)
         if found is not None:
             part = found.group(1)
-            return str(text) % {"x": label(table, part) if table else part}
-    return reason
+            rest = found.group(2) if pattern.groups > 1 else ""
+            return str(text) % {"x": label(table, part) if table else part, "y": rest}
+    return None
 
 
 HIS_CHECK_ANSWERS = {"applied": _l("医院已入账"), "not_applied": _l("医院未入账"), "unavailable": _l("医院未能答复")}

@@ -18,7 +18,7 @@ from app.extensions import db
 from app.models import (AppointmentOrder, AuditLog, ChannelNotification, Notification, OutboxTask, PaymentOrder,
                         ReconciliationItem, Refund)
 from app.models.base import utcnow
-from app.services.formatting import yuan
+from app.services.formatting import yuan_grouped
 from app.operations.preflight import run_checks
 from app.services.settings import booking_rules
 from app.payments.states import PaymentStatus
@@ -240,15 +240,15 @@ def build_report(days: int = 90) -> InspectionReport:
         .where(PaymentOrder.paid_at >= since).group_by(PaymentOrder.kind)).all()
     names = {"registration": "挂号费", "outpatient": "门诊缴费", "deposit": "住院押金"}
     for kind, n, amount in paid:
-        report.volumes.append((f"{names.get(kind, kind)}笔数 / 金额(元)", f"{n} / {yuan(amount)}"))
+        report.volumes.append((f"{names.get(kind, kind)}笔数 / 金额(元)", f"{n:,} / {yuan_grouped(amount)}"))
     refunded = db.session.execute(select(func.count(), func.coalesce(func.sum(Refund.amount_fen), 0)).where(
         Refund.status == RefundStatus.SUCCESS, Refund.succeeded_at >= since)).one()
-    report.volumes.append(("退款笔数 / 金额(元)", f"{refunded[0]} / {yuan(refunded[1])}"))
+    report.volumes.append(("退款笔数 / 金额(元)", f"{refunded[0]:,} / {yuan_grouped(refunded[1])}"))
     bookings = _count(select(func.count()).select_from(AppointmentOrder).where(AppointmentOrder.created_at >= since))
-    report.volumes.append(("预约订单", str(bookings)))
+    report.volumes.append(("预约订单", f"{bookings:,}"))
     logins = _count(select(func.count()).select_from(AuditLog).where(AuditLog.action == "staff.login",
                                                                       AuditLog.at >= since))
-    report.volumes.append(("后台登录次数", str(logins)))
+    report.volumes.append(("后台登录次数", f"{logins:,}"))
     return report
 
 

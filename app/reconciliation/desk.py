@@ -20,6 +20,7 @@ from app import clock
 from app.extensions import db
 from app.models import ReconciliationItem, ReconciliationRun
 from app.backoffice import orders
+from app.reconciliation.states import RUN_STATUS_LABELS
 from app.services.errors import DomainError
 
 #: how finance groups the kinds of difference
@@ -161,7 +162,8 @@ def day_workbook(day: dt.date) -> bytes:
     summary.set_column(0, len(heads), 14)
     rows = [r for r in days(day, day)]
     for n, r in enumerate(rows, 1):
-        summary.write_row(n, 0, [orders.label(orders.CHANNELS, r.channel), r.run.status, r.run.channel_count])
+        summary.write_row(n, 0, [orders.label(orders.CHANNELS, r.channel),
+                                 orders.label(RUN_STATUS_LABELS, r.run.status), r.run.channel_count])
         summary.write_number(n, 3, r.run.channel_total_fen / 100, money)
         summary.write_number(n, 4, r.run.local_count)
         summary.write_number(n, 5, r.run.local_total_fen / 100, money)

@@ -20,7 +20,8 @@ from app.models import AppointmentOrder, FollowEvent, Patient, PaymentOrder, Ref
 from app.payments.states import RefundStatus
 
 CHANNELS = ("wechat", "alipay")
-PAID_STATES = ("paid", "confirmed", "confirm_failed", "refunding", "refunded", "partially_refunded")
+# money the channel took, whatever the HIS said of it since (交易统计 and 首页 count the same payments)
+PAID_STATES = ("paid", "confirmed", "confirm_failed", "confirm_unknown", "refunding", "refunded", "partially_refunded")
 BOOKED_STATES = ("booked", "visited", "cancelled", "stopped", "refunded")  # once confirmed by the HIS
 
 

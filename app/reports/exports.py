@@ -413,6 +413,14 @@ CONDITION_LABELS = {
     "end": _l("结束日期"), "refund_no": _l("退款单号"), "reason": _l("原因"), "overdue": _l("超时未完成"),
 }
 
+#: a list whose rows are not orders names its created_at after what it holds (a refund is applied for)
+CONDITION_LABELS_OF = {"refunds": {"created_from": _l("申请日期从"), "created_to": _l("申请日期至")}}
+
+
+def condition_label(kind: str, key: str) -> str:
+    """What staff call the condition ``key`` on the list (or export) ``kind``."""
+    return str(CONDITION_LABELS_OF.get(kind, {}).get(key) or CONDITION_LABELS.get(key, key))
+
 
 def describe_conditions(kind: str, params: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The job's conditions in words, in a stable order (personal values masked as on the list):
@@ -429,7 +437,7 @@ def describe_conditions(kind: str, params: Mapping[str, Any]) -> list[tuple[str,
     for key in CONDITION_LABELS:
         if key in params and str(params[key]).strip():
             value = str(params[key]).strip()
-            out.append((str(CONDITION_LABELS[key]), values.get(key, lambda v: v)(value)))
+            out.append((condition_label(kind, key), values.get(key, lambda v: v)(value)))
     for key in sorted(set(params) - set(CONDITION_LABELS)):
         out.append((key, str(params[key])))
     return out

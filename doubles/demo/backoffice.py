@@ -252,12 +252,13 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18, timeline: Timeline
             timeline.insert(at, payment, links={"appointment_id": appointment},
                             then=lambda row, path=path, at=at, actor=actor: _move("payment", row.id, path, at, actor))
             if refunded:
+                asked = at + dt.timedelta(hours=3)  # when the booking was cancelled, after paying
                 refund = Refund(refund_no=f"{PREFIX}TK{day:%Y%m%d}{n:04d}", amount_fen=refunded,
                                 reason="患者申请退费" if fate == "partial" else "取消预约",
                                 status="success", requested_by="staff:service" if fate == "partial" else
-                                actor, succeeded_at=at + dt.timedelta(hours=4), created_at=at)
-                timeline.insert(at, refund, links={"payment_id": payment}, then=lambda row, at=at: _move(
-                    "refund", row.id, ["requested", "processing", "success"], at + dt.timedelta(hours=3), "system"))
+                                actor, succeeded_at=at + dt.timedelta(hours=4), created_at=asked)
+                timeline.insert(asked, refund, links={"payment_id": payment}, then=lambda row, at=asked: _move(
+                    "refund", row.id, ["requested", "processing", "success"], at, "system"))
     db.session.flush()
     live = _seed_every_state(patients, doctors, now, timeline)
     listed = _worklist_orders(patients[0], now, timeline) if worklist and not _worklist_seeded() else None
@@ -282,7 +283,7 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18, timeline: Timeline
 LIVE_STATES = [
     ("registration", "created", "pending_payment", None), ("registration", "paying", "pending_payment", None),
     ("registration", "closed", "expired", None), ("registration", "paid", "paid", None),
-    ("registration", "confirmed", "booked", None), ("registration", "confirm_failed", "failed", "processing"),
+    ("registration", "confirmed", "booked", None), ("registration", "refunding", "failed", "processing"),
     ("registration", "refunded", "stopped", "success"), ("registration", None, "holding", None),
     ("registration", None, "lock_failed", None), ("registration", "refunding", "cancelled", "requested"),
     ("outpatient", "confirm_unknown", None, None), ("outpatient", "confirm_failed", None, "failed"),
@@ -359,7 +360,7 @@ def _seed_every_state(patients: list[Patient], doctors: list[Doctor], now: dt.da
             his_attempts=3 if pay_state in ("confirm_failed", "confirm_unknown") else (1 if paid else 0),
             his_receipt_no=f"R{today:%Y%m%d}L{n:03d}" if pay_state == "confirmed" else None,
             his_error={"confirm_failed": "号源已被占用（HIS 拒绝确认）", "confirm_unknown": "医院 HIS 超时未答复"}.get(
-                pay_state))
+                "confirm_failed" if booking_state == "failed" else pay_state))
         path = {"created": ["created"], "paying": ["created", "paying"], "closed": ["created", "paying", "closed"],
                 "paid": ["created", "paying", "paid"], "confirmed": ["created", "paying", "paid", "confirmed"],
                 "confirm_failed": ["created", "paying", "paid", "confirm_failed"],
@@ -368,14 +369,16 @@ def _seed_every_state(patients: list[Patient], doctors: list[Doctor], now: dt.da
                 "refunded": ["created", "paying", "paid", "confirmed", "refunding", "refunded"],
                 "partially_refunded": ["created", "paying", "paid", "confirmed", "refunding",
                                        "partially_refunded"]}[pay_state]
+        if booking_state == "failed":  # the HIS refused the booking: refunded from 确认失败, as _confirm_failed does
+            path = ["created", "paying", "paid", "confirm_failed", "refunding"]
         timeline.insert(at, payment, links={"appointment_id": appointment}, then=lambda row, path=path, at=at, p=p:
                         _move("payment", row.id, path, at, f"patient:{p.owner_id}", now))
         if refund_state is not None:
+            refused = pay_state == "confirm_failed" or booking_state == "failed"
             refund = Refund(refund_no=f"{PREFIX}TK{today:%Y%m%d}L{n:03d}",
                             amount_fen=refunded or amount, reason={"stopped": "医生停诊，挂号费原路退回"}.get(
-                                booking_state or "", "医院未能确认，原路退回" if pay_state == "confirm_failed" else
-                                "患者申请退费"),
-                            status=refund_state, requested_by="system" if pay_state == "confirm_failed" else
+                                booking_state or "", "医院未能确认，原路退回" if refused else "患者申请退费"),
+                            status=refund_state, requested_by="system:confirm_failed" if refused else
                             f"patient:{p.owner_id}", created_at=soon(20),
                             succeeded_at=soon(22) if refund_state == "success" else None,
                             attempts=3 if refund_state in ("failed", "abnormal") else 1,
@@ -570,14 +573,14 @@ def _worklist_long_payment(now: dt.datetime) -> None:
 
 
 def register_refunds_with_the_sandbox() -> list[str]:
-    """The sandbox channels learn the demo's payments whose refunds are in flight, as the real channels know
+    """The sandbox channels learn the demo's payments whose refunds are in flight or failed, as the real channels know
     every trade they took: the refund sweep of ``make run`` asks them, and a trade the channel does not know
     is a refund refused (订单不存在, 退款失败 on the worklist within a minute). A refund the channel is
     processing is there (WeChat: 处理中, completed when asked; Alipay: done), one WeChat holds as 退款异常
     stays so, one never sent (requested) is not: the sweep sends it. Idempotent; nothing without a sandbox."""
     from flask import current_app
 
-    from app.payments.states import REFUND_IN_FLIGHT
+    from app.payments.states import REFUND_IN_FLIGHT, RefundStatus
     from doubles.channels.core import now_cn
 
     sandbox = current_app.extensions.get("payment_sandbox")
@@ -589,14 +592,15 @@ def register_refunds_with_the_sandbox() -> list[str]:
                PaymentOrder.channel_trade_no, ChannelUser.channel_uid)
         .join(PaymentOrder, Refund.payment_id == PaymentOrder.id)
         .join(ChannelUser, PaymentOrder.owner_id == ChannelUser.id)
-        .where(Refund.status.in_(REFUND_IN_FLIGHT), PaymentOrder.channel_trade_no.is_not(None),
+        # a failed one's payment too: finance's 重试 asks the channel about it first
+        .where(Refund.status.in_(REFUND_IN_FLIGHT | {RefundStatus.FAILED}), PaymentOrder.channel_trade_no.is_not(None),
                PaymentOrder.order_no.startswith(PREFIX))  # the worklist's (DEMOWL…) too
         .order_by(Refund.id)).all()
     settings, stamp = sandbox.settings, now_cn()
     iso, plain = stamp.isoformat(), stamp.strftime("%Y-%m-%d %H:%M:%S")
     with sandbox.store.transaction() as conn:
         for r in rows:
-            sent = r.status != "requested"
+            sent = r.status not in ("requested", "failed")  # a failed one never reached it: 重试 sends it again
             if r.channel == "wechat":
                 conn.execute(
                     "INSERT OR IGNORE INTO wx_transactions (out_trade_no, appid, mchid, description, total, openid,"
@@ -622,4 +626,4 @@ def register_refunds_with_the_sandbox() -> list[str]:
                         "INSERT OR IGNORE INTO ali_refunds (out_trade_no, out_request_no, refund_fen, reason,"
                         " gmt_refund) VALUES (?, ?, ?, ?, ?)", (r.order_no, r.refund_no, r.amount_fen, r.reason,
                                                                f"{plain}.000"))
-    return [f"sandbox channels: {len(rows)} demo refunds in flight known to them"]
+    return [f"sandbox channels: {len(rows)} demo refunds in flight or failed known to them"]

@@ -163,3 +163,18 @@ def test_a_day_of_the_registrations_chart_opens_the_bookings_confirmed_that_day(
     assert "created_at" not in page.url
     count = page.locator("text=记录数目").locator("xpath=..").inner_text()
     assert int(re.search(r"([\d,]+)\s*$", count).group(1).replace(",", "")) == total, (count, total)
+
+
+def test_finance_reads_each_refund_on_one_line_per_cell_at_1440(wide_page, live_server, month, app):
+    """退费记录 at 1440 px: 支付宝 broke over two lines (支付 / 宝) and so did each time (date / hour)."""
+    page = wide_page
+    sign_in(page, live_server, "finance")
+    page.goto(f"{live_server}/refundview/list/")
+    cells = page.locator("table tbody td", has_text=re.compile(r"^\s*(支付宝|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\s*$"))
+    assert cells.count() >= 3
+    lines = ("(el) => { const r = document.createRange(); r.selectNodeContents(el);"
+             " return new Set([...r.getClientRects()].map(b => Math.round(b.top))).size; }")
+    for n in range(cells.count()):
+        assert cells.nth(n).evaluate(lines) == 1, cells.nth(n).inner_text()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 1440
+    shot(page, "refunds_1440")

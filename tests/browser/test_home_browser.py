@@ -56,7 +56,7 @@ def test_service_desk_diagnoses_a_failed_payment_from_the_trace_page(wide_page, 
     page.locator("[data-test=matches] a", has_text="DEMOWLMZ").last.click()
     page.wait_for_selector("[data-test=timeline]")
     text = page.locator("[data-test=timeline]").inner_text()
-    assert "HIS refused" in text and "发送失败" in text
+    assert "医院拒绝：" in text and "HIS refused" not in text and "发送失败" in text
     assert page.locator("tr.danger").count() >= 2
     shot(page, "trace_story")
 

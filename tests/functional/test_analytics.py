@@ -117,3 +117,20 @@ def test_the_page_answers_questions_net_rows_cross_table_previous_period_and_exp
     assert summary["门诊缴费金额（元）"][4] == 20.0
     bad = client.get("/analytics/?start=2026-11-31").get_data(as_text=True)
     assert "开始日期“2026-11-31”不是有效日期" in bad
+
+
+@pytest.mark.parametrize("rollups", [True, False])
+def test_a_payment_whose_hospital_result_is_unknown_counts_as_money_in(ctx, rollups):
+    """The channel took the money, the HIS has not said: 交易统计 and 首页 count it, 数据分析 left it out (its paid
+    states lacked 医院结果未知), so the two pages' 门诊缴费 disagreed by exactly those payments."""
+    from app.reports import statistics
+
+    patient = factories.patient(factories.channel_user("wechat"))
+    for status, amount in (("confirmed", 12345), ("confirm_unknown", 8650)):
+        factories.payment_order(patient, kind="outpatient", status=status, amount_fen=amount, paid_at=_utc(DAY, 15))
+    db.session.commit()
+    data = analytics.compute(DAY, DAY, rollups=rollups)
+    assert data.daily("amount_outpatient_fen") == [12345 + 8650]
+    assert data.daily("count_outpatient", "wechat") == [2]
+    stats = statistics.transaction_statistics(DAY, DAY, rollups=rollups)
+    assert stats.total.paid_fen == 12345 + 8650 and stats.total.paid_count == 2

@@ -213,3 +213,56 @@ def test_no_demo_booking_is_left_booked_for_staff_after_its_day(app, demo_seeded
         over = db.session.scalars(select(AppointmentOrder.order_no).where(
             AppointmentOrder.status == "booked", AppointmentOrder.clinic_date < clock.today())).all()
         assert over == []
+
+
+def test_the_demo_failed_refunds_can_be_retried(app, demo_seeded_as_make_run, sandbox):
+    """退款失败 on finance's worklist leads to 重试. The sandbox did not know the demo's failed refunds' payments, so
+    every 重试 in the demo answered 支付渠道暂时不可用. Known to it, the retry goes to the channel and is taken."""
+    from app.payments import commands as payments
+    from doubles.demo.hospital import seed_demo
+
+    clock.freeze(dt.datetime(2026, 11, 28, 9, 40))
+    with app.app_context():
+        seed_demo()
+        failed = list(db.session.scalars(select(Refund.refund_no).where(Refund.status == "failed")))
+        assert failed
+        for refund_no in failed:
+            again = payments.retry_refund(refund_no, "staff:finance")
+            assert again.status in ("requested", "processing", "success"), (refund_no, again.status)
+
+
+def test_the_demo_money_states_are_ones_the_payment_machine_reaches(app, demo_seeded_as_make_run):
+    """A refund once asked moves its payment to 退费中 (request_refund does): the demo had a 确认失败 payment with its
+    refund in flight, which stayed 确认失败 with 已退款 50.00 once the refund succeeded, on finance's worklist
+    (缴费确认失败，待退费) for good. Every payment with a refund in flight is 退费中, and the refunds and the amounts
+    held on each payment agree."""
+    from app.payments.states import REFUND_IN_FLIGHT
+    from doubles.demo.hospital import seed_demo
+
+    clock.freeze(dt.datetime(2026, 11, 28, 9, 40))
+    with app.app_context():
+        seed_demo()
+        in_flight = db.session.execute(
+            select(PaymentOrder.order_no, PaymentOrder.status).join(Refund, Refund.payment_id == PaymentOrder.id)
+            .where(Refund.status.in_(REFUND_IN_FLIGHT))).all()
+        assert in_flight and {status for _no, status in in_flight} == {"refunding"}, in_flight
+
+
+def test_the_demo_refunds_are_asked_for_after_the_payment(app, demo_seeded_as_make_run):
+    """退费记录's 申请时间 of the month's refunds was the order's 下单时间: a refund asked for two minutes before the
+    patient paid, and hours before the booking it refunds was cancelled."""
+    from doubles.demo.hospital import seed_demo
+
+    clock.freeze(dt.datetime(2026, 11, 28, 9, 40))
+    with app.app_context():
+        seed_demo()
+        early = db.session.execute(
+            select(Refund.refund_no, Refund.created_at, PaymentOrder.paid_at)
+            .join(PaymentOrder, Refund.payment_id == PaymentOrder.id)
+            .where(Refund.created_at < PaymentOrder.paid_at)).all()
+        assert not early, early[:3]
+        before_cancel = db.session.execute(
+            select(Refund.refund_no).join(PaymentOrder, Refund.payment_id == PaymentOrder.id)
+            .join(AppointmentOrder, PaymentOrder.appointment_id == AppointmentOrder.id)
+            .where(AppointmentOrder.cancelled_at.is_not(None), Refund.created_at < AppointmentOrder.cancelled_at)).all()
+        assert not before_cancel, before_cancel[:3]

@@ -122,7 +122,7 @@ def test_any_number_finds_the_failed_payment_and_its_whole_story(app, client, de
     assert 'data-test="timeline"' in page and target in page
     if number != "refund_no":
         # the diagnosis: paid at the channel, the HIS refused (why), the notice could not be pushed (why)
-        for text in ("已支付 → 确认失败", "HIS refused: 处方已失效，不能收费", "收到", "通知患者：缴费失败",
+        for text in ("已支付 → 确认失败", "医院拒绝：处方已失效，不能收费", "收到", "通知患者：缴费失败",
                      "发送失败", "推送到", "43004"):
             assert text in page, text
         times = re.findall(r"<code>(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)</code>", page)
@@ -173,6 +173,21 @@ def test_finance_retries_a_failed_refund_and_it_is_audited(app, client, demo, mo
     with app.app_context():
         rows = db.session.scalars(select(AuditLog).where(AuditLog.action == "refund.retry")).all()
         assert [r.target_id for r in rows] == [refund_no] and rows[0].actor_name == "finance"
+
+
+def test_a_failed_refunds_detail_offers_retry_and_a_finished_ones_does_not(app, client, demo):
+    """退款失败 on the worklist leads to the refund's detail: 重试 is there (it posts to the retry route), not on a
+    refund that succeeded, nor for a role without the right."""
+    with app.app_context():
+        failed = db.session.scalar(select(Refund.id).where(Refund.status == "failed"))
+        done = db.session.scalar(select(Refund.id).where(Refund.status == "success"))
+    login(client, "finance")
+    page = client.get(f"/refundview/show/{failed}").get_data(as_text=True)
+    assert f'action="/refundview/retry/{failed}"' in page and 'data-test="retry-refund"' in page
+    page = client.get(f"/refundview/show/{done}").get_data(as_text=True)
+    assert "/refundview/retry/" not in page and 'data-test="retry-refund"' not in page
+    login(client, "admin")
+    assert 'data-test="retry-refund"' in client.get(f"/refundview/show/{failed}").get_data(as_text=True)
 
 
 def test_the_story_shows_each_his_call_and_its_answer(app, client, his, sandbox, live_server):

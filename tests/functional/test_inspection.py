@@ -115,3 +115,14 @@ def test_a_failed_export_build_or_notice_push_is_not_an_unfinished_his_call(app,
                               next_attempt_at=old))
     db.session.commit()
     assert "未完成的医院调用（取消挂号、释放号源）" in {f.check for f in build_report(90).problems}
+
+
+def test_volumes_show_amounts_with_thousand_separators(app, ctx, his):
+    """业务量 speaks yuan as every staff page does: 12,345.67, not 12345.67 (the page, Markdown and Word)."""
+    owner = factories.patient(factories.channel_user())
+    for n in range(2):
+        factories.payment_order(owner, status="confirmed", amount_fen=617_283, order_no=f"MZ-VOLUME-{n:012d}",
+                                paid_at=utcnow() - dt.timedelta(days=1))
+    db.session.commit()
+    volumes = dict(build_report(90).volumes)
+    assert volumes["门诊缴费笔数 / 金额(元)"] == "2 / 12,345.66", volumes

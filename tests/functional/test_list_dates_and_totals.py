@@ -145,3 +145,15 @@ def test_the_flag_search_offers_what_needs_doing_by_name_and_finds_it(app, clien
     # the active condition above the list (and an export's conditions) name it too, not the code
     conditions = re.search(r'data-test="active-conditions">(.*?)</div>', found, re.S).group(1)
     assert "标记：退款失败" in conditions and "refund_failed" not in conditions
+
+
+def test_refunds_name_their_date_as_the_list_does_not_as_an_orders(client, month):
+    """退费记录's date is 申请时间: the active conditions and a wrong date say 申请日期, not 下单日期."""
+    login(client, "finance")
+    page = client.get("/refundview/list/?_flt_0_created_at=2026-11-01&_flt_1_created_at=2026-11-18")
+    text = page.get_data(as_text=True)
+    assert "申请日期从" in text and "申请日期至" in text and "下单日期" not in text
+    bad = client.get("/refundview/list/?_flt_0_created_at=2026-02-30").get_data(as_text=True)
+    assert "申请日期从“2026-02-30”不是有效日期" in bad and "下单日期" not in bad
+    payments = client.get("/paymentorderview/list/?_flt_0_created_at=2026-11-01").get_data(as_text=True)
+    assert "下单日期从" in payments

@@ -113,3 +113,11 @@ def test_service_desk_cannot_open_the_desk(app, client, differences):
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ReconciliationItem)
                                  .where(ReconciliationItem.resolved_at.is_not(None))) == 0
+
+
+def test_the_workbooks_summary_names_the_runs_state_in_chinese(client, differences):
+    """汇总 said "done" where the page says 已完成."""
+    login(client, "finance")
+    book = load_workbook(io.BytesIO(client.get(f"/reconciliation/day/{DAY}/download").data), read_only=True)
+    rows = list(book["汇总"].iter_rows(values_only=True))
+    assert rows[0][1] == "状态" and {r[1] for r in rows[1:] if r[0]} <= {"已完成", "失败", "对账中", "排队中"}, rows
