@@ -164,3 +164,37 @@ def test_finance_clicks_a_day_in_the_counts_chart_and_sees_its_orders(wide_page,
     assert "_flt_0_paid_at=2026-11-17" in page.url and "_flt_0_kind=outpatient" in page.url
     assert page.locator("a[href*='/paymentorderview/show/']").count() >= 1
     shot(page, "analytics_day_orders")
+
+
+def test_finance_retries_a_failed_refund_from_its_detail_after_saying_yes(wide_page, live_server, app, worklist_demo):
+    """退费详情's 重试 asked with an inline onsubmit handler, which the CSP blocks: the question never came and one
+    click re-sent the refund. It asks now; 取消 sends nothing, 确定 sends it."""
+    from sqlalchemy import select
+
+    from app.models import Refund
+
+    with app.app_context():
+        failed = db.session.scalar(select(Refund.id).where(Refund.status == "failed").order_by(Refund.id))
+    page = wide_page
+    sign_in(page, live_server, "finance")
+    page.goto(f"{live_server}/refundview/show/{failed}")
+    asked: list[str] = []
+
+    def answer(dialog, accept: bool) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda d: answer(d, False))
+    page.click("[data-test=retry-refund]")
+    page.wait_for_timeout(300)
+    assert asked == ["对这笔退款失败记录重新发起退款？"] and page.url.endswith(f"/refundview/show/{failed}")
+    with app.app_context():
+        before = db.session.get(Refund, failed)
+        assert before.status == "failed"  # 取消: nothing sent
+        before = before.attempts
+        db.session.remove()
+    page.once("dialog", lambda d: answer(d, True))
+    page.click("[data-test=retry-refund]")
+    page.wait_for_load_state()
+    with app.app_context():
+        assert db.session.get(Refund, failed).attempts > before or db.session.get(Refund, failed).status != "failed"
