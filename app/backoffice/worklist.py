@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from app import clock
 from app.extensions import db
 from app.models import AppointmentOrder, Notification, PaymentOrder, ReconciliationItem, Refund
-from app.payments.states import PaymentStatus
+from app.payments.states import MONEY_TAKEN, PaymentStatus
 from app.payments.states import RefundStatus
 from app.registration.states import AppointmentStatus
 from app.services.states import NoticeStatus
@@ -29,8 +29,7 @@ DEADLINES = {
     "appointment_paid": dt.timedelta(minutes=30),   # paid, the HIS booking not confirmed
     "refund_pending": dt.timedelta(hours=1),        # requested/processing without the channel's final word
 }
-PAID_FEN_STATUSES = ("paid", "confirmed", "confirm_failed", "confirm_unknown", "refunding", "refunded",
-                     "partially_refunded")
+PAID_FEN_STATUSES = MONEY_TAKEN
 
 
 @dataclass

@@ -30,7 +30,7 @@ from app.his.codec import to_plain
 from app.his.errors import HisError
 from app.models import PaymentOrder, ReconciliationItem, ReconciliationRun, Refund
 from app.models.base import utcnow
-from app.payments.states import PaymentStatus as P, RefundStatus
+from app.payments.states import MONEY_TAKEN, PaymentStatus as P, RefundStatus
 from app.services import audit
 from app.services.errors import DomainError, NotFound
 from app.backoffice.orders import status_label
@@ -40,7 +40,7 @@ from app.his.interface import TradeRecordStatus
 
 log = logging.getLogger("reconciliation")
 
-PAID_STATES = (P.PAID, P.CONFIRMED, P.CONFIRM_FAILED, P.REFUNDING, P.REFUNDED, P.PARTIALLY_REFUNDED)
+PAID_STATES = MONEY_TAKEN  # 医院结果未知 too: the channel and the platform agree, the HIS side asks about it
 
 
 def _utc_window(bill_date: dt.date) -> tuple[dt.datetime, dt.datetime]:

@@ -17,11 +17,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from app import clock
 from app.extensions import db
 from app.models import AppointmentOrder, FollowEvent, Patient, PaymentOrder, Refund
-from app.payments.states import RefundStatus
+from app.payments.states import MONEY_TAKEN, RefundStatus
 
 CHANNELS = ("wechat", "alipay")
-# money the channel took, whatever the HIS said of it since (交易统计 and 首页 count the same payments)
-PAID_STATES = ("paid", "confirmed", "confirm_failed", "confirm_unknown", "refunding", "refunded", "partially_refunded")
+PAID_STATES = MONEY_TAKEN  # as 交易统计, 首页 and 对账 count money in
 BOOKED_STATES = ("booked", "visited", "cancelled", "stopped", "refunded")  # once confirmed by the HIS
 
 

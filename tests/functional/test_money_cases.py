@@ -468,6 +468,11 @@ def test_reconciliation_lists_what_the_his_disagrees_with_and_its_evidence(app, 
             ReconciliationItem.run_id == run.id, ReconciliationItem.source == "his"))}
         assert {no: i.kind for no, i in found.items()} == {missing: "his_missing", kept: "his_kept",
                                                            unknown: "his_unknown"}
+        # the channel and the platform agree that the unknown one's money came in: no channel-side difference
+        # (it was 状态不符 "渠道已收款，本地订单状态为 医院结果未知" beside the HIS's own his_unknown)
+        channel_side = {i.order_no: i.kind for i in db.session.scalars(select(ReconciliationItem).where(
+            ReconciliationItem.run_id == run.id)) if i.source != "his"}
+        assert unknown not in channel_side, channel_side
         evidence = _json.loads(found[kept].evidence)
         assert evidence["platform"]["status"] == "refunded" and evidence["his"]["applied"] is True
         assert evidence["his"]["records"][0]["ref"] == two.bill_no
