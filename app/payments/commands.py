@@ -492,8 +492,8 @@ def _ask_his_before_refund(order: PaymentOrder, reason: str, source: str = Payme
         status = ask_his_about(order, reason, actor)
     if status is None:
         return _his_unknown(order, source, f"{reason}; the HIS could not say whether it applied the trade")
-    if not status.applied:
-        return _confirm_failed(order, f"{reason}; HIS: trade not applied", source)
+    if not status.applied:  # whoever asked moves it, on the HIS's word (as a "holds it" answer below)
+        return _confirm_failed(order, f"{reason}; HIS: trade not applied", source, actor)
     try:
         outcome = kind_handler(order.kind).confirm(order)
     except HisError as exc:

@@ -328,6 +328,33 @@ def test_finance_sees_the_evidence_and_resolves_a_flagged_payment(app, client, f
     assert _checks(app, order_no)[-1] == "not_applied"
 
 
+def test_finance_asking_the_his_again_is_who_moved_the_payment(app, client, faulty_his, sandbox):
+    """立即向医院核实 by finance, the HIS now saying it holds nothing: 状态历史 said 系统（医院答复） moved the
+    payment to 确认失败, while a "holds it" answer was credited to the clerk. Both answers are the clerk's move,
+    the HIS's word its reason."""
+    from app.models import StateTransition
+    from tests.helpers.deposits import finance_signs_in
+
+    bill = faulty_his.add_bill(CARD, [ONE_UNIT])
+    acc = account(app, CARD)
+    login(app, client, acc["user"])
+    order_no = post_pay(client, acc, [bill]).headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+    faulty_his.faults["*"] = "down"
+    pay_in_sandbox(app, sandbox, acc["user"], order_no)
+    _retry_until_the_last_attempt(app, order_no)
+    order = load(app, order_no)
+    assert order.status == "confirm_unknown"
+    faulty_his.faults.clear()
+    finance_signs_in(app, client)
+    assert client.post(f"/paymentorderview/recheck_his/{order.id}").status_code == 302
+    assert load(app, order_no).status in ("confirm_failed", "refunding", "refunded")
+    with app.app_context():
+        actor, reason = db.session.execute(select(StateTransition.actor, StateTransition.reason).where(
+            StateTransition.order_type == "payment", StateTransition.order_id == order.id,
+            StateTransition.to_status == "confirm_failed")).one()
+    assert actor == "staff:finance" and "not applied" in reason
+
+
 # -- 5. a HIS timeout during the slot lock: what may have been taken is released, refusals in Chinese -------
 
 def test_a_lock_whose_answer_was_lost_is_released_and_the_patients_retry_succeeds(app, world, faulty_his):
