@@ -748,8 +748,11 @@ def retry_refund(refund_no: str, actor: str) -> Refund:
     order = refund.payment
     try:
         known = channels()[order.channel].query_refund(order.order_no, refund.refund_no)
-    except ChannelError as exc:
+    except ChannelUnavailable as exc:
         raise DomainError(_("支付渠道暂时不可用，请稍后再试"), status=503) from exc
+    except ChannelError as exc:  # it answered, and not about this refund: say what, trying again would not help
+        raise DomainError(_("支付渠道答复：%(message)s（%(code)s），未重新发起退款，请核对该笔交易",
+                            message=exc.message, code=exc.code), code="channel_refused", status=409) from exc
     if known.state == "succeeded":  # it went through after all: record it
         _refund_succeeded(refund, known.channel_refund_no, known.raw)
         return db.session.get(Refund, refund.id)

@@ -128,6 +128,36 @@ def test_a_refund_closed_by_the_channel_gives_its_units_back_and_a_resend_takes_
     assert refunded_total(app, paid["order_no"]) == ONE_UNIT.amount_fen
 
 
+@pytest.mark.parametrize("answer", ["no such trade", "unreachable"])
+def test_a_retry_the_channel_refuses_to_look_up_says_what_it_answered(app, sandbox, paying, monkeypatch, answer):
+    """重试 on a failed refund asks the channel first. When the channel answered that it has no such trade,
+    finance read 支付渠道暂时不可用，请稍后再试 and tried again and again; that is for a channel that did not answer."""
+    from app.channels import ChannelError, ChannelUnavailable
+    from app.services.errors import DomainError
+
+    order_no = paying("alipay", amount_fen=3000)
+    sandbox.confirm_payment("alipay", order_no)
+    with app.app_context():
+        adapter = payments.channels()["alipay"]
+        real = adapter.refund
+        monkeypatch.setattr(adapter, "refund", lambda *a, **k: (_ for _ in ()).throw(ChannelError("SYSTEM_ERROR", "x")))
+        payments.staff_refund(order_no, 3000, "退号", "finance")
+        monkeypatch.setattr(adapter, "refund", real)
+        refund = _refund_of(app, order_no)
+        assert refund.status == "failed"
+        error = (ChannelError("ACQ.TRADE_NOT_EXIST", "交易不存在") if answer == "no such trade"
+                 else ChannelUnavailable("timeout", "no answer"))
+        monkeypatch.setattr(adapter, "query_refund", lambda *a, **k: (_ for _ in ()).throw(error))
+        with pytest.raises(DomainError) as refused:
+            payments.retry_refund(refund.refund_no, "staff:finance")
+    if answer == "no such trade":
+        assert "交易不存在" in refused.value.message and "ACQ.TRADE_NOT_EXIST" in refused.value.message
+        assert "暂时不可用" not in refused.value.message and refused.value.status == 409
+    else:
+        assert "暂时不可用" in refused.value.message and refused.value.status == 503
+    assert _refund_of(app, order_no).status == "failed" and load(app, order_no).refunded_fen == 0
+
+
 def test_a_refund_the_channel_never_received_is_sent_again_under_its_own_number(app, sandbox, paying, monkeypatch):
     from app.channels import ChannelError
 
