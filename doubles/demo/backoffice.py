@@ -245,7 +245,8 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18, timeline: Timeline
                 description={"registration": "挂号费", "outpatient": "门诊缴费", "deposit": "住院押金"}[kind],
                 status=status, created_at=at, paid_at=at + dt.timedelta(minutes=2) if paid else None,
                 closed_at=at + dt.timedelta(minutes=15) if not paid else None,
-                channel_trade_no=f"{PREFIX}T{day:%Y%m%d}{n:04d}" if paid else None)
+                channel_trade_no=f"{PREFIX}T{day:%Y%m%d}{n:04d}" if paid else None,
+                his_receipt_no=f"SJ{day:%Y%m%d}{n:04d}" if paid else None)  # the HIS confirmed it: its receipt
             path = (["created", "paying", "paid", "confirmed"] if paid else ["created", "paying", "closed"])
             if refunded:
                 path += ["refunding", status]
@@ -254,7 +255,9 @@ def seed_backoffice_demo(days: int = DAYS, per_day: int = 18, timeline: Timeline
             if refunded:
                 asked = at + dt.timedelta(hours=3)  # when the booking was cancelled, after paying
                 refund = Refund(refund_no=f"{PREFIX}TK{day:%Y%m%d}{n:04d}", amount_fen=refunded,
-                                reason="患者申请退费" if fate == "partial" else "取消预约",
+                                reason="患者申请退费" if fate == "partial" else {
+                                    "registration": "取消预约", "outpatient": "医生调整处方，退还未执行项目",
+                                    "deposit": "出院结算，退还押金余额"}[kind],
                                 status="success", requested_by="staff:service" if fate == "partial" else
                                 actor, succeeded_at=at + dt.timedelta(hours=4), created_at=asked)
                 timeline.insert(asked, refund, links={"payment_id": payment}, then=lambda row, at=asked: _move(

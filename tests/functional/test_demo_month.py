@@ -266,3 +266,20 @@ def test_the_demo_refunds_are_asked_for_after_the_payment(app, demo_seeded_as_ma
             .join(AppointmentOrder, PaymentOrder.appointment_id == AppointmentOrder.id)
             .where(AppointmentOrder.cancelled_at.is_not(None), Refund.created_at < AppointmentOrder.cancelled_at)).all()
         assert not before_cancel, before_cancel[:3]
+
+
+def test_the_demo_payments_read_as_the_hospital_made_them(app, demo_seeded_as_make_run):
+    """对账差异详情 showed the month's 已确认 payments beside 收据号 —, and 退费记录 gave 取消预约 as the reason for
+    refunds of 门诊缴费 and 住院押金: a payment the HIS confirmed has its receipt, a refund a reason of its kind."""
+    from doubles.demo.hospital import seed_demo
+
+    clock.freeze(dt.datetime(2026, 11, 28, 9, 40))
+    with app.app_context():
+        seed_demo()
+        no_receipt = db.session.scalars(select(PaymentOrder.order_no).where(
+            PaymentOrder.status == "confirmed", PaymentOrder.his_receipt_no.is_(None))).all()
+        assert not no_receipt, no_receipt[:5]
+        odd = db.session.execute(select(PaymentOrder.kind, Refund.reason)
+                                 .join(Refund, Refund.payment_id == PaymentOrder.id)
+                                 .where(PaymentOrder.kind != "registration", Refund.reason == "取消预约")).all()
+        assert not odd, odd[:5]
