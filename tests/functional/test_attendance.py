@@ -261,9 +261,11 @@ def past_booking(app, clean_db):
     from tests.backoffice_helpers import seed_staff_and_orders
 
     seed_staff_and_orders(app)
-    with app.app_context():
-        return db.session.scalar(select(AppointmentOrder.id).where(AppointmentOrder.status == "booked")
-                                 .order_by(AppointmentOrder.clinic_date).limit(1))
+    with app.app_context():  # its own: the demo's past bookings are all swept (已就诊/爽约), today's may not be over
+        patient = factories.patient(factories.channel_user())
+        order = factories.appointment_order(patient, "booked", slc=factories.schedule(days_ahead=-2).slices[0])
+        db.session.commit()
+        return order.id
 
 
 @pytest.mark.parametrize(("username", "allowed"), [("admin", True), ("service", True), ("finance", False),
