@@ -111,6 +111,7 @@ def test_reconciliation_day_scripts_run_under_the_csp(wide_page, live_server, di
     page.goto(f"{live_server}/reconciliation/?start=2026-11-01&end=2026-11-21")
     page.locator("[data-test=day-2026-11-20-wechat] a").click()
     page.wait_for_selector("[data-test=items]")
+    page.wait_for_load_state("load")  # the page's scripts at its end have run (under load the click came first)
     if page.locator("#check-all").count():
         page.check("#check-all")
         assert page.locator("#resolve-form input[name=item]:checked").count() >= 2
