@@ -19,6 +19,7 @@ from app.models import (AppointmentOrder, AuditLog, ChannelNotification, Notific
                         ReconciliationItem, Refund)
 from app.models.base import utcnow
 from app.services.formatting import yuan_grouped
+from app.backoffice.worklist import refund_overdue
 from app.operations.preflight import run_checks
 from app.services.settings import booking_rules
 from app.payments.states import PaymentStatus
@@ -189,15 +190,17 @@ def build_report(days: int = 90) -> InspectionReport:
                 "，".join(f"{_flag_label(flag)} {n} 笔" for flag, n in flagged) or "0",
                 "在后台缴费订单中按标记筛选并逐笔核对" if flagged else "",
                 f"/paymentorderview/list/?_flt_0_flag={flagged[0][0]}" if flagged else ""))
-    stuck_refunds = _count(select(func.count()).select_from(Refund).where(
-        Refund.status.in_((RefundStatus.REQUESTED, RefundStatus.PROCESSING, RefundStatus.ABNORMAL)),
-        Refund.updated_at < hour_ago))
+    # counted as the lists it links to: 超时未完成 by when it was asked (a sweep's query renews updated_at)
+    stuck_refunds = _count(select(func.count()).select_from(Refund).where(refund_overdue(now)))
+    abnormal_refunds = _count(select(func.count()).select_from(Refund).where(Refund.status == RefundStatus.ABNORMAL))
     failed_refunds = _count(select(func.count()).select_from(Refund).where(
         Refund.status == RefundStatus.FAILED, Refund.updated_at >= since))
-    add(Finding("退款", "退款处理中超过 1 小时 / 失败", stuck_refunds == 0 and failed_refunds == 0,
-                f"处理中 {stuck_refunds} 笔，失败 {failed_refunds} 笔",
-                "查询渠道退款状态；失败的退款由财务核实后重试" if stuck_refunds or failed_refunds else "",
+    troubled = stuck_refunds or abnormal_refunds or failed_refunds
+    add(Finding("退款", "退款处理中超过 1 小时 / 异常 / 失败", not troubled,
+                f"处理中 {stuck_refunds} 笔，异常 {abnormal_refunds} 笔，失败 {failed_refunds} 笔",
+                "查询渠道退款状态；异常的退款在商户平台处理；失败的退款由财务核实后重试" if troubled else "",
                 "/refundview/list/?_flt_0_status=failed" if failed_refunds else
+                "/refundview/list/?_flt_0_status=abnormal" if abnormal_refunds else
                 "/refundview/list/?_flt_0_overdue=1" if stuck_refunds else ""))
     rejected = _count(select(func.count()).select_from(ChannelNotification).where(
         ChannelNotification.outcome.like("rejected%"), ChannelNotification.received_at >= since))

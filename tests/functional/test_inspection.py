@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import update
+
 from app.extensions import db
 from app.models import ChannelNotification
 from app.models.base import utcnow
@@ -126,3 +128,28 @@ def test_volumes_show_amounts_with_thousand_separators(app, ctx, his):
     db.session.commit()
     volumes = dict(build_report(90).volumes)
     assert volumes["门诊缴费笔数 / 金额(元)"] == "2 / 12,345.66", volumes
+
+
+def test_the_refund_check_counts_what_its_link_lists(app, client, his):
+    """巡检报告's 退款处理中超过 1 小时 counted by the last update (a sweep's query renews it, so a refund asked
+    hours ago read 0) while its link opens 退费记录 超时未完成 (asked over an hour ago), and lumped 退款异常 in. Now
+    the check counts as the list does and names 退款异常 apart, linking to it."""
+    from app.models import Refund
+    from app.operations.inspection import build_report
+    from tests.backoffice_helpers import login
+
+    with app.app_context():
+        patient = factories.patient(factories.channel_user())
+        asked_long_ago = factories.payment_order(patient, status="refunding", amount_fen=500)  # processing refund
+        abnormal = factories.payment_order(patient, status="refunding", amount_fen=700,
+                                           refund_values={"status": "abnormal"})
+        for order in (asked_long_ago, abnormal):
+            db.session.execute(update(Refund).where(Refund.payment_id == order.id).values(
+                created_at=utcnow() - dt.timedelta(hours=3), updated_at=utcnow() - dt.timedelta(minutes=5)))
+        db.session.commit()
+        finding = next(f for f in build_report(30).findings if f.area == "退款")
+    assert "处理中 1 笔" in finding.detail and "异常 1 笔" in finding.detail and not finding.ok
+    login(client, "finance")
+    listed = client.get("/refundview/list/?_flt_0_overdue=1").get_data(as_text=True)
+    assert listed.count('href="/refundview/show/') >= 1
+    assert finding.link in ("/refundview/list/?_flt_0_status=abnormal", "/refundview/list/?_flt_0_overdue=1")
