@@ -327,9 +327,9 @@ def test_a_his_refusal_is_refunded_only_after_the_his_says_it_holds_nothing(app,
     assert wait_for(lambda: load(app, order_no).status == "refunded", timeout=15)
 
 
-def test_finance_sees_the_evidence_and_resolves_a_flagged_payment(app, client, faulty_his, sandbox):
-    from tests.helpers.deposits import finance_signs_in
-
+def _paid_while_the_his_was_down(app, client, faulty_his, sandbox) -> tuple[str, PaymentOrder]:
+    """A bill paid in the sandbox while the HIS is down throughout its confirmation attempts: 医院结果未知
+    (the HIS still down when this returns)."""
     bill = faulty_his.add_bill(CARD, [ONE_UNIT])
     acc = account(app, CARD)
     login(app, client, acc["user"])
@@ -339,6 +339,13 @@ def test_finance_sees_the_evidence_and_resolves_a_flagged_payment(app, client, f
     _retry_until_the_last_attempt(app, order_no)
     order = load(app, order_no)
     assert order.status == "confirm_unknown"
+    return order_no, order
+
+
+def test_finance_sees_the_evidence_and_resolves_a_flagged_payment(app, client, faulty_his, sandbox):
+    from tests.helpers.deposits import finance_signs_in
+
+    order_no, order = _paid_while_the_his_was_down(app, client, faulty_his, sandbox)
     finance_signs_in(app, client)
     page = client.get(f"/paymentorderview/show/{order.id}").get_data(as_text=True)
     assert 'data-test="his-checks"' in page and "医院未能答复" in page and 'data-test="refund-unknown"' in page
@@ -365,15 +372,7 @@ def test_finance_asking_the_his_again_is_who_moved_the_payment(app, client, faul
     from app.models import StateTransition
     from tests.helpers.deposits import finance_signs_in
 
-    bill = faulty_his.add_bill(CARD, [ONE_UNIT])
-    acc = account(app, CARD)
-    login(app, client, acc["user"])
-    order_no = post_pay(client, acc, [bill]).headers["Location"].rstrip("/").rsplit("/", 1)[-1]
-    faulty_his.faults["*"] = "down"
-    pay_in_sandbox(app, sandbox, acc["user"], order_no)
-    _retry_until_the_last_attempt(app, order_no)
-    order = load(app, order_no)
-    assert order.status == "confirm_unknown"
+    order_no, order = _paid_while_the_his_was_down(app, client, faulty_his, sandbox)
     faulty_his.faults.clear()
     finance_signs_in(app, client)
     assert client.post(f"/paymentorderview/recheck_his/{order.id}").status_code == 302
