@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.admin.operations import AUDIT_ACTIONS
+from app.admin.display import AUDIT_ACTIONS
 from app.extensions import db
 from app.services import audit
 from tests.backoffice_helpers import login, seed_staff_and_orders
