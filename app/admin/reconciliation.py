@@ -28,7 +28,6 @@ KIND_LABELS = {
     "his_amount": _l("医院金额不符"), "his_unknown": _l("医院结果未知"),
 }
 SOURCE_LABELS = {"channel": _l("支付渠道"), "his": _l("医院 HIS")}
-RUN_STATUS = RUN_STATUS_LABELS
 #: the fields of a difference's evidence (both sides' records) as finance reads them
 EVIDENCE_FIELDS = {
     "platform": _l("平台记录"), "his": _l("医院 HIS 记录"), "order_no": _l("订单号"), "status": _l("状态"),
@@ -166,7 +165,7 @@ class ReconciliationRunView(DatePresets, ModelView):
     list_title = _l("对账记录")
     show_title = _l("对账记录详情")
     formatters_columns = {"channel": lambda code: label(CHANNELS, code),
-                          "status": lambda code: label(RUN_STATUS, code),
+                          "status": lambda code: label(RUN_STATUS_LABELS, code),
                           "finished_at": clock.display, "created_at": clock.display,
                           "channel_total_fen": yuan, "local_total_fen": yuan}
     related_views = [ReconciliationItemView]

@@ -29,7 +29,6 @@ DEADLINES = {
     "appointment_paid": dt.timedelta(minutes=30),   # paid, the HIS booking not confirmed
     "refund_pending": dt.timedelta(hours=1),        # requested/processing without the channel's final word
 }
-PAID_FEN_STATUSES = MONEY_TAKEN
 
 
 @dataclass
@@ -73,7 +72,7 @@ def _figures_of(day: dt.date) -> dict[str, ChannelFigures]:
     for channel, count, fen in db.session.execute(
             select(PaymentOrder.channel, func.count(), func.coalesce(func.sum(PaymentOrder.amount_fen), 0)).where(
                 PaymentOrder.paid_at >= start, PaymentOrder.paid_at < end,
-                PaymentOrder.status.in_(PAID_FEN_STATUSES)).group_by(PaymentOrder.channel)):
+                PaymentOrder.status.in_(MONEY_TAKEN)).group_by(PaymentOrder.channel)):
         row(channel).payments, row(channel).paid_fen = count, int(fen)
     for channel, count, fen in db.session.execute(
             select(PaymentOrder.channel, func.count(), func.coalesce(func.sum(Refund.amount_fen), 0))

@@ -54,8 +54,8 @@ FINAL = frozenset(PaymentStatus) - LIVE - {_P.PAID}
 #: the HIS is asked (again) about these
 AWAITING_HIS = frozenset({_P.PAID, _P.CONFIRM_UNKNOWN})
 #: the channel took the money, whatever the HIS said of it since: 交易统计, 数据分析 and 对账 count these
-#: (values, not members: a StrEnum member hashes by its name, so ``"paid" in {_P.PAID}`` would be False)
-MONEY_TAKEN = tuple(sorted(s.value for s in frozenset(PaymentStatus) - LIVE - {_P.CLOSED}))
+#: (sorted: the statements that read it are built once and kept)
+MONEY_TAKEN = tuple(sorted(frozenset(PaymentStatus) - LIVE - {_P.CLOSED}))
 
 
 class RefundStatus(StrEnum):

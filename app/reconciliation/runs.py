@@ -40,8 +40,6 @@ from app.his.interface import TradeRecordStatus
 
 log = logging.getLogger("reconciliation")
 
-PAID_STATES = MONEY_TAKEN  # 医院结果未知 too: the channel and the platform agree, the HIS side asks about it
-
 
 def _utc_window(bill_date: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """The Beijing calendar day as naive UTC bounds (the channels bill by Beijing day)."""
@@ -96,7 +94,7 @@ def reconcile(channel: str, bill_date: dt.date) -> ReconciliationRun:
                 if local is None:
                     items.append(_item("channel_only", row.order_no, row.trade_no, None, row.amount_fen,
                                        "渠道有收款，本地无订单"))
-                elif local.status not in PAID_STATES:
+                elif local.status not in MONEY_TAKEN:  # 医院结果未知 too: the HIS side asks about it
                     items.append(_item("state_mismatch", row.order_no, row.trade_no, local.amount_fen, row.amount_fen,
                                        f"渠道已收款，本地订单状态为 {status_label('payment', local.status)}"))
                 elif local.amount_fen != row.amount_fen:

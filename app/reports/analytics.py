@@ -20,7 +20,6 @@ from app.models import AppointmentOrder, FollowEvent, Patient, PaymentOrder, Ref
 from app.payments.states import MONEY_TAKEN, RefundStatus
 
 CHANNELS = ("wechat", "alipay")
-PAID_STATES = MONEY_TAKEN  # as 交易统计, 首页 and 对账 count money in
 BOOKED_STATES = ("booked", "visited", "cancelled", "stopped", "refunded")  # once confirmed by the HIS
 
 
@@ -110,7 +109,7 @@ def _live_activity(s: dict[str, Series], lo: dt.datetime, hi: dt.datetime, chann
 def _live_money(s: dict[str, Series], lo: dt.datetime, hi: dt.datetime, channels: list[str]) -> None:
     """Amounts and counts of paid orders and refunds from the order tables, for [lo, hi) (naive UTC)."""
     day = _day(PaymentOrder.paid_at)
-    paid = and_(PaymentOrder.paid_at >= lo, PaymentOrder.paid_at < hi, PaymentOrder.status.in_(PAID_STATES),
+    paid = and_(PaymentOrder.paid_at >= lo, PaymentOrder.paid_at < hi, PaymentOrder.status.in_(MONEY_TAKEN),
                 PaymentOrder.channel.in_(channels))
     for kind in KINDS:
         _grouped(s[f"amount_{kind}_fen"], select(PaymentOrder.channel, day, func.sum(PaymentOrder.amount_fen))
@@ -221,7 +220,7 @@ def _money_of(stat_rows) -> list[tuple]:
     grouped: dict[tuple, list[int]] = {}
     for r in stat_rows:
         g = grouped.setdefault((r.day, r.channel, r.kind), [0, 0, 0])
-        if r.status in PAID_STATES:
+        if r.status in MONEY_TAKEN:
             g[0] += r.paid_count
             g[1] += r.paid_fen
         g[2] += r.refund_fen
@@ -244,7 +243,7 @@ def compute(start: dt.date, end: dt.date, channel: str | None = None, *, rollups
 
         _plan, found = daily.fetch(
             start, end, "analytics",
-            lambda where: [daily.activity_part(where), daily.analytics_money_part(where, PAID_STATES)], _live_parts)
+            lambda where: [daily.activity_part(where), daily.analytics_money_part(where, MONEY_TAKEN)], _live_parts)
         _from_rows(s, daily.activity_of(found), daily.analytics_money_of(found), channels)
         _from_rows(s, _parted_activity(found), _money_of(statistics.parted_stat_rows(found)), channels)
     else:  # the order tables only, one grouped query per figure: the benchmark's baseline
