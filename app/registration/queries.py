@@ -67,19 +67,17 @@ def search(text: str, limit: int = 30) -> SearchResult:
     if not text:  # only wildcards typed: nothing to look for
         return SearchResult([], [])
     like, typed = _search_pattern(text), f"%{text}%"
-    # those containing the query as typed first, before the list is cut at ``limit``
-    departments = list(db.session.scalars(select(Department).where(
-        Department.is_active.is_(True),
-        or_(Department.name.ilike(like), Department.name_en.ilike(like), Department.intro.ilike(like)))
-        .order_by(case((or_(Department.name.ilike(typed), Department.name_en.ilike(typed),
-                            Department.intro.ilike(typed)), 0), else_=1), Department.sort).limit(limit)))
-    doctors = list(db.session.scalars(select(Doctor).where(
-        Doctor.is_active.is_(True),
-        or_(Doctor.name.ilike(like), Doctor.name_en.ilike(like), Doctor.specialty.ilike(like),
-            Doctor.intro.ilike(like), Doctor.title.ilike(like)))
-        .order_by(case((or_(Doctor.name.ilike(typed), Doctor.name_en.ilike(typed), Doctor.specialty.ilike(typed),
-                            Doctor.intro.ilike(typed), Doctor.title.ilike(typed)), 0), else_=1),
-                  Doctor.department_id, Doctor.code).limit(limit)))
+
+    def found(*fields):
+        """(where, order): any field matching, those containing the query as typed first (before ``limit``)."""
+        return or_(*(f.ilike(like) for f in fields)), case((or_(*(f.ilike(typed) for f in fields)), 0), else_=1)
+
+    where, first = found(Department.name, Department.name_en, Department.intro)
+    departments = list(db.session.scalars(select(Department).where(Department.is_active.is_(True), where)
+                                          .order_by(first, Department.sort).limit(limit)))
+    where, first = found(Doctor.name, Doctor.name_en, Doctor.specialty, Doctor.intro, Doctor.title)
+    doctors = list(db.session.scalars(select(Doctor).where(Doctor.is_active.is_(True), where)
+                                      .order_by(first, Doctor.department_id, Doctor.code).limit(limit)))
     return SearchResult(departments, doctors)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from flask import flash, redirect, render_template, request, url_for
 
 from app.inpatient import deposits
@@ -25,19 +27,21 @@ def inpatient():
     return render_template("h5/inpatient.html", patients=patients, patient=patient, view=view)
 
 
-def _without_patient():
+def of_a_patient(view):
     """The stay's pages are opened from 住院服务 with its patient; opened without one (a bookmark, a shared link,
     no card bound yet) they lead there, where a card is chosen or bound, rather than answer 就诊人不存在."""
-    if not request.values.get("patient_id"):
-        return redirect(url_for("h5.inpatient"))
-    return None
+    @functools.wraps(view)
+    def page(*args, **kwargs):
+        if not request.values.get("patient_id"):
+            return redirect(url_for("h5.inpatient"))
+        return view(*args, **kwargs)
+    return page
 
 
 @bp.route("/inpatient/deposit", methods=["GET", "POST"])
 @login_required
+@of_a_patient
 def deposit_topup():
-    if (away := _without_patient()) is not None:
-        return away
     user = current_user()
     patient_id = request.values.get("patient_id")
     _patient, view = deposits.stay_of(user.id, patient_id)
@@ -56,18 +60,16 @@ def deposit_topup():
 
 @bp.get("/inpatient/deposits")
 @login_required
+@of_a_patient
 def deposit_records():
-    if (away := _without_patient()) is not None:
-        return away
     view, lines = deposits.deposit_lines(current_user_id(), request.args.get("patient_id"))
     return render_template("h5/deposit_records.html", view=view, lines=lines)
 
 
 @bp.get("/inpatient/daily")
 @login_required
+@of_a_patient
 def daily_costs():
-    if (away := _without_patient()) is not None:
-        return away
     view, day, days, groups, total = deposits.daily_list(current_user_id(), request.args.get("patient_id"),
                                                          request.args.get("day"))
     return render_template("h5/daily_costs.html", view=view, day=day, days=days, groups=groups, total=total)
@@ -75,8 +77,7 @@ def daily_costs():
 
 @bp.get("/inpatient/costs")
 @login_required
+@of_a_patient
 def total_cost():
-    if (away := _without_patient()) is not None:
-        return away
     totals = deposits.cost_totals(current_user_id(), request.args.get("patient_id"))
     return render_template("h5/total_cost.html", totals=totals, view=totals.view)
