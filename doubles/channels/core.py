@@ -70,6 +70,22 @@ class SandboxSettings:
 
 
 @dataclass(frozen=True)
+class KnownTrade:
+    """A paid trade the sandbox is told about (``PaymentSandbox.know_paid_trade``), amounts in fen; ``refund_no``
+    when a refund of it reached the channel (``refund_abnormal``: WeChat holds it as 退款异常)."""
+
+    order_no: str
+    trade_no: str
+    total_fen: int
+    description: str
+    payer_uid: str
+    refund_no: str | None = None
+    refund_fen: int = 0
+    refund_reason: str | None = None
+    refund_abnormal: bool = False
+
+
+@dataclass(frozen=True)
 class DeliveryResult:
     """Outcome of delivering one stored notification."""
 
@@ -227,6 +243,16 @@ class PaymentSandbox:
 
         return alipay.confirm(self, order_no)
 
+    def know_paid_trade(self, channel: SandboxChannel, trade: KnownTrade) -> None:
+        """A trade paid before this sandbox kept state (the demo's orders): known as a channel knows every trade
+        it took, with the refund that reached it if any. Idempotent."""
+        if channel == "wechat":
+            from doubles.channels import wechat
+
+            return wechat.know_paid_trade(self, trade)
+        from doubles.channels import alipay
+
+        return alipay.know_paid_trade(self, trade)
 
     def refund_abnormal(self, refund_no: str, deliver: bool = True) -> int | None:
         """WeChat only: a PROCESSING refund goes ABNORMAL (the card it goes back to was cancelled)."""

@@ -33,7 +33,7 @@ from doubles.channels.signing import (
 if TYPE_CHECKING:
     from sqlite3 import Row
 
-    from doubles.channels.core import PaymentSandbox
+    from doubles.channels.core import KnownTrade, PaymentSandbox
 
 TRADE_STATE_DESC = {
     "NOTPAY": "订单未支付",
@@ -205,6 +205,27 @@ def _refund_notification(sandbox: PaymentSandbox, conn: Any, row: Row, status: s
     body = wechat_notification_body(sandbox.keys, f"REFUND.{status}", resource, summary)
     return sandbox.record_notification(conn, "wechat", "refund", row["out_trade_no"], row["out_refund_no"],
                                        row["notify_url"] or "", body)
+
+
+def know_paid_trade(sandbox: PaymentSandbox, trade: KnownTrade) -> None:
+    """``PaymentSandbox.know_paid_trade``: the transaction (REFUND once a refund reached it) and that refund,
+    PROCESSING (completed when asked) or ABNORMAL."""
+    settings, now = sandbox.settings, now_cn()
+    with sandbox.store.transaction() as conn:
+        conn.execute(
+            "INSERT OR IGNORE INTO wx_transactions (out_trade_no, appid, mchid, description, total, openid,"
+            " notify_url, prepay_id, transaction_id, trade_state, success_time, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?)",
+            (trade.order_no, settings.wechat_appid, settings.wechat_mchid, trade.description, trade.total_fen,
+             trade.payer_uid, f"wxknown{trade.order_no}", trade.trade_no, "REFUND" if trade.refund_no else "SUCCESS",
+             now.isoformat(), now.timestamp()))
+        if trade.refund_no:
+            conn.execute(
+                "INSERT OR IGNORE INTO wx_refunds (out_refund_no, refund_id, out_trade_no, refund, total, reason,"
+                " status, create_time, complete_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (trade.refund_no, f"50known{trade.refund_no}", trade.order_no, trade.refund_fen, trade.total_fen,
+                 trade.refund_reason, "ABNORMAL" if trade.refund_abnormal else "PROCESSING", now.isoformat(),
+                 now.timestamp()))
 
 
 def make_refund_abnormal(sandbox: PaymentSandbox, out_refund_no: str) -> int | None:

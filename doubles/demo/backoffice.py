@@ -584,7 +584,7 @@ def register_refunds_with_the_sandbox() -> list[str]:
     from flask import current_app
 
     from app.payments.states import REFUND_IN_FLIGHT, RefundStatus
-    from doubles.channels.core import now_cn
+    from doubles.channels.core import KnownTrade
 
     sandbox = current_app.extensions.get("payment_sandbox")
     if sandbox is None:
@@ -599,34 +599,10 @@ def register_refunds_with_the_sandbox() -> list[str]:
         .where(Refund.status.in_(REFUND_IN_FLIGHT | {RefundStatus.FAILED}), PaymentOrder.channel_trade_no.is_not(None),
                PaymentOrder.order_no.startswith(PREFIX))  # the worklist's (DEMOWL…) too
         .order_by(Refund.id)).all()
-    settings, stamp = sandbox.settings, now_cn()
-    iso, plain = stamp.isoformat(), stamp.strftime("%Y-%m-%d %H:%M:%S")
-    with sandbox.store.transaction() as conn:
-        for r in rows:
-            sent = r.status not in ("requested", "failed")  # a failed one never reached it: 重试 sends it again
-            if r.channel == "wechat":
-                conn.execute(
-                    "INSERT OR IGNORE INTO wx_transactions (out_trade_no, appid, mchid, description, total, openid,"
-                    " notify_url, prepay_id, transaction_id, trade_state, success_time, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?)",
-                    (r.order_no, settings.wechat_appid, settings.wechat_mchid, r.description, r.total, r.channel_uid,
-                     f"wxdemo{r.order_no}", r.channel_trade_no, "REFUND" if sent else "SUCCESS", iso,
-                     stamp.timestamp()))
-                if sent:
-                    conn.execute(
-                        "INSERT OR IGNORE INTO wx_refunds (out_refund_no, refund_id, out_trade_no, refund, total,"
-                        " reason, status, create_time, complete_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (r.refund_no, f"50demo{r.refund_no}", r.order_no, r.amount_fen, r.total, r.reason,
-                         "ABNORMAL" if r.status == "abnormal" else "PROCESSING", iso, stamp.timestamp()))
-            else:
-                conn.execute(
-                    "INSERT OR IGNORE INTO ali_trades (out_trade_no, app_id, subject, total_fen, trade_no,"
-                    " trade_status, cashier_token, gmt_create, gmt_payment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r.order_no, settings.alipay_appid, r.description, r.total, r.channel_trade_no, "TRADE_SUCCESS",
-                     f"demo-{r.order_no}", plain, plain))
-                if sent:  # Alipay answers a refund at once: one it took is done
-                    conn.execute(
-                        "INSERT OR IGNORE INTO ali_refunds (out_trade_no, out_request_no, refund_fen, reason,"
-                        " gmt_refund) VALUES (?, ?, ?, ?, ?)", (r.order_no, r.refund_no, r.amount_fen, r.reason,
-                                                               f"{plain}.000"))
+    for r in rows:
+        sent = r.status not in ("requested", "failed")  # a failed one never reached it: 重试 sends it again
+        sandbox.know_paid_trade(r.channel, KnownTrade(
+            order_no=r.order_no, trade_no=r.channel_trade_no, total_fen=r.total, description=r.description,
+            payer_uid=r.channel_uid, refund_no=r.refund_no if sent else None, refund_fen=r.amount_fen,
+            refund_reason=r.reason, refund_abnormal=r.status == "abnormal"))
     return [f"sandbox channels: {len(rows)} demo refunds in flight or failed known to them"]
