@@ -215,11 +215,6 @@ def main() -> int:
 
         with app.app_context():
             engine = db.engine
-        statements: list[str] = []
-
-        def note(_conn, _cursor, statement, _params, _context, _many):
-            statements.append(" ".join(statement.split())[:160])
-
         replay: list[tuple[str, object]] = []  # (statement, parameters) as PyMySQL got them; "COMMIT" between units
 
         def keep(_conn, _cursor, statement, params, _context, _many):
@@ -230,12 +225,14 @@ def main() -> int:
 
         # every command on the wire (statements, COMMITs, the pool's pings and rollbacks), not only the statements
         import pymysql.connections as wire_module
+        from pymysql.constants import COMMAND
 
         wire: list[str] = []
         send = wire_module.Connection._execute_command
 
         def counted(self, command, sql):
-            wire.append("PING" if command == 14 else " ".join(str(sql).split())[:40])
+            text = sql.decode(errors="replace") if isinstance(sql, bytes) else str(sql)
+            wire.append("PING" if command == COMMAND.COM_PING else " ".join(text.split())[:40])
             return send(self, command, sql)
 
         from app.his.http import HttpHis
@@ -247,7 +244,6 @@ def main() -> int:
             locks.append((call_args, call_kw))
             return his_call(self, *call_args, **call_kw)
 
-        event.listen(engine, "before_cursor_execute", note)
         event.listen(engine, "before_cursor_execute", keep)
         event.listen(engine, "commit", committed)
         wire_module.Connection._execute_command = counted
@@ -255,11 +251,11 @@ def main() -> int:
         try:
             book()
         finally:
-            event.remove(engine, "before_cursor_execute", note)
             event.remove(engine, "before_cursor_execute", keep)
             event.remove(engine, "commit", committed)
             wire_module.Connection._execute_command = send
             HttpHis._call = his_call
+        statements = [" ".join(statement.split())[:160] for statement, _ in replay if statement != "COMMIT"]
         # 1. CPU per request, interleaved
         book_cpu = health_cpu = 0.0
         for _ in range(args.bookings):
